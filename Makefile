@@ -1,0 +1,41 @@
+# The two commands of the quick start: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-fast lint install browser postgres clean
+
+$(STAMP): pyproject.toml
+	@scripts/ensure-system python
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+browser: $(STAMP)
+	@scripts/ensure-system browser $(BIN)/python
+
+postgres:
+	@scripts/ensure-system postgres
+
+## Run the main job on the embedded default: the bundled demo app, smoked and sealed.
+demo: browser
+	$(BIN)/smokeseal demo
+
+## Every test tier, with a real Chromium and a real PostgreSQL.
+test: browser postgres
+	$(BIN)/python -m pytest
+
+## Unit and component tests only: no browser, no database server.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "unit or component"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .smokeseal

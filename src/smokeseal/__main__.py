@@ -1,0 +1,3 @@
+from smokeseal.cli import main
+
+main()

@@ -1,0 +1,271 @@
+"""``page`` checks: a real headless Chromium through Playwright, unable to write.
+
+One browser per run (:class:`BrowserSession`); each page check gets a fresh context whose
+route guard aborts every request that is not GET or HEAD, with service workers blocked and
+WebSockets refused. Blocked attempts are listed on the result.
+
+This module imports Playwright; the runner imports it only when a suite has page checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from playwright.async_api import Browser, Playwright, Route, WebSocketRoute, async_playwright
+from playwright.async_api import Error as PlaywrightError
+
+from smokeseal.checks.base import (
+    READ_ONLY_METHODS,
+    CheckResult,
+    Stopwatch,
+    header_failures,
+    join_url,
+    shorten,
+    slug,
+    status_failure,
+)
+from smokeseal.config import Check
+from smokeseal.errors import BrowserError
+
+__all__ = ["DEFAULT_TIMEOUT", "LAUNCH_ARGS", "BrowserSession", "find_browser", "run_page_check"]
+
+DEFAULT_TIMEOUT = 15.0
+#: Without these Chromium keeps phoning home and stalls on a closed network.
+LAUNCH_ARGS = (
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--no-default-browser-check",
+    "--disable-dev-shm-usage",
+)
+SYSTEM_BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# Debian's /usr/bin/chromium is a shell script that forks a shell per launch and prints
+# warnings of its own; the binary behind it takes the same flags.
+_WRAPPED = {"/usr/bin/chromium": "/usr/lib/chromium/chromium"}
+_PLAYWRIGHT_GLOBS = (
+    "chromium-*/chrome-linux*/chrome",
+    "chromium_headless_shell-*/chrome-*/headless_shell",
+    "chromium-*/chrome-mac*/Chromium.app/Contents/MacOS/Chromium",
+)
+
+
+def find_browser(environ: Mapping[str, str] | None = None) -> str:
+    """The Chromium to launch: ``$SMOKESEAL_BROWSER``, Playwright's own, then the system's."""
+    environ = os.environ if environ is None else environ
+    if wanted := environ.get("SMOKESEAL_BROWSER"):
+        path = shutil.which(wanted) or wanted
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            raise BrowserError(f"SMOKESEAL_BROWSER={wanted}: not an executable file")
+        return _unwrap(path)
+    cache = environ.get("PLAYWRIGHT_BROWSERS_PATH") or str(Path.home() / ".cache/ms-playwright")
+    for pattern in _PLAYWRIGHT_GLOBS:
+        if found := sorted(glob.glob(os.path.join(cache, pattern))):
+            return found[-1]
+    for name in SYSTEM_BROWSERS:
+        if path := shutil.which(name, path=environ.get("PATH")):
+            return _unwrap(path)
+    raise BrowserError(
+        "no Chromium found: install one (Debian: apt-get install chromium), "
+        "set SMOKESEAL_BROWSER to its path, or run with --no-browser"
+    )
+
+
+def _unwrap(path: str) -> str:
+    real = os.path.realpath(path)
+    inner = _WRAPPED.get(path) or _WRAPPED.get(real)
+    return inner if inner and os.access(inner, os.X_OK) else path
+
+
+class BrowserSession:
+    """Playwright and one launched browser, for the length of an ``async with``."""
+
+    def __init__(self, executable: str | None = None) -> None:
+        self.executable = executable
+        self._playwright: Playwright | None = None
+        self.browser: Browser | None = None
+
+    async def __aenter__(self) -> BrowserSession:
+        executable = self.executable or find_browser()
+        self._playwright = await async_playwright().start()
+        try:
+            self.browser = await self._playwright.chromium.launch(
+                executable_path=executable, args=list(LAUNCH_ARGS), headless=True, timeout=30_000
+            )
+        except PlaywrightError as exc:
+            await self._playwright.stop()
+            raise BrowserError(f"could not launch {executable}: {_first_line(exc)}") from exc
+        self.executable = executable
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            if self.browser is not None:
+                await self.browser.close()
+        except PlaywrightError:
+            pass  # a crashed browser has nothing left to close
+        finally:
+            if self._playwright is not None:
+                await self._playwright.stop()
+
+    @property
+    def version(self) -> str:
+        return self.browser.version if self.browser else "unknown"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    # Playwright appends a call log and ANSI boxes; the first line says what happened.
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return re.sub(r"^[A-Za-z]+\.[A-Za-z_]+: ", "", line)  # "Page.goto: " names our call
+
+
+async def run_page_check(browser: Browser, check: Check, base_url: str,
+                         evidence_dir: Path | None = None) -> CheckResult:
+    """Open the check's page in a fresh read-only context and judge what rendered."""
+    url = join_url(base_url, check.target)
+    timeout = check.timeout or DEFAULT_TIMEOUT
+    watch = Stopwatch()
+    blocked: list[str] = []
+    page_errors: list[str] = []
+    console_errors: list[str] = []
+
+    async def guard(route: Route) -> None:
+        request = route.request
+        if request.method in READ_ONLY_METHODS:
+            await route.continue_()
+        else:
+            blocked.append(f"{request.method} {request.url}")
+            await route.abort("blockedbyclient")
+
+    async def refuse_socket(ws: WebSocketRoute) -> None:
+        # Never connected to the server: the page sees a socket that closes at once.
+        blocked.append(f"WEBSOCKET {ws.url}")
+        await ws.close(code=1008, reason="smokeseal is read-only")
+
+    # No extra request headers: on cross-origin fetches they would force CORS preflights.
+    context = await browser.new_context(service_workers="block", accept_downloads=False)
+    try:
+        await context.route("**/*", guard)
+        await context.route_web_socket(re.compile(r".*"), refuse_socket)
+        page = await context.new_page()
+        page.on("pageerror", lambda error: page_errors.append(_error_text(error)))
+        page.on("console",
+                lambda message: console_errors.append(message.text)
+                if message.type == "error" else None)
+        failures, final_url, status = await _visit(page, check, url, timeout, page_errors)
+        ms = watch.ms()
+        if check.expect.max_ms is not None and ms > check.expect.max_ms:
+            failures.append(f"took {ms} ms, over max_ms {check.expect.max_ms}")
+        if blocked and check.expect.no_writes:
+            failures.append(f"page tried to write: {_list_blocked(blocked)}")
+        evidence = None
+        if failures and evidence_dir is not None:
+            evidence = await _keep_evidence(page, evidence_dir / slug(check.label),
+                                            page_errors, console_errors, blocked)
+        if failures:
+            detail = "; ".join(failures)
+        else:
+            detail = str(status)
+            if blocked:
+                detail += f"; blocked {len(blocked)} write attempt{'s' * (len(blocked) > 1)}"
+        return CheckResult(check.label, "page", not failures, detail, ms, url=final_url,
+                           blocked_writes=blocked, evidence=evidence)
+    finally:
+        try:
+            await context.close()
+        except PlaywrightError:
+            pass  # the browser went away; the result above already says so
+
+
+async def _visit(page: Any, check: Check, url: str, timeout: float,
+                 page_errors: list[str]) -> tuple[list[str], str, int | None]:
+    expect = check.expect
+    watch = Stopwatch()
+
+    def remaining_ms() -> float:
+        return max(timeout * 1000 - watch.ms(), 1.0)
+
+    try:
+        response = await page.goto(url, wait_until="load", timeout=remaining_ms())
+    except PlaywrightError as exc:
+        reason = _first_line(exc)
+        if "Timeout" in reason:
+            reason = f"page did not finish loading within {timeout:g} s"
+        return [f"could not load: {reason}"], url, None
+    final_url = page.url
+    failures: list[str] = []
+    status = response.status if response is not None else None
+    if status is None:
+        failures.append("no response for the page")
+    elif problem := status_failure(expect.statuses(), status):
+        failures.append(problem)
+    try:
+        if expect.selector is not None:
+            try:
+                await page.locator(expect.selector).first.wait_for(
+                    state="visible", timeout=remaining_ms())
+            except PlaywrightError:
+                failures.append(f"selector {expect.selector!r} not visible "
+                                f"within {timeout:g} s")
+        # Let scripts queued by the load event run, so their errors are seen.
+        await page.evaluate("() => new Promise(r => requestAnimationFrame(() => setTimeout(r)))")
+        if expect.title is not None:
+            title = await page.title()
+            if expect.title not in title:
+                failures.append(f"title {shorten(title, 60)!r} does not contain "
+                                f"{expect.title!r}")
+        if expect.text is not None:
+            body = await page.locator("body").inner_text(timeout=remaining_ms())
+            if expect.text not in body:
+                failures.append(f"text {shorten(expect.text, 60)!r} not on the page")
+        if expect.header is not None and response is not None:
+            failures += header_failures(expect.header, await response.all_headers())
+    except PlaywrightError as exc:
+        failures.append(f"page failed while checking: {_first_line(exc)}")
+    if page_errors:
+        more = f" (+{len(page_errors) - 1} more)" if len(page_errors) > 1 else ""
+        failures.insert(0, f"uncaught page error: {shorten(page_errors[0])}{more}")
+    return failures, final_url, status
+
+
+def _error_text(error: Any) -> str:
+    name = getattr(error, "name", "") or "Error"
+    message = getattr(error, "message", "") or str(error)
+    return f"{name}: {message}" if not message.startswith(name) else message
+
+
+def _list_blocked(blocked: list[str]) -> str:
+    shown = ", ".join(shorten(b, 80) for b in blocked[:3])
+    return shown + (f" (+{len(blocked) - 3} more)" if len(blocked) > 3 else "")
+
+
+async def _keep_evidence(page: Any, folder: Path, page_errors: list[str],
+                         console_errors: list[str], blocked: list[str]) -> str | None:
+    """Screenshot and log what the page showed; evidence is best-effort, never a failure."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        log = ["url: " + page.url]
+        log += [f"page error: {e}" for e in page_errors]
+        log += [f"console error: {e}" for e in console_errors]
+        log += [f"blocked write: {b}" for b in blocked]
+        (folder / "console.txt").write_text("\n".join(log) + "\n", encoding="utf-8")
+        try:
+            await asyncio.wait_for(
+                page.screenshot(path=str(folder / "screenshot.png"), full_page=True,
+                                timeout=5000), 6)
+        except (PlaywrightError, TimeoutError):
+            pass  # a hung page still leaves its console log behind
+        return str(folder)
+    except OSError:
+        return None

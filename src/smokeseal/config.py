@@ -1,0 +1,496 @@
+"""The ``smokeseal.yml`` file: loading, ``${VAR}`` substitution and validation.
+
+Everything here either returns a fully valid :class:`Config` or raises one
+:class:`~smokeseal.errors.ConfigError` whose text names the file, the line (where YAML gives
+one) and the key at fault. Nothing is half-loaded.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from smokeseal.errors import ConfigError, UsageError
+
+__all__ = [
+    "DEFAULT_CONFIG_NAME",
+    "HEALTH_SUITE",
+    "App",
+    "Check",
+    "Config",
+    "Expect",
+    "find_config_path",
+    "load_config",
+    "normalise_url",
+    "parse_config",
+]
+
+DEFAULT_CONFIG_NAME = "smokeseal.yml"
+_APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_PLACEHOLDER = re.compile(r"__smokeseal_env_(\d+)__")
+_MENTION = re.compile(r"^<@&?\d+>$")
+
+
+class _Model(BaseModel):
+    # strict: a YAML "10" is not silently a number; forbid: a typo is an error, not a no-op.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Expect(_Model):
+    """What a check must observe. Which keys apply depends on the check's kind."""
+
+    status: int | list[int] | None = None
+    selector: str | None = None
+    text: str | None = None
+    title: str | None = None
+    header: dict[str, str] | None = None
+    max_ms: PositiveInt | None = None
+    no_writes: bool = False
+
+    @field_validator("status")
+    @classmethod
+    def _status_codes(cls, value: int | list[int] | None) -> int | list[int] | None:
+        codes = [value] if isinstance(value, int) else (value or [])
+        for code in codes:
+            if not 100 <= code <= 599:
+                raise ValueError(f"{code} is not an HTTP status code (100-599)")
+        if isinstance(value, list) and not value:
+            raise ValueError("must list at least one status code")
+        return value
+
+    def statuses(self) -> tuple[int, ...] | None:
+        if self.status is None:
+            return None
+        return (self.status,) if isinstance(self.status, int) else tuple(self.status)
+
+
+_PAGE_ONLY = ("selector", "title", "no_writes")
+_NOT_FOR_COMMAND = ("status", "selector", "text", "title", "header", "no_writes")
+
+
+class Check(_Model):
+    """One read-only probe: exactly one of ``get``, ``page`` or ``command``."""
+
+    name: str | None = None
+    get: str | None = None
+    page: str | None = None
+    command: str | None = None
+    method: Literal["GET", "HEAD"] = "GET"
+    timeout: PositiveFloat | None = None
+    expect: Expect = Field(default_factory=Expect)
+    env: dict[str, str] = Field(default_factory=dict)
+    junit: str | None = None
+    cwd: str | None = None
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper_method(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("get", "page")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(
+                f"{value!r} must be a path on the app's url starting with '/'"
+                " (checks never leave the canonical host)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Check:
+        kinds = [k for k in ("get", "page", "command") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a check needs exactly one of 'get', 'page' or 'command'"
+                             + (f", not {' and '.join(kinds)}" if kinds else ""))
+        kind = kinds[0]
+        given = self.expect.model_fields_set
+        misplaced = {
+            "get": [k for k in _PAGE_ONLY if k in given],
+            "page": [],
+            "command": [k for k in _NOT_FOR_COMMAND if k in given],
+        }[kind]
+        if misplaced:
+            raise ValueError(f"expect.{misplaced[0]} does not apply to a {kind} check")
+        if kind != "command":
+            for key in ("env", "junit", "cwd"):
+                if key in self.model_fields_set:
+                    raise ValueError(f"'{key}' applies only to command checks")
+        if kind != "get" and "method" in self.model_fields_set:
+            raise ValueError("'method' applies only to get checks")
+        return self
+
+    @property
+    def kind(self) -> Literal["get", "page", "command"]:
+        if self.get is not None:
+            return "get"
+        if self.page is not None:
+            return "page"
+        return "command"
+
+    @property
+    def target(self) -> str:
+        """The path (get/page) or command line this check runs."""
+        return self.get or self.page or self.command or ""
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.kind} {self.target}"
+
+
+HEALTH_SUITE: tuple[Check, ...] = (
+    Check(name="home renders", page="/", expect=Expect(status=200)),
+    Check(name="up", get="/up", expect=Expect(status=200)),
+)
+
+
+class Gate(_Model):
+    path: str = "/up"
+    timeout: PositiveFloat = 120
+    interval: PositiveFloat = 2
+
+
+class Discord(_Model):
+    webhook_url: SecretStr
+    thread_id: str | None = None
+    operator: str | None = None
+
+    @field_validator("thread_id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: object) -> object:
+        # Unquoted snowflakes arrive from YAML as ints; they are identifiers, not numbers.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("operator")
+    @classmethod
+    def _mention(cls, value: str | None) -> str | None:
+        if value is not None and not _MENTION.match(value):
+            raise ValueError("must be a user mention <@id> or a role mention <@&id>")
+        return value
+
+
+class GithubRelease(_Model):
+    repo: str
+    token: SecretStr
+    deployment_status: bool = False
+
+    @field_validator("repo")
+    @classmethod
+    def _owner_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[\w.-]+/[\w.-]+", value):
+            raise ValueError("must be owner/name")
+        return value
+
+
+class Notify(_Model):
+    discord: Discord | None = None
+    github_release: GithubRelease | None = None
+
+
+class App(_Model):
+    url: str
+    aliases: list[str] = Field(default_factory=list)
+    release_branch: str = "main"
+    deploy: str | None = None
+    gate: Gate = Field(default_factory=Gate)
+    suite: str | list[Check] | None = None
+    notify: Notify = Field(default_factory=Notify)
+
+    @field_validator("url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return normalise_url(value)
+
+    @field_validator("aliases")
+    @classmethod
+    def _alias_urls(cls, value: list[str]) -> list[str]:
+        return [normalise_url(v) for v in value]
+
+
+class Config(_Model):
+    database_url: str | None = None
+    evidence_dir: str | None = None
+    apps: dict[str, App]
+    suites: dict[str, list[Check]] = Field(default_factory=dict)
+
+    _path: Path | None = PrivateAttr(default=None)
+    _lines: dict[tuple[str | int, ...], int] = PrivateAttr(default_factory=dict)
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in the config (junit files, evidence) resolve against this."""
+        return self._path.parent if self._path else Path.cwd()
+
+    def app(self, name: str) -> App:
+        try:
+            return self.apps[name]
+        except KeyError:
+            known = ", ".join(sorted(self.apps)) or "none"
+            raise UsageError(f"unknown app {name!r} (apps in {self._where()}: {known})") from None
+
+    def suite_for(self, name: str) -> tuple[Check, ...]:
+        """The checks app ``name`` runs, in order."""
+        suite = self.app(name).suite
+        if suite is None:
+            return HEALTH_SUITE
+        if isinstance(suite, list):
+            return tuple(suite)
+        if suite in self.suites:
+            return tuple(self.suites[suite])
+        return HEALTH_SUITE  # "health" by name; other names were rejected at load time
+
+    def _where(self) -> str:
+        return str(self._path) if self._path else "config"
+
+
+def normalise_url(value: str) -> str:
+    """Check ``value`` is an absolute http(s) base URL; drop a trailing slash."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an absolute http(s) URL")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{value!r} must not have a query or fragment")
+    try:
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise ValueError(f"{value!r} has an invalid port") from None
+    return value.rstrip("/")
+
+
+def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--config``, then ``$SMOKESEAL_CONFIG``, then ``./smokeseal.yml``."""
+    if explicit:
+        return Path(explicit)
+    if env := os.environ.get("SMOKESEAL_CONFIG"):
+        return Path(env)
+    return Path.cwd() / DEFAULT_CONFIG_NAME
+
+
+def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+    """Read, substitute and validate the config at ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("no such file (pass --config or set SMOKESEAL_CONFIG)",
+                          path=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", path=str(path)) from None
+    config = parse_config(text, source=str(path), environ=environ)
+    config._path = path.resolve()
+    return config
+
+
+def parse_config(text: str, *, source: str = DEFAULT_CONFIG_NAME,
+                 environ: Mapping[str, str] | None = None) -> Config:
+    """Validate config ``text``; ``source`` is the name used in error messages."""
+    # ``{token: ${GITHUB_TOKEN}}`` is not valid YAML (``{`` opens a mapping), yet it is how
+    # everyone writes it; references become plain placeholders before parsing, and values
+    # are put back into the parsed strings, never spliced into the YAML text.
+    refs: list[re.Match[str]] = []
+
+    def hold(match: re.Match[str]) -> str:
+        refs.append(match)
+        return f"__smokeseal_env_{len(refs) - 1}__"
+
+    data, lines = _load_yaml(_ENV_REF.sub(hold, text), source)
+    if not isinstance(data, dict):
+        raise ConfigError("must be a mapping with an 'apps' key", path=source, line=1)
+    data = _substitute(data, (), _Env(refs, os.environ if environ is None else environ,
+                                      source, lines))
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(exc, data, source, lines) from None
+    config._lines = lines
+    _check_cross_references(config, source, lines)
+    return config
+
+
+# --- YAML with line numbers -------------------------------------------------------------
+
+def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple[str | int, ...], int]]:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ConfigError(f"invalid YAML: {problem}", path=source,
+                          line=mark.line + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", path=source) from None
+    finally:
+        loader.dispose()
+    lines: dict[tuple[str | int, ...], int] = {}
+    if node is not None:
+        for key_path, line in _node_lines(node, ()):
+            lines.setdefault(key_path, line)
+    return data, lines
+
+
+def _node_lines(node: yaml.Node, at: tuple[str | int, ...]
+                ) -> Iterator[tuple[tuple[str | int, ...], int]]:
+    yield at, node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            yield (*at, key), key_node.start_mark.line + 1
+            yield from _node_lines(value_node, (*at, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _node_lines(item, (*at, index))
+
+
+def _line_for(lines: Mapping[tuple[str | int, ...], int], at: tuple[str | int, ...]) -> int | None:
+    for end in range(len(at), -1, -1):
+        if at[:end] in lines:
+            return lines[at[:end]]
+    return None
+
+
+def _key_text(at: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in at:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+# --- ${VAR} substitution ----------------------------------------------------------------
+
+class _Env:
+    def __init__(self, refs: list[re.Match[str]], environ: Mapping[str, str], source: str,
+                 lines: Mapping[tuple[str | int, ...], int]) -> None:
+        self.refs = refs
+        self.environ = environ
+        self.source = source
+        self.lines = lines
+
+    def expand(self, value: str, at: tuple[str | int, ...]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            ref = self.refs[int(match.group(1))]
+            if ref.group(0) == "$$":
+                return "$"
+            name, default = ref.group(1), ref.group(2)
+            if name in self.environ:
+                return self.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"environment variable {name} is not set", path=self.source,
+                              key=_key_text(at), line=_line_for(self.lines, at))
+
+        return _PLACEHOLDER.sub(replace, value)
+
+
+def _substitute(value: Any, at: tuple[str | int, ...], env: _Env) -> Any:
+    if isinstance(value, dict):
+        return {env.expand(k, at) if isinstance(k, str) else k: _substitute(v, (*at, k), env)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, (*at, i), env) for i, v in enumerate(value)]
+    if isinstance(value, str):
+        return env.expand(value, at)
+    return value
+
+
+# --- validation errors ------------------------------------------------------------------
+
+def _all_field_names() -> set[str]:
+    names: set[str] = set()
+    for model in (Expect, Check, Gate, Discord, GithubRelease, Notify, App, Config):
+        names.update(model.model_fields)
+    return names
+
+
+def _config_error(exc: ValidationError, data: Any, source: str,
+                  lines: Mapping[tuple[str | int, ...], int]) -> ConfigError:
+    # A union (``suite: name | [checks]``) fails once per member; the member that got
+    # furthest into what the user wrote is the one they meant.
+    located = [(_error_path(error, data), error) for error in exc.errors(include_url=False)]
+    at, error = max(located, key=lambda pair: len(pair[0]))
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+        close = difflib.get_close_matches(str(at[-1]), sorted(_all_field_names()), n=1)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    elif message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    line = _line_for(lines, at[:-1] if error["type"] == "missing" else at)
+    return ConfigError(message, path=source, key=_key_text(at), line=line)
+
+
+def _error_path(error: Any, data: Any) -> tuple[str | int, ...]:
+    """The part of a pydantic ``loc`` that names real keys (unions add type names to it)."""
+    at: tuple[str | int, ...] = ()
+    node = data
+    for part in error["loc"]:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        elif error["type"] == "missing" and isinstance(node, dict) and isinstance(part, str):
+            return (*at, part)
+        else:
+            continue
+        at = (*at, part)
+    return at
+
+
+def _check_cross_references(config: Config, source: str,
+                            lines: Mapping[tuple[str | int, ...], int]) -> None:
+    for app_name, app in config.apps.items():
+        if not _APP_NAME.match(app_name):
+            at: tuple[str | int, ...] = ("apps", app_name)
+            raise ConfigError("app names may use letters, digits, '.', '_' and '-' only",
+                              path=source, key=_key_text(at), line=_line_for(lines, at))
+        suite = app.suite
+        if isinstance(suite, str) and suite not in config.suites and suite != "health":
+            at = ("apps", app_name, "suite")
+            known = ", ".join(sorted([*config.suites, "health"]))
+            raise ConfigError(f"unknown suite {suite!r} (known: {known})", path=source,
+                              key=_key_text(at), line=_line_for(lines, at))
+    suites: list[tuple[tuple[str | int, ...], list[Check]]] = [
+        (("suites", name), checks) for name, checks in config.suites.items()
+    ] + [
+        (("apps", name, "suite"), app.suite)
+        for name, app in config.apps.items() if isinstance(app.suite, list)
+    ]
+    for at, checks in suites:
+        if not checks:
+            raise ConfigError("a suite needs at least one check", path=source,
+                              key=_key_text(at), line=_line_for(lines, at))
+        seen: set[str] = set()
+        for index, check in enumerate(checks):
+            if check.label in seen:
+                where = (*at, index)
+                raise ConfigError(f"duplicate check name {check.label!r}", path=source,
+                                  key=_key_text(where), line=_line_for(lines, where))
+            seen.add(check.label)

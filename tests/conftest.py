@@ -1,0 +1,156 @@
+"""Fixtures that start real servers: the demo app as production, and an edge-case server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from smokeseal.demo import DemoState, create_app, demo_config_yaml
+from smokeseal.servers import BackgroundServer
+
+
+@dataclass
+class Demo:
+    url: str
+    state: DemoState
+
+    def config_yaml(self) -> str:
+        return demo_config_yaml(self.url)
+
+
+@pytest.fixture(scope="session")
+def _demo_server() -> Iterator[tuple[BackgroundServer, DemoState]]:
+    state = DemoState()
+    with BackgroundServer(create_app(state)) as server:
+        yield server, state
+
+
+@pytest.fixture
+def demo(_demo_server: tuple[BackgroundServer, DemoState]) -> Iterator[Demo]:
+    """The bundled demo app, served on 127.0.0.1, with no faults and an empty request log."""
+    server, state = _demo_server
+    state.reset()
+    state.delay = 1.5
+    yield Demo(server.url, state)
+    state.reset()
+
+
+@pytest.fixture(scope="session")
+def browser_executable() -> str:
+    """A real Chromium; CI must have one, so there it is a failure, not a skip."""
+    from smokeseal.checks.browser import find_browser
+    from smokeseal.errors import BrowserError
+
+    try:
+        return find_browser()
+    except BrowserError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs a browser: {exc}")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[[str], Path]:
+    def write(text: str, name: str = "smokeseal.yml") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Edge:
+    url: str
+    log: list[tuple[str, str]]
+
+
+def _edge_app(log: list[tuple[str, str]]) -> Starlette:
+    async def record(request: Request) -> None:
+        log.append((request.method, request.url.path))
+
+    async def ok(request: Request) -> Response:
+        await record(request)
+        return PlainTextResponse("hello from the edge", headers={"X-Edge": "yes; v=2"})
+
+    async def redirect(request: Request) -> Response:
+        await record(request)
+        return RedirectResponse("/ok", status_code=int(request.query_params.get("code", 302)))
+
+    async def loop(request: Request) -> Response:
+        await record(request)
+        return RedirectResponse("/loop", status_code=302)
+
+    async def hang(request: Request) -> Response:
+        await record(request)
+        await asyncio.sleep(30)
+        return PlainTextResponse("too late")
+
+    async def trickle(request: Request) -> Response:
+        await record(request)
+
+        async def body() -> object:
+            for _ in range(60):
+                yield b"."
+                await asyncio.sleep(0.5)
+
+        return StreamingResponse(body())  # type: ignore[arg-type]
+
+    async def big(request: Request) -> Response:
+        await record(request)
+
+        async def body() -> object:
+            chunk = b"x" * 65536
+            for _ in range(800):  # 50 MiB
+                yield chunk
+
+        return StreamingResponse(body())  # type: ignore[arg-type]
+
+    async def slow(request: Request) -> Response:
+        await record(request)
+        await asyncio.sleep(float(request.query_params.get("s", "0.3")))
+        return PlainTextResponse("slow")
+
+    methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]
+    return Starlette(routes=[
+        Route("/ok", ok, methods=methods),
+        Route("/redirect", redirect, methods=methods),
+        Route("/loop", loop, methods=methods),
+        Route("/hang", hang),
+        Route("/trickle", trickle),
+        Route("/big", big),
+        Route("/slow", slow),
+    ])
+
+
+@pytest.fixture(scope="session")
+def _edge_server() -> Iterator[tuple[BackgroundServer, list[tuple[str, str]]]]:
+    log: list[tuple[str, str]] = []
+    with BackgroundServer(_edge_app(log)) as server:
+        yield server, log
+
+
+@pytest.fixture
+def edge(_edge_server: tuple[BackgroundServer, list[tuple[str, str]]]) -> Iterator[Edge]:
+    """A server for HTTP edge cases (redirects, hangs, trickles, huge bodies) that logs methods."""
+    server, log = _edge_server
+    log.clear()
+    yield Edge(server.url, log)

@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from smokeseal.config import HEALTH_SUITE, find_config_path, load_config, parse_config
+from smokeseal.errors import ConfigError, UsageError
+
+pytestmark = pytest.mark.unit
+
+DESIGN = """\
+database_url: sqlite:///smokeseal.db
+apps:
+  studio:
+    url: https://app.example.com/
+    aliases: [https://example.com]
+    release_branch: main
+    deploy: "kamal deploy"
+    gate: {path: /up, timeout: 120, interval: 2}
+    suite: qa-readonly
+    notify:
+      discord:
+        webhook_url: ${DISCORD_WEBHOOK_URL}
+        thread_id: "1234567890"
+        operator: "<@111>"
+      github_release: {repo: owner/name, token: ${GITHUB_TOKEN}}
+suites:
+  qa-readonly:
+    - {name: home renders,   page: /,       expect: {status: 200, selector: main}}
+    - {name: signin renders, page: /signin, expect: {selector: "form"}}
+    - {name: tasks render,   page: /tasks,  expect: {selector: "[data-test=tasks]"}}
+    - {name: up,             get: /up,      expect: {status: 200}}
+    - {name: devops hidden,  get: /devops,  expect: {status: 404}}
+    - {name: cycle hidden,   get: /devops/cycle, expect: {status: 404}}
+    - name: existing spec
+      command: npx playwright test --grep @qa-readonly --reporter=junit
+      env: {BASE_URL: "{url}"}
+      junit: results.xml
+"""
+SECRETS = {"DISCORD_WEBHOOK_URL": "https://discord.test/api/webhooks/1/s3cr3t",
+           "GITHUB_TOKEN": "ghp_tok3n"}
+
+
+def error_for(text: str, environ: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="smokeseal.yml", environ=environ or {})
+    return str(caught.value)
+
+
+def test_the_design_example_parses_into_the_suite_it_describes() -> None:
+    config = parse_config(DESIGN, environ=SECRETS)
+    app = config.app("studio")
+    assert app.url == "https://app.example.com"  # trailing slash dropped: one canonical form
+    suite = config.suite_for("studio")
+    assert [c.kind for c in suite] == ["page"] * 3 + ["get"] * 3 + ["command"]
+    assert suite[4].expect.statuses() == (404,)
+    assert suite[6].env == {"BASE_URL": "{url}"}
+    assert app.notify.discord is not None
+    assert app.notify.discord.webhook_url.get_secret_value() == SECRETS["DISCORD_WEBHOOK_URL"]
+    # ``{token: ${GITHUB_TOKEN}}`` is not plain YAML, but it is what the design shows.
+    assert app.notify.github_release is not None
+    assert app.notify.github_release.token.get_secret_value() == "ghp_tok3n"
+
+
+def test_substituted_values_are_text_never_yaml() -> None:
+    text = "apps:\n  a:\n    url: https://a.example.com\n    release_branch: ${BRANCH}\n"
+    config = parse_config(text, environ={"BRANCH": "x: {y: [1]}\n# z"})
+    assert config.app("a").release_branch == "x: {y: [1]}\n# z"
+
+
+def test_secrets_never_show_in_the_config_repr() -> None:
+    config = parse_config(DESIGN, environ=SECRETS)
+    shown = repr(config) + str(config.model_dump())
+    assert "s3cr3t" not in shown and "ghp_tok3n" not in shown
+
+
+def test_a_missing_variable_names_the_key_and_line() -> None:
+    message = error_for(DESIGN, {"GITHUB_TOKEN": "x"})
+    assert message == ("smokeseal.yml:12: apps.studio.notify.discord.webhook_url: "
+                       "environment variable DISCORD_WEBHOOK_URL is not set")
+
+
+def test_variables_take_defaults_and_dollars_escape() -> None:
+    text = ("apps:\n  a:\n    url: ${BASE:-https://a.example.com}\n"
+            "    suite: [{name: price, get: '/p?c=$$5', expect: {text: '${MISSING:-}'}}]\n")
+    config = parse_config(text, environ={})
+    check = config.suite_for("a")[0]
+    assert config.app("a").url == "https://a.example.com"
+    assert check.get == "/p?c=$5"
+    assert check.expect.text == ""
+
+
+def test_an_unknown_key_is_named_with_a_suggestion() -> None:
+    text = "apps:\n  a:\n    url: https://a.example.com\n    suite:\n" \
+           "      - {page: /, expect: {selecter: main}}\n"
+    assert error_for(text) == ("smokeseal.yml:5: apps.a.suite[0].expect.selecter: "
+                               "unknown key (did you mean 'selector'?)")
+
+
+def test_a_wrong_type_names_the_key() -> None:
+    text = "apps:\n  a:\n    url: https://a.example.com\n    suite:\n" \
+           "      - {get: /up, expect: {status: ok}}\n"
+    message = error_for(text)
+    assert message.startswith("smokeseal.yml:5: apps.a.suite[0].expect.status: ")
+
+
+def test_numbers_given_as_strings_are_refused() -> None:
+    text = "apps:\n  a:\n    url: https://a.example.com\n    gate: {timeout: '120'}\n"
+    assert error_for(text).startswith("smokeseal.yml:4: apps.a.gate.timeout: ")
+
+
+def test_a_status_outside_http_is_refused() -> None:
+    text = "apps:\n  a:\n    url: https://a.example.com\n    suite: [{get: /, expect: {status: 99}}]\n"
+    assert "99 is not an HTTP status code" in error_for(text)
+
+
+@pytest.mark.parametrize("url", ["ftp://a.example.com", "a.example.com", "https://", "https://a.example.com/?q=1",
+                                 "http://a.example.com:99999"])
+def test_a_bad_url_is_named(url: str) -> None:
+    message = error_for(f"apps:\n  a:\n    url: '{url}'\n")
+    assert message.startswith("smokeseal.yml:3: apps.a.url: ")
+
+
+def test_an_unknown_suite_is_named_with_the_known_ones() -> None:
+    text = "apps:\n  a:\n    url: https://a.example.com\n    suite: qa\nsuites:\n  smoke: [{get: /up}]\n"
+    assert error_for(text) == ("smokeseal.yml:4: apps.a.suite: "
+                               "unknown suite 'qa' (known: health, smoke)")
+
+
+def test_malformed_yaml_gives_the_line() -> None:
+    message = error_for("apps:\n  a:\n    url: [unclosed\n  b: x\n")
+    assert message.startswith("smokeseal.yml:4: invalid YAML")
+
+
+def test_an_empty_file_is_an_error() -> None:
+    assert "must be a mapping" in error_for("")
+
+
+def test_a_missing_required_key_is_named() -> None:
+    assert error_for("apps:\n  a:\n    aliases: []\n") == \
+        "smokeseal.yml:2: apps.a.url: required key is missing"
+
+
+def test_an_app_without_a_suite_gets_the_health_suite() -> None:
+    config = parse_config("apps:\n  a: {url: 'https://a.example.com'}\n")
+    assert config.suite_for("a") == HEALTH_SUITE
+    assert [(c.kind, c.target) for c in HEALTH_SUITE] == [("page", "/"), ("get", "/up")]
+
+
+@pytest.mark.parametrize(("check", "complaint"), [
+    ("{get: /up, page: /}", "exactly one of 'get', 'page' or 'command', not get and page"),
+    ("{name: x}", "exactly one of 'get', 'page' or 'command'"),
+    ("{get: /up, expect: {selector: main}}", "expect.selector does not apply to a get check"),
+    ("{command: 'true', expect: {status: 200}}", "expect.status does not apply to a command"),
+    ("{page: /, junit: r.xml}", "'junit' applies only to command checks"),
+    ("{page: /, method: HEAD}", "'method' applies only to get checks"),
+    ("{get: 'https://evil.example.com/'}", "must be a path on the app's url"),
+    ("{get: /up, method: POST}", "Input should be 'GET' or 'HEAD'"),
+])
+def test_checks_that_cannot_work_are_refused(check: str, complaint: str) -> None:
+    text = f"apps:\n  a:\n    url: https://a.example.com\n    suite: [{check}]\n"
+    message = error_for(text)
+    assert message.startswith("smokeseal.yml:4: apps.a.suite[0]")
+    assert complaint in message
+
+
+def test_duplicate_check_names_are_refused() -> None:
+    text = "apps:\n  a:\n    url: https://a.example.com\nsuites:\n  s:\n" \
+           "    - {name: up, get: /up}\n    - {name: up, get: /health}\n"
+    assert error_for(text) == "smokeseal.yml:7: suites.s[1]: duplicate check name 'up'"
+
+
+def test_an_operator_must_be_a_mention() -> None:
+    text = "apps:\n  a:\n    url: https://a.example.com\n    notify:\n      discord:\n" \
+           "        webhook_url: https://d.test/x\n        operator: '@everyone'\n"
+    assert "apps.a.notify.discord.operator: must be a user mention" in error_for(text)
+
+
+def test_an_unknown_app_lists_the_known_ones() -> None:
+    config = parse_config("apps:\n  b: {url: 'https://b.example.com'}\n"
+                          "  a: {url: 'https://a.example.com'}\n")
+    with pytest.raises(UsageError, match=r"unknown app 'c' \(apps in config: a, b\)"):
+        config.app("c")
+
+
+def test_load_config_names_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.yml: no such file"):
+        load_config(tmp_path / "nope.yml")
+
+
+def test_relative_paths_resolve_beside_the_config(write_config: Callable[[str], Path]) -> None:
+    path = write_config("apps:\n  a: {url: 'https://a.example.com'}\n")
+    assert load_config(path).base_dir == path.parent.resolve()
+
+
+def test_config_path_prefers_the_flag_then_the_environment(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SMOKESEAL_CONFIG", raising=False)
+    assert find_config_path() == tmp_path / "smokeseal.yml"
+    monkeypatch.setenv("SMOKESEAL_CONFIG", "/etc/smokeseal.yml")
+    assert find_config_path() == Path("/etc/smokeseal.yml")
+    assert find_config_path("mine.yml") == Path("mine.yml")
