@@ -112,7 +112,8 @@ def test_numbers_given_as_strings_are_refused() -> None:
 
 
 def test_a_status_outside_http_is_refused() -> None:
-    text = "apps:\n  a:\n    url: https://a.example.com\n    suite: [{get: /, expect: {status: 99}}]\n"
+    text = ("apps:\n  a:\n    url: https://a.example.com\n"
+            "    suite: [{get: /, expect: {status: 99}}]\n")
     assert "99 is not an HTTP status code" in error_for(text)
 
 
@@ -124,7 +125,8 @@ def test_a_bad_url_is_named(url: str) -> None:
 
 
 def test_an_unknown_suite_is_named_with_the_known_ones() -> None:
-    text = "apps:\n  a:\n    url: https://a.example.com\n    suite: qa\nsuites:\n  smoke: [{get: /up}]\n"
+    text = ("apps:\n  a:\n    url: https://a.example.com\n    suite: qa\n"
+            "suites:\n  smoke: [{get: /up}]\n")
     assert error_for(text) == ("smokeseal.yml:4: apps.a.suite: "
                                "unknown suite 'qa' (known: health, smoke)")
 

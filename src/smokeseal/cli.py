@@ -129,12 +129,12 @@ def demo_command(
     port: Annotated[int, typer.Option("--port", help="Port for the demo app (0: any free).")] = 0,
 ) -> None:
     """Start the bundled demo app and smoke it, printing the result."""
+    from smokeseal.config import parse_config
     from smokeseal.demo import create_app, demo_config_yaml
     from smokeseal.report import Progress, print_run
     from smokeseal.runner import run_suite
     from smokeseal.seal import seal_from_run
     from smokeseal.servers import BackgroundServer
-    from smokeseal.config import parse_config
 
     with BackgroundServer(create_app(), port=port) as server:
         stderr.print(f"demo app serving on {server.url}")
@@ -154,7 +154,7 @@ def _fail(message: str, code: int) -> NoReturn:
 
 def _run(typer_app: typer.Typer, argv: list[str] | None) -> None:
     """Every exception ends here, as one line and the exit code of its family."""
-    if argv is not None and "--debug" in argv or "--debug" in sys.argv[1:]:
+    if (argv is not None and "--debug" in argv) or "--debug" in sys.argv[1:]:
         _globals.debug = True
     try:
         typer_app(args=argv, prog_name=typer_app.info.name)
@@ -166,7 +166,7 @@ def _run(typer_app: typer.Typer, argv: list[str] | None) -> None:
         _fail(escape(str(exc)), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
-    except Exception as exc:  # noqa: BLE001 - the one place unexpected errors are shown
+    except Exception as exc:
         if _globals.debug:
             raise
         from rich.markup import escape

@@ -7,15 +7,13 @@ one) and the key at fault. Nothing is half-loaded.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -30,6 +28,7 @@ from pydantic import (
 )
 
 from smokeseal.errors import ConfigError, UsageError
+from smokeseal.yamlfile import Document, KeyPath, read_yaml
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
@@ -46,8 +45,6 @@ __all__ = [
 
 DEFAULT_CONFIG_NAME = "smokeseal.yml"
 _APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_PLACEHOLDER = re.compile(r"__smokeseal_env_(\d+)__")
 _MENTION = re.compile(r"^<@&?\d+>$")
 
 
@@ -234,7 +231,6 @@ class Config(_Model):
     suites: dict[str, list[Check]] = Field(default_factory=dict)
 
     _path: Path | None = PrivateAttr(default=None)
-    _lines: dict[tuple[str | int, ...], int] = PrivateAttr(default_factory=dict)
 
     @property
     def path(self) -> Path | None:
@@ -308,117 +304,16 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
 def parse_config(text: str, *, source: str = DEFAULT_CONFIG_NAME,
                  environ: Mapping[str, str] | None = None) -> Config:
     """Validate config ``text``; ``source`` is the name used in error messages."""
-    # ``{token: ${GITHUB_TOKEN}}`` is not valid YAML (``{`` opens a mapping), yet it is how
-    # everyone writes it; references become plain placeholders before parsing, and values
-    # are put back into the parsed strings, never spliced into the YAML text.
-    refs: list[re.Match[str]] = []
-
-    def hold(match: re.Match[str]) -> str:
-        refs.append(match)
-        return f"__smokeseal_env_{len(refs) - 1}__"
-
-    data, lines = _load_yaml(_ENV_REF.sub(hold, text), source)
-    if not isinstance(data, dict):
+    document = read_yaml(text, source, os.environ if environ is None else environ)
+    if not isinstance(document.data, dict):
         raise ConfigError("must be a mapping with an 'apps' key", path=source, line=1)
-    data = _substitute(data, (), _Env(refs, os.environ if environ is None else environ,
-                                      source, lines))
     try:
-        config = Config.model_validate(data)
+        config = Config.model_validate(document.data)
     except ValidationError as exc:
-        raise _config_error(exc, data, source, lines) from None
-    config._lines = lines
-    _check_cross_references(config, source, lines)
+        raise document.validation_error(exc, _all_field_names()) from None
+    _check_cross_references(config, document)
     return config
 
-
-# --- YAML with line numbers -------------------------------------------------------------
-
-def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple[str | int, ...], int]]:
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ConfigError(f"invalid YAML: {problem}", path=source,
-                          line=mark.line + 1 if mark else None) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", path=source) from None
-    finally:
-        loader.dispose()
-    lines: dict[tuple[str | int, ...], int] = {}
-    if node is not None:
-        for key_path, line in _node_lines(node, ()):
-            lines.setdefault(key_path, line)
-    return data, lines
-
-
-def _node_lines(node: yaml.Node, at: tuple[str | int, ...]
-                ) -> Iterator[tuple[tuple[str | int, ...], int]]:
-    yield at, node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            yield (*at, key), key_node.start_mark.line + 1
-            yield from _node_lines(value_node, (*at, key))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            yield from _node_lines(item, (*at, index))
-
-
-def _line_for(lines: Mapping[tuple[str | int, ...], int], at: tuple[str | int, ...]) -> int | None:
-    for end in range(len(at), -1, -1):
-        if at[:end] in lines:
-            return lines[at[:end]]
-    return None
-
-
-def _key_text(at: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in at:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-# --- ${VAR} substitution ----------------------------------------------------------------
-
-class _Env:
-    def __init__(self, refs: list[re.Match[str]], environ: Mapping[str, str], source: str,
-                 lines: Mapping[tuple[str | int, ...], int]) -> None:
-        self.refs = refs
-        self.environ = environ
-        self.source = source
-        self.lines = lines
-
-    def expand(self, value: str, at: tuple[str | int, ...]) -> str:
-        def replace(match: re.Match[str]) -> str:
-            ref = self.refs[int(match.group(1))]
-            if ref.group(0) == "$$":
-                return "$"
-            name, default = ref.group(1), ref.group(2)
-            if name in self.environ:
-                return self.environ[name]
-            if default is not None:
-                return default
-            raise ConfigError(f"environment variable {name} is not set", path=self.source,
-                              key=_key_text(at), line=_line_for(self.lines, at))
-
-        return _PLACEHOLDER.sub(replace, value)
-
-
-def _substitute(value: Any, at: tuple[str | int, ...], env: _Env) -> Any:
-    if isinstance(value, dict):
-        return {env.expand(k, at) if isinstance(k, str) else k: _substitute(v, (*at, k), env)
-                for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute(v, (*at, i), env) for i, v in enumerate(value)]
-    if isinstance(value, str):
-        return env.expand(value, at)
-    return value
-
-
-# --- validation errors ------------------------------------------------------------------
 
 def _all_field_names() -> set[str]:
     names: set[str] = set()
@@ -427,57 +322,17 @@ def _all_field_names() -> set[str]:
     return names
 
 
-def _config_error(exc: ValidationError, data: Any, source: str,
-                  lines: Mapping[tuple[str | int, ...], int]) -> ConfigError:
-    # A union (``suite: name | [checks]``) fails once per member; the member that got
-    # furthest into what the user wrote is the one they meant.
-    located = [(_error_path(error, data), error) for error in exc.errors(include_url=False)]
-    at, error = max(located, key=lambda pair: len(pair[0]))
-    message = error["msg"]
-    if error["type"] == "extra_forbidden":
-        message = "unknown key"
-        close = difflib.get_close_matches(str(at[-1]), sorted(_all_field_names()), n=1)
-        if close:
-            message += f" (did you mean {close[0]!r}?)"
-    elif error["type"] == "missing":
-        message = "required key is missing"
-    elif message.startswith("Value error, "):
-        message = message.removeprefix("Value error, ")
-    line = _line_for(lines, at[:-1] if error["type"] == "missing" else at)
-    return ConfigError(message, path=source, key=_key_text(at), line=line)
-
-
-def _error_path(error: Any, data: Any) -> tuple[str | int, ...]:
-    """The part of a pydantic ``loc`` that names real keys (unions add type names to it)."""
-    at: tuple[str | int, ...] = ()
-    node = data
-    for part in error["loc"]:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-        elif error["type"] == "missing" and isinstance(node, dict) and isinstance(part, str):
-            return (*at, part)
-        else:
-            continue
-        at = (*at, part)
-    return at
-
-
-def _check_cross_references(config: Config, source: str,
-                            lines: Mapping[tuple[str | int, ...], int]) -> None:
+def _check_cross_references(config: Config, document: Document) -> None:
     for app_name, app in config.apps.items():
         if not _APP_NAME.match(app_name):
-            at: tuple[str | int, ...] = ("apps", app_name)
-            raise ConfigError("app names may use letters, digits, '.', '_' and '-' only",
-                              path=source, key=_key_text(at), line=_line_for(lines, at))
+            raise document.error("app names may use letters, digits, '.', '_' and '-' only",
+                                 ("apps", app_name))
         suite = app.suite
         if isinstance(suite, str) and suite not in config.suites and suite != "health":
-            at = ("apps", app_name, "suite")
             known = ", ".join(sorted([*config.suites, "health"]))
-            raise ConfigError(f"unknown suite {suite!r} (known: {known})", path=source,
-                              key=_key_text(at), line=_line_for(lines, at))
-    suites: list[tuple[tuple[str | int, ...], list[Check]]] = [
+            raise document.error(f"unknown suite {suite!r} (known: {known})",
+                                 ("apps", app_name, "suite"))
+    suites: list[tuple[KeyPath, list[Check]]] = [
         (("suites", name), checks) for name, checks in config.suites.items()
     ] + [
         (("apps", name, "suite"), app.suite)
@@ -485,12 +340,9 @@ def _check_cross_references(config: Config, source: str,
     ]
     for at, checks in suites:
         if not checks:
-            raise ConfigError("a suite needs at least one check", path=source,
-                              key=_key_text(at), line=_line_for(lines, at))
+            raise document.error("a suite needs at least one check", at)
         seen: set[str] = set()
         for index, check in enumerate(checks):
             if check.label in seen:
-                where = (*at, index)
-                raise ConfigError(f"duplicate check name {check.label!r}", path=source,
-                                  key=_key_text(where), line=_line_for(lines, where))
+                raise document.error(f"duplicate check name {check.label!r}", (*at, index))
             seen.add(check.label)

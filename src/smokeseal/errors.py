@@ -5,7 +5,7 @@
     │   └── ConfigError            the config file is unreadable or invalid (exit 2)
     ├── BrowserError               no usable browser could be found or launched
     ├── LedgerError                the ledger could not be reached or written (exit 3)
-    └── SinkError                  a message could not be delivered (``permanent`` says retry or not)
+    └── SinkError                  a message could not be delivered (``permanent``: never retry)
 
 Callers catch a family, never a message string. The CLI turns each family into an exit
 status in exactly one place (``smokeseal.cli``).

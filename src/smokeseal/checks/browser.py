@@ -10,6 +10,7 @@ This module imports Playwright; the runner imports it only when a suite has page
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import os
 import re
@@ -71,8 +72,8 @@ def find_browser(environ: Mapping[str, str] | None = None) -> str:
         if found := sorted(glob.glob(os.path.join(cache, pattern))):
             return found[-1]
     for name in SYSTEM_BROWSERS:
-        if path := shutil.which(name, path=environ.get("PATH")):
-            return _unwrap(path)
+        if found_path := shutil.which(name, path=environ.get("PATH")):
+            return _unwrap(found_path)
     raise BrowserError(
         "no Chromium found: install one (Debian: apt-get install chromium), "
         "set SMOKESEAL_BROWSER to its path, or run with --no-browser"
@@ -159,11 +160,18 @@ async def run_page_check(browser: Browser, check: Check, base_url: str,
         await context.route("**/*", guard)
         await context.route_web_socket(re.compile(r".*"), refuse_socket)
         page = await context.new_page()
-        page.on("pageerror", lambda error: page_errors.append(_error_text(error)))
+        errored = asyncio.Event()
+
+        def on_page_error(error: Any) -> None:
+            page_errors.append(_error_text(error))
+            errored.set()
+
+        page.on("pageerror", on_page_error)
         page.on("console",
                 lambda message: console_errors.append(message.text)
                 if message.type == "error" else None)
-        failures, final_url, status = await _visit(page, check, url, timeout, page_errors)
+        failures, final_url, status = await _visit(page, check, url, timeout, page_errors,
+                                                   errored)
         ms = watch.ms()
         if check.expect.max_ms is not None and ms > check.expect.max_ms:
             failures.append(f"took {ms} ms, over max_ms {check.expect.max_ms}")
@@ -182,14 +190,13 @@ async def run_page_check(browser: Browser, check: Check, base_url: str,
         return CheckResult(check.label, "page", not failures, detail, ms, url=final_url,
                            blocked_writes=blocked, evidence=evidence)
     finally:
-        try:
+        # A browser that went away has nothing to close; the result already says so.
+        with contextlib.suppress(PlaywrightError):
             await context.close()
-        except PlaywrightError:
-            pass  # the browser went away; the result above already says so
 
 
-async def _visit(page: Any, check: Check, url: str, timeout: float,
-                 page_errors: list[str]) -> tuple[list[str], str, int | None]:
+async def _visit(page: Any, check: Check, url: str, timeout: float, page_errors: list[str],
+                 errored: asyncio.Event) -> tuple[list[str], str, int | None]:
     expect = check.expect
     watch = Stopwatch()
 
@@ -211,11 +218,14 @@ async def _visit(page: Any, check: Check, url: str, timeout: float,
     elif problem := status_failure(expect.statuses(), status):
         failures.append(problem)
     try:
-        if expect.selector is not None:
-            try:
-                await page.locator(expect.selector).first.wait_for(
-                    state="visible", timeout=remaining_ms())
-            except PlaywrightError:
+        # A wrong status or an uncaught error already fails the check: say so now rather
+        # than wait out the timeout for a selector that will not come.
+        if expect.selector is not None and not failures and not errored.is_set():
+            visible = await _first_done(
+                page.locator(expect.selector).first.wait_for(state="visible",
+                                                             timeout=remaining_ms()),
+                errored.wait())
+            if visible is False:
                 failures.append(f"selector {expect.selector!r} not visible "
                                 f"within {timeout:g} s")
         # Let scripts queued by the load event run, so their errors are seen.
@@ -239,6 +249,21 @@ async def _visit(page: Any, check: Check, url: str, timeout: float,
     return failures, final_url, status
 
 
+async def _first_done(wait_for: Any, interrupted: Any) -> bool | None:
+    """True when ``wait_for`` succeeded, False when it failed, None when interrupted first."""
+    waiting = asyncio.ensure_future(wait_for)
+    stopper = asyncio.ensure_future(interrupted)
+    await asyncio.wait({waiting, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (waiting, stopper):
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, PlaywrightError):
+            await task
+    if waiting.cancelled():
+        return None
+    return waiting.exception() is None
+
+
 def _error_text(error: Any) -> str:
     name = getattr(error, "name", "") or "Error"
     message = getattr(error, "message", "") or str(error)
@@ -260,12 +285,11 @@ async def _keep_evidence(page: Any, folder: Path, page_errors: list[str],
         log += [f"console error: {e}" for e in console_errors]
         log += [f"blocked write: {b}" for b in blocked]
         (folder / "console.txt").write_text("\n".join(log) + "\n", encoding="utf-8")
-        try:
+        # A hung page still leaves its console log behind.
+        with contextlib.suppress(PlaywrightError, TimeoutError):
             await asyncio.wait_for(
                 page.screenshot(path=str(folder / "screenshot.png"), full_page=True,
                                 timeout=5000), 6)
-        except (PlaywrightError, TimeoutError):
-            pass  # a hung page still leaves its console log behind
         return str(folder)
     except OSError:
         return None

@@ -1,0 +1,137 @@
+"""The installed commands, driven as an operator would: real processes, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Demo
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+
+
+def cli(*args: str, cwd: Path | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SMOKESEAL_")}
+    environ.update(env or {})
+    return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True,
+                          cwd=cwd, env=environ, timeout=120, check=False)
+
+
+@pytest.fixture
+def demo_config(demo: Demo, write_config: Callable[[str], Path],
+                browser_executable: str) -> Path:
+    return write_config(demo.config_yaml())
+
+
+def test_prod_smoke_prints_a_green_table(demo: Demo, demo_config: Path) -> None:
+    done = cli("prod-smoke", "demo", cwd=demo_config.parent)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert f"prod-smoke demo → {demo.url} (canonical URL)" in out
+    assert out.count("✓") == 6
+    assert "🟢 green · 6/6 passed" in out
+    assert "Traceback" not in done.stderr
+
+
+def test_json_is_the_seal_record(demo: Demo, demo_config: Path) -> None:
+    demo.state.set_faults("devops_exposed")
+    done = cli("prod-smoke", "--config", str(demo_config), "demo", "--json")
+    assert done.returncode == 1
+    seal = json.loads(done.stdout)
+    assert seal["status"] == "red"
+    assert seal["base_url"] == demo.url
+    assert seal["summary"] == ("4/6 passed; devops hidden: expected 404, got 200; "
+                               "cycle hidden: expected 404, got 200")
+    assert [c["name"] for c in seal["checks"]] == ["home renders", "signin renders",
+                                                   "tasks render", "up", "devops hidden",
+                                                   "cycle hidden"]
+    assert {"checked_at", "duration_ms", "rollback"} <= seal.keys()
+    assert seal["checks"][4] == {"name": "devops hidden", "kind": "get", "ok": False,
+                                 "detail": "expected 404, got 200",
+                                 "duration_ms": seal["checks"][4]["duration_ms"],
+                                 "url": demo.url + "/devops"}
+
+
+def test_junit_is_written_for_ci(demo: Demo, demo_config: Path, tmp_path: Path) -> None:
+    demo.state.set_faults("signin_500")
+    report = tmp_path / "reports" / "smoke.xml"
+    done = cli("smokeseal", "--config", str(demo_config), "smoke", "demo", "--junit", str(report))
+    assert done.returncode == 1
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures")) == ("6", "1")
+    [failure] = suite.iter("failure")
+    assert failure.get("message") == "expected 2xx, got 500"
+
+
+def test_url_overrides_the_canonical_url(demo: Demo, write_config: Callable[[str], Path],
+                                         closed_port: int) -> None:
+    path = write_config(demo.config_yaml().replace(demo.url, f"http://127.0.0.1:{closed_port}"))
+    done = cli("prod-smoke", "-c", str(path), "demo", "--url", demo.url, "--no-browser")
+    assert done.returncode == 0, done.stdout
+    assert f"→ {demo.url} (canonical URL)" in done.stdout
+    assert "3 page checks skipped (--no-browser)" in done.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["demo", "--url", "ftp://x"], "error: --url: 'ftp://x' is not an absolute http(s) URL"),
+    (["nope"], "error: unknown app 'nope' (apps in "),
+])
+def test_bad_arguments_exit_2_with_one_line(demo_config: Path, args: list[str],
+                                            message: str) -> None:
+    done = cli("prod-smoke", "-c", str(demo_config), *args)
+    assert done.returncode == 2
+    assert done.stderr.startswith(message)
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stdout == ""
+
+
+def test_a_broken_config_exits_2_naming_file_line_and_key(
+        write_config: Callable[[str], Path]) -> None:
+    path = write_config("apps:\n  a:\n    url: https://a.example.com\n    suite:\n"
+                        "      - {get: /up, expect: {staus: 200}}\n")
+    done = cli("prod-smoke", "-c", str(path), "a")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"error: {path}:5: apps.a.suite[0].expect.staus: "
+                                   "unknown key (did you mean 'status'?)")
+
+
+def test_debug_shows_the_traceback(write_config: Callable[[str], Path]) -> None:
+    path = write_config("apps: [")
+    quiet = cli("prod-smoke", "-c", str(path), "a")
+    loud = cli("prod-smoke", "-c", str(path), "a", "--debug")
+    assert "Traceback" not in quiet.stderr and quiet.returncode == 2
+    assert "Traceback" in loud.stderr and "ConfigError" in loud.stderr
+
+
+def test_the_config_comes_from_the_environment(demo_config: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = cli("prod-smoke", "demo", "--no-browser", cwd=elsewhere,
+               env={"SMOKESEAL_CONFIG": str(demo_config)})
+    assert done.returncode == 0, done.stderr
+    missing = cli("prod-smoke", "demo", cwd=elsewhere)
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == (f"error: {elsewhere}/smokeseal.yml: no such file "
+                                       "(pass --config or set SMOKESEAL_CONFIG)")
+
+
+def test_missing_arguments_are_usage_errors() -> None:
+    done = cli("prod-smoke")
+    assert done.returncode == 2
+    assert "Missing argument 'APP'" in done.stderr
+
+
+def test_the_demo_command_smokes_the_bundled_app(browser_executable: str) -> None:
+    done = cli("smokeseal", "demo")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "🟢 green · 6/6 passed" in done.stdout

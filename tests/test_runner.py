@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from smokeseal.config import Check, Expect, parse_config
+from smokeseal.runner import run_app, run_suite
+from smokeseal.seal import seal_from_run
+from tests.conftest import Demo
+
+pytestmark = pytest.mark.integration
+
+NAMES = ["home renders", "signin renders", "tasks render", "up", "devops hidden", "cycle hidden"]
+
+
+def demo_suite(demo: Demo) -> tuple[Check, ...]:
+    return parse_config(demo.config_yaml()).suite_for("demo")
+
+
+def test_the_demo_suite_is_green_in_suite_order(browser_executable: str, demo: Demo) -> None:
+    seen: list[str] = []
+    run = run_suite(demo_suite(demo), demo.url, browser_executable=browser_executable,
+                    on_result=lambda r: seen.append(r.name))
+    assert [r.name for r in run.results] == NAMES
+    assert all(r.ok for r in run.results), [r.detail for r in run.results]
+    assert sorted(seen) == sorted(NAMES)
+    seal = seal_from_run(run)
+    assert (seal.status, seal.summary, seal.base_url) == ("green", "6/6 passed", demo.url)
+    assert run.browser is not None and browser_executable in run.browser
+    assert demo.state.writes() == []
+
+
+@pytest.mark.parametrize(("fault", "failing", "detail"), [
+    ("devops_exposed", {"devops hidden", "cycle hidden"}, "expected 404, got 200"),
+    ("tasks_js_error", {"tasks render"}, "uncaught page error: TypeError"),
+    ("signin_500", {"signin renders"}, "expected 2xx, got 500"),
+    ("up_500", {"up"}, "expected 200, got 500"),
+])
+def test_each_fault_fails_exactly_its_check(browser_executable: str, demo: Demo,
+                                            fault: str, failing: set[str], detail: str) -> None:
+    demo.state.set_faults(fault)
+    checks = tuple(c.model_copy(update={"timeout": 4}) for c in demo_suite(demo))
+    run = run_suite(checks, demo.url, browser_executable=browser_executable)
+    assert {r.name for r in run.failed} == failing
+    for result in run.failed:
+        assert result.detail.startswith(detail), result.detail
+    seal = seal_from_run(run)
+    assert seal.status == "red"
+    assert seal.summary.startswith(f"{6 - len(failing)}/6 passed; ")
+    for name in failing:
+        assert f"{name}: {detail}" in seal.summary
+
+
+def test_checks_run_side_by_side(browser_executable: str, demo: Demo) -> None:
+    demo.state.set_faults("slow")
+    demo.state.delay = 3
+    checks = [Check(name=f"get {i}", get=f"/slow?n={i}") for i in range(3)] + \
+             [Check(name=f"page {i}", page=f"/slow?n={i}", expect=Expect(selector="main"))
+              for i in range(3)]
+    run = run_suite(checks, demo.url, browser_executable=browser_executable)
+    assert all(r.ok for r in run.results), [r.detail for r in run.results]
+    # Six checks of 3 s each were all waiting on the server at once.
+    assert demo.state.peak_in_flight >= 6
+
+
+def test_no_browser_skips_page_checks_and_says_so(demo: Demo) -> None:
+    run = run_suite(demo_suite(demo), demo.url, use_browser=False)
+    assert [r.skipped for r in run.results] == [True] * 3 + [False] * 3
+    seal = seal_from_run(run)
+    assert seal.summary == "3/3 passed; 3 page checks skipped (--no-browser)"
+    assert seal.status == "green"
+    assert [path for _, path in demo.state.requests] == ["/up", "/devops", "/devops/cycle"] or \
+        sorted(path for _, path in demo.state.requests) == ["/devops", "/devops/cycle", "/up"]
+
+
+def test_a_missing_browser_fails_page_checks_and_http_checks_still_run(
+        demo: Demo, tmp_path: Path) -> None:
+    run = run_suite(demo_suite(demo), demo.url,
+                    browser_executable=str(tmp_path / "no-chromium-here"))
+    assert [r.ok for r in run.results] == [False] * 3 + [True] * 3
+    assert run.results[0].detail.startswith("no browser: could not launch ")
+    assert seal_from_run(run).status == "red"
+
+
+def test_nothing_ran_is_not_green(demo: Demo) -> None:
+    run = run_suite([Check(page="/")], demo.url, use_browser=False)
+    assert seal_from_run(run).status == "red"
+    assert seal_from_run(run).summary.startswith("no checks ran")
+
+
+def test_run_app_uses_the_canonical_url_and_keeps_evidence_beside_the_config(
+        browser_executable: str, demo: Demo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMOKESEAL_BROWSER", browser_executable)
+    demo.state.set_faults("tasks_js_error")
+    path = tmp_path / "smokeseal.yml"
+    path.write_text(demo.config_yaml())
+    from smokeseal.config import load_config
+
+    run = run_app(load_config(path), "demo")
+    assert run.base_url == demo.url
+    [failed] = run.failed
+    assert failed.evidence is not None
+    assert Path(failed.evidence).is_relative_to(tmp_path / ".smokeseal" / "evidence")
+    assert (Path(failed.evidence) / "screenshot.png").exists()
