@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint install browser postgres clean
+.PHONY: demo test test-fast lint install browser postgres clean bench
 
 $(STAMP): pyproject.toml
 	@scripts/ensure-system python
@@ -39,3 +39,7 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .smokeseal
+
+## Benchmarks (not part of `make test`).
+bench: browser
+	$(BIN)/python bench/six_checks.py

@@ -53,7 +53,6 @@ def test_each_fault_fails_exactly_its_check(browser_executable: str, demo: Demo,
 
 
 def test_checks_run_side_by_side(browser_executable: str, demo: Demo) -> None:
-    demo.state.set_faults("slow")
     demo.state.delay = 3
     checks = [Check(name=f"get {i}", get=f"/slow?n={i}") for i in range(3)] + \
              [Check(name=f"page {i}", page=f"/slow?n={i}", expect=Expect(selector="main"))

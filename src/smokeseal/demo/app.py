@@ -1,5 +1,6 @@
 """A small real web app to seal: home, sign-in, a JavaScript-rendered task list, ``/up``,
-hidden ``/devops`` routes, and switchable faults that a bad release would ship.
+hidden ``/devops`` routes, and switchable faults that a bad release would ship. ``/slow``
+always takes ``delay`` seconds, for measuring how checks overlap.
 
 It records every request it receives, so tests can prove smokeseal never wrote to it.
 """
@@ -144,6 +145,7 @@ def create_app(state: DemoState | None = None) -> Starlette:
         return not_found()
 
     async def slow(request: Request) -> Response:
+        await asyncio.sleep(state.delay)
         return render("slow.html", delay=state.delay)
 
     async def sink(request: Request) -> Response:
