@@ -103,3 +103,19 @@ def test_run_app_uses_the_canonical_url_and_keeps_evidence_beside_the_config(
     assert failed.evidence is not None
     assert Path(failed.evidence).is_relative_to(tmp_path / ".smokeseal" / "evidence")
     assert (Path(failed.evidence) / "screenshot.png").exists()
+
+
+@pytest.mark.component
+def test_an_http_only_suite_never_imports_playwright(demo: Demo) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from smokeseal.config import Check\n"
+            "from smokeseal.runner import run_suite\n"
+            f"run = run_suite([Check(get='/up')], {demo.url!r})\n"
+            "assert run.passed, run.results\n"
+            "print(sorted(m for m in sys.modules if m.startswith('playwright')))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)
+    assert done.stdout.strip() == "[]"

@@ -12,13 +12,16 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
 from smokeseal import __version__
 from smokeseal.errors import SmokesealError
+
+if TYPE_CHECKING:
+    from smokeseal.config import Config
 
 __all__ = ["app", "main", "prod_smoke_main"]
 
@@ -79,16 +82,24 @@ def _options(
 def _smoke(app_name: str, url: str | None, as_json: bool, junit: Path | None,
            no_browser: bool, config: Path | None, debug: bool) -> None:
     from smokeseal.config import find_config_path, load_config
+
+    _globals.debug = _globals.debug or debug
+    loaded = load_config(find_config_path(config or _globals.config))
+    _smoke_and_show(loaded, app_name, url=url, as_json=as_json, junit=junit,
+                    no_browser=no_browser)
+
+
+def _smoke_and_show(config: Config, app_name: str, *, url: str | None = None,
+                    as_json: bool = False, junit: Path | None = None,
+                    no_browser: bool = False) -> NoReturn:
     from smokeseal.report import Progress, print_run, write_junit
     from smokeseal.runner import run_app
     from smokeseal.seal import seal_from_run
 
-    _globals.debug = _globals.debug or debug
-    loaded = load_config(find_config_path(config or _globals.config))
-    checks = loaded.suite_for(app_name)
-    target = url or loaded.app(app_name).url
+    checks = config.suite_for(app_name)
+    target = url or config.app(app_name).url
     with Progress(stderr, len(checks), target) as progress:
-        run = run_app(loaded, app_name, url=url, use_browser=not no_browser, on_result=progress)
+        run = run_app(config, app_name, url=url, use_browser=not no_browser, on_result=progress)
     seal = seal_from_run(run)
     if junit is not None:
         write_junit(junit, app_name, run)
@@ -129,22 +140,19 @@ def demo_command(
     port: Annotated[int, typer.Option("--port", help="Port for the demo app (0: any free).")] = 0,
 ) -> None:
     """Start the bundled demo app and smoke it, printing the result."""
-    from smokeseal.config import parse_config
+    import tempfile
+
+    from smokeseal.config import load_config
     from smokeseal.demo import create_app, demo_config_yaml
-    from smokeseal.report import Progress, print_run
-    from smokeseal.runner import run_suite
-    from smokeseal.seal import seal_from_run
     from smokeseal.servers import BackgroundServer
 
-    with BackgroundServer(create_app(), port=port) as server:
+    # The demo writes nothing outside a temporary folder: its config and any evidence.
+    with tempfile.TemporaryDirectory(prefix="smokeseal-demo-") as folder, \
+            BackgroundServer(create_app(), port=port) as server:
         stderr.print(f"demo app serving on {server.url}")
-        config = parse_config(demo_config_yaml(server.url), source="<demo>")
-        checks = config.suite_for("demo")
-        with Progress(stderr, len(checks), server.url) as progress:
-            run = run_suite(checks, server.url, on_result=progress)
-        seal = seal_from_run(run)
-        print_run(stdout, "demo", run, seal)
-    raise typer.Exit(0 if seal.green else 1)
+        path = Path(folder) / "smokeseal.yml"
+        path.write_text(demo_config_yaml(server.url), encoding="utf-8")
+        _smoke_and_show(load_config(path), "demo")
 
 
 def _fail(message: str, code: int) -> NoReturn:
