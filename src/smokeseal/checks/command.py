@@ -121,14 +121,12 @@ def _read_junit(path: Path) -> str | None:
 
 
 def _junit_from_stdout(output: bytes) -> str | None:
+    """The JUnit document in a runner's stdout (Playwright's junit reporter prints it)."""
     text = output.decode("utf-8", errors="replace")
-    for marker in ("<?xml", "<testsuites", "<testsuite"):
-        if (start := text.find(marker)) != -1:
-            end = max(text.rfind("</testsuites>"), -1)
-            if end != -1:
-                return text[start:end + len("</testsuites>")]
-            end = text.rfind("</testsuite>")
-            return text[start:end + len("</testsuite>")] if end != -1 else None
+    for opening, closing in (("<testsuites", "</testsuites>"), ("<testsuite", "</testsuite>")):
+        start, end = text.find(opening), text.rfind(closing)
+        if start != -1 and end > start:
+            return text[start:end + len(closing)]
     return None
 
 
