@@ -129,6 +129,14 @@ def _edge_app(log: list[tuple[str, str]]) -> Starlette:
         await asyncio.sleep(float(request.query_params.get("s", "0.3")))
         return PlainTextResponse("slow")
 
+    async def flaky(request: Request) -> Response:
+        # Fails the first ``n`` times it is asked since the test began (the log is per test).
+        await record(request)
+        seen = sum(1 for _, path in log if path == "/flaky")
+        if seen <= int(request.query_params.get("n", "2")):
+            return PlainTextResponse("warming up", 503)
+        return PlainTextResponse("ok")
+
     methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]
     return Starlette(routes=[
         Route("/ok", ok, methods=methods),
@@ -138,6 +146,7 @@ def _edge_app(log: list[tuple[str, str]]) -> Starlette:
         Route("/trickle", trickle),
         Route("/big", big),
         Route("/slow", slow),
+        Route("/flaky", flaky),
     ])
 
 
@@ -154,3 +163,51 @@ def edge(_edge_server: tuple[BackgroundServer, list[tuple[str, str]]]) -> Iterat
     server, log = _edge_server
     log.clear()
     yield Edge(server.url, log)
+
+
+# --- ledgers: a real SQLite file and a real PostgreSQL database per test ------------------
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SMOKESEAL_TEST_POSTGRES_URL", "postgresql+psycopg:///postgres?host=/var/run/postgresql")
+
+
+@pytest.fixture(scope="session")
+def _postgres_admin() -> Iterator[object]:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+    except OperationalError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs PostgreSQL at {POSTGRES_ADMIN_URL}: {exc}")
+        pytest.skip(f"no PostgreSQL: {exc}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(_postgres_admin: object) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, dropped afterwards."""
+    import uuid
+
+    from sqlalchemy import text
+    from sqlalchemy.engine import Engine, make_url
+
+    engine: Engine = _postgres_admin  # type: ignore[assignment]
+    name = f"smokeseal_test_{uuid.uuid4().hex[:12]}"
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each ledger test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return str(request.getfixturevalue("postgres_url"))

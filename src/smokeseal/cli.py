@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from smokeseal import __version__
-from smokeseal.errors import SmokesealError
+from smokeseal.errors import SmokesealError, UsageError
 
 if TYPE_CHECKING:
     from smokeseal.config import Config
+    from smokeseal.ledger import Ledger, Release
+    from smokeseal.seal import Seal
 
 __all__ = ["app", "main", "prod_smoke_main"]
 
@@ -153,6 +156,205 @@ def demo_command(
         path = Path(folder) / "smokeseal.yml"
         path.write_text(demo_config_yaml(server.url), encoding="utf-8")
         _smoke_and_show(load_config(path), "demo")
+
+
+# --- the ledger ---------------------------------------------------------------------------
+
+release_app = typer.Typer(help="Create, read and abandon releases in the ledger.",
+                          no_args_is_help=True)
+db_app = typer.Typer(help="The ledger database.", no_args_is_help=True)
+app.add_typer(release_app, name="release")
+app.add_typer(db_app, name="db")
+
+ReleaseArgument = Annotated[str, typer.Argument(metavar="RELEASE",
+                                                help="A release id or APP@VERSION.")]
+NotesOption = Annotated[Path | None, typer.Option("--notes-file", metavar="F",
+                                                  help="Release notes (Markdown).")]
+
+
+def _config(required: bool = True) -> Config | None:
+    from smokeseal.config import find_config_path, load_config
+
+    path = find_config_path(_globals.config)
+    explicit = _globals.config is not None or "SMOKESEAL_CONFIG" in os.environ
+    if not required and not explicit and not path.exists():
+        return None
+    return load_config(path)
+
+
+def _ledger(config: Config | None) -> Ledger:
+    from smokeseal.ledger import Ledger, database_url_for
+
+    return Ledger(database_url_for(
+        _globals.database_url, os.environ.get("SMOKESEAL_DATABASE_URL"),
+        config.database_url if config else None,
+        config.base_dir if config else Path.cwd()))
+
+
+def _read_notes(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--notes-file: cannot read {path}: "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@release_app.command("create")
+def release_create(
+    app_name: AppArgument,
+    version: Annotated[str, typer.Option("--version", help="The release's tag.")],
+    sha: Annotated[str, typer.Option("--sha", help="The merge commit on the release branch.")],
+    notes_file: NotesOption = None,
+) -> None:
+    """Add an assembled release; print its id."""
+    config = _config()
+    assert config is not None
+    notes = _read_notes(notes_file)
+    branch = config.app(app_name).release_branch
+    with _ledger(config) as ledger:
+        release = ledger.create_release(app_name, version, sha, notes=notes,
+                                        release_branch=branch)
+    stderr.print(f"created release {release.id}: {release.ref} ({release.short_sha}), assembled")
+    print(release.id)
+
+
+@release_app.command("show")
+def release_show(ref: ReleaseArgument, as_json: JsonOption = False) -> None:
+    """Show a release, its seal and its rollback commands."""
+    from smokeseal.report import print_release
+
+    with _ledger(_config(required=False)) as ledger:
+        release = ledger.release(ref)
+        history = ledger.seals(release.id)
+    if as_json:
+        _print_json({**release.to_dict(), "seals": history})
+    else:
+        print_release(stdout, release, history)
+
+
+@release_app.command("list")
+def release_list(
+    app_name: Annotated[str | None, typer.Argument(metavar="[APP]", show_default=False,
+                                                   help="Only this app's releases.")] = None,
+    as_json: JsonOption = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+) -> None:
+    """List releases, newest first, with their seals."""
+    from smokeseal.report import print_releases
+
+    with _ledger(_config(required=False)) as ledger:
+        releases = ledger.releases(app_name, limit=limit)
+    if as_json:
+        _print_json([r.to_dict() for r in releases])
+    else:
+        print_releases(stdout, releases)
+
+
+@release_app.command("abandon")
+def release_abandon(ref: ReleaseArgument) -> None:
+    """Mark a release abandoned: the bookkeeping step of a rollback. Runs nothing else."""
+    with _ledger(_config(required=False)) as ledger:
+        release = ledger.abandon(ref)
+    stdout.print(f"abandoned release {release.id} ({release.ref}); smokeseal ran nothing else. "
+                 f"To undo the code: git revert -m 1 {release.short_sha} "
+                 f"on {release.release_branch}", highlight=False, markup=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the ledger's migrations (they are also applied on first use)."""
+    from smokeseal.ledger import HEAD_REVISION
+
+    with _ledger(_config(required=False)) as ledger:
+        revision = ledger.revision()
+        stdout.print(f"ledger {ledger.display_url} is at revision {revision}"
+                     f"{' (current)' if revision == HEAD_REVISION else ''}",
+                     highlight=False, markup=False)
+
+
+# --- ship and seal ----------------------------------------------------------------------
+
+def _show_seal(seal: Seal, release: Release, as_json: bool) -> None:
+    if as_json:
+        _print_json({"release": {"id": release.id, "app": release.app,
+                                 "version": release.version, "sha": release.sha},
+                     **seal.to_dict()})
+        return
+    from rich.text import Text
+
+    from smokeseal.report import print_seal, terminal_safe
+
+    print_seal(stdout, seal, Text.assemble(
+        ("seal ", "bold"), (terminal_safe(release.ref), "bold cyan"),
+        f" ({release.short_sha}) → ", (seal.base_url, "underline"), " (canonical URL)"))
+
+
+@app.command("ship")
+def ship_command(
+    app_name: AppArgument,
+    release_id: Annotated[int | None, typer.Option("--release", metavar="ID",
+                                                   help="An assembled release.")] = None,
+    version: Annotated[str | None, typer.Option("--version", help="Create or reuse this "
+                                                "version...")] = None,
+    sha: Annotated[str | None, typer.Option("--sha", help="...at this merge commit.")] = None,
+    notes_file: NotesOption = None,
+    no_browser: NoBrowserOption = False,
+) -> None:
+    """Deploy, gate on /up, mark shipped, then seal. The seal never fails the ship.
+
+    Exit 0 shipped (whatever the seal), 1 deploy or gate failed, 2 bad usage.
+    """
+    from smokeseal.report import Progress
+    from smokeseal.ship import resolve_release, ship
+
+    if (release_id is None) == (version is None or sha is None) or \
+            (release_id is not None and (version or sha)):
+        raise UsageError("give either --release ID, or --version V and --sha SHA")
+    config = _config()
+    assert config is not None
+    notes = _read_notes(notes_file)
+    with _ledger(config) as ledger:
+        release = resolve_release(ledger, config, app_name, release_id=release_id,
+                                  version=version, sha=sha, notes=notes)
+        total = len(config.suite_for(app_name))
+        with Progress(stderr, total, config.app(app_name).url) as progress:
+            result = ship(config, ledger, release, use_browser=not no_browser,
+                          say=lambda m: stderr.print(m, markup=False, highlight=False),
+                          on_result=progress, deploy_output=sys.stderr.fileno())
+    for warning in result.warnings:
+        stderr.print(f"[yellow]warning:[/] {escape(warning)}")
+    if result.seal is not None:
+        _show_seal(result.seal, result.release, as_json=False)
+    else:
+        stdout.print(f"shipped {result.release.ref}; no seal was recorded", markup=False)
+
+
+@app.command("seal")
+def seal_command(ref: ReleaseArgument, as_json: JsonOption = False,
+                 no_browser: NoBrowserOption = False) -> None:
+    """Seal a shipped release: run its app's suite and record the verdict.
+
+    Exit 0 green, 1 red, 2 bad usage, 3 the ledger could not be reached or written.
+    """
+    from smokeseal.report import Progress
+    from smokeseal.ship import seal_release
+
+    config = _config()
+    assert config is not None
+    with _ledger(config) as ledger:
+        release = ledger.release(ref)
+        url = config.app(release.app).url
+        with Progress(stderr, len(config.suite_for(release.app)), url) as progress:
+            seal, recorded = seal_release(config, ledger, release, use_browser=not no_browser,
+                                          on_result=progress)
+    _show_seal(seal, recorded, as_json)
+    raise typer.Exit(0 if seal.green else 1)
 
 
 def _fail(message: str, code: int) -> NoReturn:

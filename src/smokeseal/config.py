@@ -209,6 +209,7 @@ class App(_Model):
     aliases: list[str] = Field(default_factory=list)
     release_branch: str = "main"
     deploy: str | None = None
+    deploy_timeout: PositiveFloat = 1800
     gate: Gate = Field(default_factory=Gate)
     suite: str | list[Check] | None = None
     notify: Notify = Field(default_factory=Notify)

@@ -3,6 +3,7 @@
     SmokesealError                 anything smokeseal means to tell the user about
     ├── UsageError                 a bad argument or unknown name (exit 2)
     │   └── ConfigError            the config file is unreadable or invalid (exit 2)
+    ├── ShipError                  the deploy command or the /up gate failed (exit 1)
     ├── BrowserError               no usable browser could be found or launched
     ├── LedgerError                the ledger could not be reached or written (exit 3)
     └── SinkError                  a message could not be delivered (``permanent``: never retry)
@@ -17,6 +18,7 @@ __all__ = [
     "BrowserError",
     "ConfigError",
     "LedgerError",
+    "ShipError",
     "SinkError",
     "SmokesealError",
     "UsageError",
@@ -51,6 +53,10 @@ class ConfigError(UsageError):
             where = f"{where}:{line}"
         text = f"{where}: {key}: {message}" if key else f"{where}: {message}"
         super().__init__(text)
+
+
+class ShipError(SmokesealError):
+    """The deploy failed or the app never became healthy; the release stays assembled."""
 
 
 class BrowserError(SmokesealError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -14,7 +15,20 @@ from smokeseal.checks.base import CheckResult
 from smokeseal.runner import RunResult
 from smokeseal.seal import Seal
 
-__all__ = ["Progress", "print_run", "terminal_safe", "write_junit"]
+if TYPE_CHECKING:
+    from smokeseal.ledger import Release
+
+__all__ = [
+    "Progress",
+    "checks_table",
+    "print_release",
+    "print_releases",
+    "print_rollback",
+    "print_run",
+    "print_seal",
+    "terminal_safe",
+    "write_junit",
+]
 
 # Production text must not drive the operator's terminal (cursor moves, fake output).
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]|\x1b\[[0-?]*[ -/]*[@-~]")
@@ -32,39 +46,46 @@ def _xml(text: str) -> str:
 
 
 def print_run(console: Console, app: str, run: RunResult, seal: Seal) -> None:
-    console.print(Text.assemble(("prod-smoke ", "bold"), (app, "bold cyan"), " → ",
-                                (run.base_url, "underline"), " (canonical URL)"))
+    """``prod-smoke``'s output: the canonical URL, every check, the verdict."""
+    print_seal(console, seal, Text.assemble(("prod-smoke ", "bold"), (app, "bold cyan"), " → ",
+                                            (run.base_url, "underline"), " (canonical URL)"))
+    if run.browser:
+        console.print(Text(f"browser: {run.browser}", style="dim"))
+
+
+def print_seal(console: Console, seal: Seal, title: Text) -> None:
+    """Every check of ``seal``, its verdict, and on red the rollback commands."""
+    console.print(title)
+    console.print(checks_table(seal.checks))
+    for check in seal.checks:
+        if check.get("evidence"):
+            console.print(Text(f"  evidence for {terminal_safe(check['name'])}: "
+                               f"{check['evidence']}", style="dim"))
+    colour = "green" if seal.green else "red"
+    console.print(Text.assemble(f"{seal.emoji} ", (seal.status, f"bold {colour}"), " · ",
+                                terminal_safe(seal.summary), (f" · {seal.duration_ms} ms", "dim")))
+    print_rollback(console, seal)
+
+
+def checks_table(checks: list[dict[str, Any]]) -> Table:
     table = Table(box=None, show_header=True, header_style="dim", pad_edge=False)
     table.add_column("", width=1)
     table.add_column("check", style="bold", no_wrap=True)
     table.add_column("detail", overflow="fold")
     table.add_column("ms", justify="right", style="dim")
-    for result in run.results:
-        table.add_row(*_row(result))
-    console.print(table)
-    for result in run.results:
-        if result.evidence:
-            console.print(Text(f"  evidence for {terminal_safe(result.name)}: {result.evidence}",
-                               style="dim"))
-    colour = "green" if seal.green else "red"
-    console.print(Text.assemble(f"{seal.emoji} ", (seal.status, f"bold {colour}"), " · ",
-                                terminal_safe(seal.summary), (f" · {seal.duration_ms} ms", "dim")))
-    if run.browser:
-        console.print(Text(f"browser: {run.browser}", style="dim"))
-
-
-def _row(result: CheckResult) -> tuple[Text, Text, Text, str]:
-    if result.skipped:
-        mark = Text("–", style="dim")
-    elif result.ok:
-        mark = Text("✓", style="green")
-    else:
-        mark = Text("✗", style="bold red")
-    detail = terminal_safe(result.detail)
-    if result.blocked_writes and not result.ok:
-        detail += "\nblocked: " + ", ".join(terminal_safe(b) for b in result.blocked_writes[:5])
-    return (mark, Text(terminal_safe(result.name)),
-            Text(detail, style="red" if not result.ok else ""), str(result.duration_ms))
+    for check in checks:
+        ok = bool(check.get("ok"))
+        if check.get("skipped"):
+            mark = Text("–", style="dim")
+        else:
+            mark = Text("✓", style="green") if ok else Text("✗", style="bold red")
+        detail = terminal_safe(str(check.get("detail", "")))
+        blocked = check.get("blocked_writes") or []
+        if blocked and not ok:
+            detail += "\nblocked: " + ", ".join(terminal_safe(b) for b in blocked[:5])
+        table.add_row(mark, Text(terminal_safe(str(check.get("name", "")))),
+                      Text(detail, style="" if ok else "red"), str(check.get("duration_ms", "")))
+    return table
 
 
 class Progress:
@@ -130,3 +151,69 @@ def write_junit(path: Path, suite_name: str, run: RunResult) -> None:
     ET.indent(root)
     path.parent.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def print_rollback(console: Console, seal: Seal) -> None:
+    """On red: the commands the operator may choose to run. smokeseal runs none of them."""
+    if seal.green or not seal.rollback:
+        return
+    console.print(Text("Rollback, if you decide to (smokeseal runs none of these):",
+                       style="bold red"))
+    for command in seal.rollback:
+        console.print(Text(f"  {command}"))
+    if seal.last_green:
+        last = seal.last_green
+        console.print(Text(f"  last green release: {last['version']} (id {last['id']}, "
+                           f"sha {last['sha']})", style="dim"))
+
+
+def _badge(release: Release) -> Text:
+    status = release.seal_status
+    if status == "green":
+        return Text("🟢 green", style="green")
+    if status == "red":
+        return Text("🔴 red", style="bold red")
+    if release.state == "shipped":
+        return Text("… pending", style="yellow")
+    return Text("–", style="dim")
+
+
+def print_releases(console: Console, releases: list[Release]) -> None:
+    if not releases:
+        console.print(Text("no releases in the ledger", style="dim"))
+        return
+    table = Table(box=None, header_style="dim", pad_edge=False)
+    for column in ("id", "app", "version", "sha", "state", "seal", "summary"):
+        table.add_column(column, overflow="fold")
+    for release in releases:
+        summary = terminal_safe((release.smoke_seal or {}).get("summary", ""))
+        table.add_row(str(release.id), terminal_safe(release.app),
+                      terminal_safe(release.version), release.short_sha, release.state,
+                      _badge(release), Text(summary))
+    console.print(table)
+
+
+def print_release(console: Console, release: Release, history: list[dict[str, object]]) -> None:
+    console.print(Text.assemble(("release ", "bold"), (str(release.id), "bold cyan"), " · ",
+                                (terminal_safe(release.ref), "bold"), f" · {release.sha}"))
+    when = {"created": release.created_at, "shipped": release.shipped_at,
+            "abandoned": release.abandoned_at}
+    console.print(Text(f"state: {release.state} · branch {terminal_safe(release.release_branch)}"
+                       " · " + " · ".join(f"{k} {v:%Y-%m-%d %H:%M:%SZ}"
+                                          for k, v in when.items() if v)))
+    seal = release.smoke_seal
+    if seal is None:
+        console.print(Text.assemble("seal: ", _badge(release)))
+    else:
+        console.print(Text.assemble("seal: ", _badge(release), " · ",
+                                    terminal_safe(str(seal.get("summary", ""))),
+                                    f" · {seal.get('checked_at')} against "
+                                    f"{seal.get('base_url')}"))
+        console.print(checks_table(seal.get("checks", [])))
+        for command in seal.get("rollback", []):
+            console.print(Text(f"  rollback: {command}", style="red"))
+    if len(history) > 1:
+        console.print(Text(f"{len(history)} seal runs in the history; latest shown", style="dim"))
+    if release.notes:
+        console.print(Text("notes:", style="bold"))
+        console.print(Text(terminal_safe(release.notes)))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from smokeseal.checks.base import shorten
 from smokeseal.runner import RunResult
 
-__all__ = ["Seal", "seal_from_run", "summarise"]
+__all__ = ["Seal", "failed_seal", "rollback_commands", "seal_from_run", "summarise"]
 
 Status = Literal["green", "red"]
 
@@ -22,6 +23,7 @@ class Seal:
     duration_ms: int
     checks: list[dict[str, Any]]
     rollback: list[str] = field(default_factory=list)
+    last_green: dict[str, Any] | None = None
 
     @property
     def green(self) -> bool:
@@ -40,6 +42,7 @@ class Seal:
             "duration_ms": self.duration_ms,
             "checks": self.checks,
             "rollback": list(self.rollback),
+            **({"last_green": self.last_green} if self.last_green else {}),
         }
 
 
@@ -62,4 +65,22 @@ def seal_from_run(run: RunResult) -> Seal:
         base_url=run.base_url,
         duration_ms=run.duration_ms,
         checks=[r.to_dict() for r in run.results],
+    )
+
+
+def rollback_commands(release_id: int, sha: str, release_branch: str) -> list[str]:
+    """What the operator may run on red. smokeseal prints these and runs none of them."""
+    return [f"smokeseal release abandon {release_id}",
+            f"git revert -m 1 {sha[:7]} # on {release_branch}"]
+
+
+def failed_seal(base_url: str, reason: str, checked_at: datetime | None = None) -> Seal:
+    """A red seal for a suite that could not run at all, saying why."""
+    return Seal(
+        status="red",
+        summary=f"could not run the suite: {shorten(reason, 300)}",
+        checked_at=(checked_at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        base_url=base_url,
+        duration_ms=0,
+        checks=[],
     )

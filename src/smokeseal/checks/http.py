@@ -20,7 +20,15 @@ from smokeseal.checks.base import (
 )
 from smokeseal.config import Check
 
-__all__ = ["BODY_LIMIT", "DEFAULT_TIMEOUT", "WriteRefused", "read_only_client", "run_get_check"]
+__all__ = [
+    "BODY_LIMIT",
+    "DEFAULT_TIMEOUT",
+    "WriteRefused",
+    "describe_http_error",
+    "read_only_client",
+    "read_only_sync_client",
+    "run_get_check",
+]
 
 DEFAULT_TIMEOUT = 10.0
 MAX_REDIRECTS = 10
@@ -32,11 +40,15 @@ class WriteRefused(RuntimeError):
     """Raised before a non-GET/HEAD request could leave the process."""
 
 
-async def _refuse_writes(request: httpx.Request) -> None:
+def _refuse_writes_sync(request: httpx.Request) -> None:
     # httpx keeps GET/HEAD across every redirect status, so this never fires for our own
     # checks; it is the last line of defence should a future code path build a write.
     if request.method not in READ_ONLY_METHODS:
         raise WriteRefused(f"smokeseal refused to send {request.method} {request.url}")
+
+
+async def _refuse_writes(request: httpx.Request) -> None:
+    _refuse_writes_sync(request)
 
 
 def read_only_client() -> httpx.AsyncClient:
@@ -47,6 +59,17 @@ def read_only_client() -> httpx.AsyncClient:
         headers={"User-Agent": USER_AGENT},
         event_hooks={"request": [_refuse_writes]},
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+    )
+
+
+def read_only_sync_client(timeout: float = DEFAULT_TIMEOUT) -> httpx.Client:
+    """The blocking twin of :func:`read_only_client`, for polling (the ``/up`` gate)."""
+    return httpx.Client(
+        follow_redirects=True,
+        max_redirects=MAX_REDIRECTS,
+        headers={"User-Agent": USER_AGENT},
+        event_hooks={"request": [_refuse_writes_sync]},
+        timeout=timeout,
     )
 
 

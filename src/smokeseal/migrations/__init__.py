@@ -1,0 +1,1 @@
+"""Alembic migrations for the ledger. Additive only: never drop or rename a column."""

@@ -1,0 +1,223 @@
+"""Shipping and sealing a release.
+
+``ship``: deploy, gate on ``/up``, mark shipped, then seal. The deploy and the gate decide
+the ship; the seal never does (see :func:`seal_after_ship`). ``seal_release`` is the seal
+step on its own, for pipelines that deploy with their own tools.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from smokeseal.checks.base import CheckResult, join_url
+from smokeseal.config import App, Config, Gate
+from smokeseal.errors import ShipError, UsageError
+from smokeseal.ledger import Ledger, Release
+from smokeseal.seal import Seal, failed_seal, rollback_commands, seal_from_run
+
+__all__ = ["ShipResult", "deploy", "resolve_release", "seal_after_ship", "seal_release",
+           "ship", "wait_for_gate"]
+
+Say = Callable[[str], None]
+
+
+def _quiet(message: str) -> None:
+    return None
+
+
+@dataclass
+class ShipResult:
+    release: Release
+    seal: Seal | None
+    warnings: list[str] = field(default_factory=list)
+
+
+def resolve_release(ledger: Ledger, config: Config, app: str, *, release_id: int | None = None,
+                    version: str | None = None, sha: str | None = None,
+                    notes: str | None = None) -> Release:
+    """The assembled release to ship: an existing one, or a new one for ``version``/``sha``."""
+    app_config = config.app(app)
+    if release_id is not None:
+        release = ledger.release(release_id)
+        if release.app != app:
+            raise UsageError(f"--release: release {release.id} belongs to {release.app}, "
+                             f"not {app}")
+    elif version is not None and sha is not None:
+        existing = ledger.find(app, version)
+        if existing is None:
+            return ledger.create_release(app, version, sha, notes=notes,
+                                         release_branch=app_config.release_branch)
+        if not existing.sha.startswith(sha.lower()) and not sha.lower().startswith(existing.sha):
+            raise UsageError(f"{existing.ref} already exists with sha {existing.short_sha} "
+                             f"(duplicate version); give it a new version")
+        release = existing
+    else:
+        raise UsageError("give --release ID, or --version V with --sha SHA")
+    if release.state == "abandoned":
+        raise UsageError(f"release {release.id} ({release.ref}) is abandoned and cannot ship; "
+                         "create a new release")
+    if release.state == "shipped":
+        raise UsageError(f"release {release.id} ({release.ref}) has already shipped; to seal "
+                         f"it again: smokeseal seal {release.id}")
+    return release
+
+
+def ship(config: Config, ledger: Ledger, release: Release, *, use_browser: bool = True,
+         say: Say = _quiet, on_result: Callable[[CheckResult], None] | None = None,
+         deploy_output: int | None = None) -> ShipResult:
+    """Deploy ``release``, gate on ``/up``, mark it shipped, then seal it.
+
+    Raises :class:`ShipError` when the deploy or the gate fails (the release stays
+    assembled and nothing is sealed). Once shipped, returns normally whatever the seal does.
+    """
+    app = config.app(release.app)
+    if app.deploy:
+        say(f"deploying {release.ref} ({release.short_sha}): {app.deploy}")
+        deploy(app, release, cwd=str(config.base_dir), output=deploy_output)
+    else:
+        say("no deploy command configured; gating on what is live")
+    wait_for_gate(app.url, app.gate, say=say)
+    shipped = ledger.mark_shipped(release.id)
+    say(f"shipped {shipped.ref}; sealing against {app.url}")
+    seal, warnings = seal_after_ship(config, ledger, shipped, use_browser=use_browser,
+                                     on_result=on_result)
+    return ShipResult(shipped, seal, warnings)
+
+
+def deploy(app: App, release: Release, *, cwd: str, output: int | None = None) -> None:
+    """Run the app's deploy command through the shell, output streamed, under a time limit."""
+    assert app.deploy is not None
+    env = {**os.environ, "SMOKESEAL_APP": release.app, "SMOKESEAL_VERSION": release.version,
+           "SMOKESEAL_SHA": release.sha, "SMOKESEAL_RELEASE_ID": str(release.id),
+           "SMOKESEAL_URL": app.url}
+    try:
+        # The deploy command is the operator's own line from the config; a shell lets it
+        # chain steps the way it would in a terminal.
+        process = subprocess.Popen(["/bin/sh", "-c", app.deploy], cwd=cwd, env=env,
+                                   stdin=subprocess.DEVNULL, stdout=output,
+                                   stderr=subprocess.STDOUT if output is not None else None,
+                                   start_new_session=True)
+    except OSError as exc:
+        raise ShipError(f"deploy: could not start {app.deploy!r}: {exc.strerror or exc}") from None
+    try:
+        code = process.wait(timeout=app.deploy_timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        raise ShipError(f"deploy: {app.deploy!r} did not finish within "
+                        f"{app.deploy_timeout:g} s and was stopped") from None
+    except KeyboardInterrupt:
+        _kill_group(process)
+        raise
+    if code == 127:
+        raise ShipError(f"deploy: {app.deploy!r} exited 127 (command not found)")
+    if code == 126:
+        raise ShipError(f"deploy: {app.deploy!r} exited 126 (not executable)")
+    if code != 0:
+        raise ShipError(f"deploy: {app.deploy!r} failed with exit status {code}")
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=5)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def wait_for_gate(base_url: str, gate: Gate, *, say: Say = _quiet,
+                  clock: Callable[[], float] = time.monotonic) -> None:
+    """Poll ``gate.path`` every ``interval`` until it answers 200, or fail after ``timeout``."""
+    import httpx
+
+    from smokeseal.checks.http import describe_http_error, read_only_sync_client
+
+    url = join_url(base_url, gate.path)
+    deadline = clock() + gate.timeout
+    attempts = 0
+    last = reported = "no answer"
+    say(f"gate: waiting for {url} to answer 200 (up to {gate.timeout:g} s)")
+    with read_only_sync_client(timeout=min(10.0, gate.timeout)) as client:
+        while True:
+            attempts += 1
+            try:
+                status = client.get(url).status_code
+                if status == 200:
+                    say(f"gate: {url} answered 200 after {attempts} "
+                        f"attempt{'s' * (attempts > 1)}")
+                    return
+                last = f"status {status}"
+            except httpx.HTTPError as exc:
+                last = describe_http_error(exc)
+            remaining = deadline - clock()
+            if remaining <= 0:
+                raise ShipError(f"gate: {url} did not answer 200 within {gate.timeout:g} s "
+                                f"({attempts} attempts, last: {last})")
+            # A two-minute wait should read as a few lines, not sixty.
+            if last != reported or attempts % 10 == 0:
+                say(f"gate: attempt {attempts}: {last}; retrying every {gate.interval:g} s")
+                reported = last
+            time.sleep(min(gate.interval, remaining))
+
+
+def seal_release(config: Config, ledger: Ledger, release: Release, *, use_browser: bool = True,
+                 on_result: Callable[[CheckResult], None] | None = None) -> tuple[Seal, Release]:
+    """Run the app's suite, build the seal, and record it. Raises on a ledger failure."""
+    from smokeseal.runner import run_app
+
+    if release.state != "shipped":
+        raise UsageError(f"release {release.id} ({release.ref}) is {release.state}, not "
+                         "shipped; only a shipped release can be sealed")
+    config.app(release.app)  # an app gone from the config is a usage error, not a red seal
+    seal = seal_from_run(run_app(config, release.app, use_browser=use_browser,
+                                 on_result=on_result))
+    return _record(ledger, release, seal)
+
+
+def _record(ledger: Ledger, release: Release, seal: Seal) -> tuple[Seal, Release]:
+    if not seal.green:
+        seal.rollback = rollback_commands(release.id, release.sha, release.release_branch)
+        last_green = ledger.last_green(release.app, release.id)
+        if last_green is not None:
+            seal.last_green = {"id": last_green.id, "version": last_green.version,
+                               "sha": last_green.short_sha}
+    recorded, _ = ledger.record_seal(release.id, seal.to_dict())
+    return seal, recorded
+
+
+def seal_after_ship(config: Config, ledger: Ledger, release: Release, *,
+                    use_browser: bool = True,
+                    on_result: Callable[[CheckResult], None] | None = None
+                    ) -> tuple[Seal | None, list[str]]:
+    """The seal step inside ``ship``: whatever fails here becomes a warning, never an error.
+
+    Where the suite itself could not run (no browser, a spawn error), a red seal saying why
+    is still recorded; where the ledger cannot be written, only the warning remains.
+    """
+    warnings: list[str] = []
+    try:
+        seal, _ = seal_release(config, ledger, release, use_browser=use_browser,
+                               on_result=on_result)
+        return seal, warnings
+    except Exception as exc:
+        warnings.append(f"seal step failed: {exc}")
+        failure = exc
+    from smokeseal.errors import LedgerError
+
+    if isinstance(failure, LedgerError):
+        return None, warnings
+    try:
+        url = config.app(release.app).url
+        seal, _ = _record(ledger, release, failed_seal(url, str(failure)))
+        return seal, warnings
+    except Exception as exc:
+        warnings.append(f"could not record a red seal either: {exc}")
+        return None, warnings

@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from smokeseal.errors import LedgerError, UsageError
+from smokeseal.ledger import HEAD_REVISION, Ledger, database_url_for, normalise_database_url
+
+pytestmark = pytest.mark.integration
+
+
+def seal(status: str = "green", at: datetime | None = None, summary: str = "6/6 passed") -> dict:
+    when = at or datetime.now(UTC)
+    return {"status": status, "summary": summary, "checks": [], "base_url": "https://a.test",
+            "checked_at": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "duration_ms": 5, "rollback": []}
+
+
+def test_releases_round_trip(ledger_url: str) -> None:
+    with Ledger(ledger_url) as ledger:
+        made = ledger.create_release("studio", "v1.2.3", "3F2A9C1DEADBEEF",
+                                     release_branch="release", notes="# Notes\n<b>x</b> 🚀")
+        assert (made.state, made.sha, made.short_sha) == ("assembled", "3f2a9c1deadbeef",
+                                                         "3f2a9c1")
+        for ref in (made.id, str(made.id), "studio@v1.2.3"):
+            assert ledger.release(ref) == made
+        assert ledger.release(made.id).notes == "# Notes\n<b>x</b> 🚀"
+        assert made.created_at.tzinfo is not None
+
+
+def test_a_duplicate_version_is_refused_and_changes_nothing(ledger_url: str) -> None:
+    with Ledger(ledger_url) as ledger:
+        ledger.create_release("studio", "v1", "aaaaaaa")
+        with pytest.raises(UsageError, match=r"studio@v1 already exists \(duplicate version\)"):
+            ledger.create_release("studio", "v1", "bbbbbbb")
+        assert [r.sha for r in ledger.releases()] == ["aaaaaaa"]
+        ledger.create_release("other", "v1", "bbbbbbb")  # versions are per app
+
+
+@pytest.mark.parametrize(("version", "sha", "complaint"), [
+    ("v 1", "aaaaaaa", "--version"), ("", "aaaaaaa", "--version"),
+    ("v1", "xyz1234", "--sha"), ("v1", "abc", "--sha"),
+])
+def test_bad_versions_and_shas_are_named(tmp_path: Path, version: str, sha: str,
+                                         complaint: str) -> None:
+    with Ledger(f"sqlite:///{tmp_path}/l.db") as ledger:
+        with pytest.raises(UsageError, match=f"^{complaint}: "):
+            ledger.create_release("a", version, sha)
+        assert ledger.releases() == []
+
+
+def test_unknown_and_malformed_references(ledger_url: str) -> None:
+    with Ledger(ledger_url) as ledger:
+        with pytest.raises(UsageError, match="no release 42 in the ledger"):
+            ledger.release(42)
+        with pytest.raises(UsageError, match="no release a@v9 in the ledger"):
+            ledger.release("a@v9")
+        with pytest.raises(UsageError, match="neither an id nor APP@VERSION"):
+            ledger.release("latest")
+
+
+def test_states_move_one_way(ledger_url: str) -> None:
+    with Ledger(ledger_url) as ledger:
+        release = ledger.create_release("a", "v1", "aaaaaaa")
+        shipped = ledger.mark_shipped(release.id)
+        assert shipped.state == "shipped" and shipped.shipped_at is not None
+        with pytest.raises(UsageError, match="is shipped; only an assembled release can ship"):
+            ledger.mark_shipped(release.id)
+        abandoned = ledger.abandon("a@v1")
+        assert abandoned.state == "abandoned" and abandoned.abandoned_at is not None
+        with pytest.raises(UsageError, match="already abandoned"):
+            ledger.abandon(release.id)
+
+
+def test_every_seal_is_kept_and_the_latest_stays_on_the_release(ledger_url: str) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    with Ledger(ledger_url) as ledger:
+        release = ledger.mark_shipped(ledger.create_release("a", "v1", "aaaaaaa").id)
+        after_red, red_id = ledger.record_seal(release.id, seal("red", now, "5/6 passed"))
+        assert after_red.smoke_seal is not None and after_red.seal_status == "red"
+        # A slower pipeline that started earlier finishes last: it must not win.
+        after_old, _ = ledger.record_seal(release.id, seal("green", now - timedelta(minutes=1)))
+        assert after_old.seal_status == "red"
+        # Same second: the one recorded last wins.
+        after_tie, tie_id = ledger.record_seal(release.id, seal("green", now, "6/6 passed"))
+        assert after_tie.seal_status == "green" and tie_id > red_id
+        history = ledger.seals(release.id)
+        assert [(h["status"], h["summary"]) for h in history] == [
+            ("red", "5/6 passed"), ("green", "6/6 passed"), ("green", "6/6 passed")]
+        assert ledger.release(release.id).smoke_seal == seal("green", now, "6/6 passed")
+
+
+def test_last_green_skips_red_abandoned_and_later_releases(ledger_url: str) -> None:
+    with Ledger(ledger_url) as ledger:
+        def shipped(version: str, status: str | None) -> int:
+            release = ledger.mark_shipped(ledger.create_release("a", version, "aaaaaaa").id)
+            if status:
+                ledger.record_seal(release.id, seal(status))
+            return release.id
+
+        first = shipped("v1", "green")
+        gone = shipped("v2", "green")
+        ledger.abandon(gone)
+        shipped("v3", "red")
+        current = shipped("v4", None)
+        shipped("v5", "green")
+        last = ledger.last_green("a", current)
+        assert last is not None and last.id == first
+        assert ledger.last_green("b", current) is None
+
+
+def test_migrations_run_on_first_use_and_match_the_alembic_head(ledger_url: str) -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    import smokeseal.ledger
+
+    config = Config()
+    config.set_main_option("script_location",
+                           str(Path(smokeseal.ledger.__file__).parent / "migrations"))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD_REVISION
+    with Ledger(ledger_url, migrate=False) as ledger:
+        assert ledger.revision() is None
+        ledger.upgrade()
+        assert ledger.revision() == HEAD_REVISION
+        ledger.upgrade()  # idempotent
+        assert ledger.revision() == HEAD_REVISION
+
+
+def test_postgres_keeps_the_seal_as_jsonb(postgres_url: str) -> None:
+    with Ledger(postgres_url) as ledger, ledger.engine.connect() as conn:
+        kinds = dict(conn.execute(text(
+            "select column_name, data_type from information_schema.columns "
+            "where table_name in ('releases', 'seals') and column_name in "
+            "('smoke_seal', 'payload')")).all())
+    assert kinds == {"smoke_seal": "jsonb", "payload": "jsonb"}
+
+
+def test_several_processes_may_open_a_fresh_ledger_at_once(ledger_url: str) -> None:
+    code = ("import sys\nfrom smokeseal.ledger import Ledger\n"
+            "with Ledger(sys.argv[1]) as ledger:\n    print(ledger.revision())\n")
+    processes = [subprocess.Popen([sys.executable, "-c", code, ledger_url],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(4)]
+    outputs = [p.communicate(timeout=60) for p in processes]
+    assert [p.returncode for p in processes] == [0] * 4, outputs
+    assert {out.strip() for out, _ in outputs} == {HEAD_REVISION}
+
+
+def test_an_unreachable_postgres_is_a_ledger_error_without_the_password(
+        closed_port: int) -> None:
+    with pytest.raises(LedgerError) as caught:
+        Ledger(f"postgresql://ops:hunter2@127.0.0.1:{closed_port}/ledger")
+    message = str(caught.value)
+    assert message.startswith(f"ledger postgresql+psycopg://ops:***@127.0.0.1:{closed_port}/")
+    assert "hunter2" not in message
+
+
+def test_a_sqlite_file_in_a_missing_folder_is_a_ledger_error(tmp_path: Path) -> None:
+    with pytest.raises(LedgerError, match="does not exist"):
+        Ledger(f"sqlite:///{tmp_path}/nope/ledger.db")
+
+
+@pytest.mark.unit
+def test_database_urls_resolve_in_the_documented_order(tmp_path: Path) -> None:
+    here = tmp_path.resolve()
+    assert database_url_for(None, None, None, tmp_path) == f"sqlite:///{here}/smokeseal.db"
+    assert database_url_for(None, None, "sqlite:///data/l.db", tmp_path) == \
+        f"sqlite:///{here}/data/l.db"
+    assert database_url_for(None, "postgres://h/db", "sqlite:///x.db", tmp_path) == \
+        "postgresql+psycopg://h/db"
+    assert database_url_for("sqlite:///cli.db", "postgres://h/db", None, tmp_path) == \
+        "sqlite:///cli.db"
+    assert normalise_database_url("postgresql+psycopg://h/db") == "postgresql+psycopg://h/db"
