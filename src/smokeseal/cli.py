@@ -311,7 +311,7 @@ def ship_command(
     Exit 0 shipped (whatever the seal), 1 deploy or gate failed, 2 bad usage.
     """
     from smokeseal.report import Progress
-    from smokeseal.ship import resolve_release, ship
+    from smokeseal.ship import deploy_and_gate, resolve_release, seal_after_ship
 
     if (release_id is None) == (version is None or sha is None) or \
             (release_id is not None and (version or sha)):
@@ -322,17 +322,18 @@ def ship_command(
     with _ledger(config) as ledger:
         release = resolve_release(ledger, config, app_name, release_id=release_id,
                                   version=version, sha=sha, notes=notes)
+        shipped = deploy_and_gate(config, ledger, release, deploy_output=sys.stderr.fileno(),
+                                  say=lambda m: stderr.print(m, markup=False, highlight=False))
         total = len(config.suite_for(app_name))
         with Progress(stderr, total, config.app(app_name).url) as progress:
-            result = ship(config, ledger, release, use_browser=not no_browser,
-                          say=lambda m: stderr.print(m, markup=False, highlight=False),
-                          on_result=progress, deploy_output=sys.stderr.fileno())
-    for warning in result.warnings:
+            seal, warnings = seal_after_ship(config, ledger, shipped,
+                                             use_browser=not no_browser, on_result=progress)
+    for warning in warnings:
         stderr.print(f"[yellow]warning:[/] {escape(warning)}")
-    if result.seal is not None:
-        _show_seal(result.seal, result.release, as_json=False)
+    if seal is not None:
+        _show_seal(seal, shipped, as_json=False)
     else:
-        stdout.print(f"shipped {result.release.ref}; no seal was recorded", markup=False)
+        stdout.print(f"shipped {shipped.ref}; no seal was recorded", markup=False)
 
 
 @app.command("seal")

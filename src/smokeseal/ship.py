@@ -21,8 +21,8 @@ from smokeseal.errors import ShipError, UsageError
 from smokeseal.ledger import Ledger, Release
 from smokeseal.seal import Seal, failed_seal, rollback_commands, seal_from_run
 
-__all__ = ["ShipResult", "deploy", "resolve_release", "seal_after_ship", "seal_release",
-           "ship", "wait_for_gate"]
+__all__ = ["ShipResult", "deploy", "deploy_and_gate", "resolve_release", "seal_after_ship",
+           "seal_release", "ship", "wait_for_gate"]
 
 Say = Callable[[str], None]
 
@@ -76,6 +76,15 @@ def ship(config: Config, ledger: Ledger, release: Release, *, use_browser: bool 
     Raises :class:`ShipError` when the deploy or the gate fails (the release stays
     assembled and nothing is sealed). Once shipped, returns normally whatever the seal does.
     """
+    shipped = deploy_and_gate(config, ledger, release, say=say, deploy_output=deploy_output)
+    seal, warnings = seal_after_ship(config, ledger, shipped, use_browser=use_browser,
+                                     on_result=on_result)
+    return ShipResult(shipped, seal, warnings)
+
+
+def deploy_and_gate(config: Config, ledger: Ledger, release: Release, *, say: Say = _quiet,
+                    deploy_output: int | None = None) -> Release:
+    """The half of ``ship`` that decides it: deploy, gate, mark shipped."""
     app = config.app(release.app)
     if app.deploy:
         say(f"deploying {release.ref} ({release.short_sha}): {app.deploy}")
@@ -85,9 +94,7 @@ def ship(config: Config, ledger: Ledger, release: Release, *, use_browser: bool 
     wait_for_gate(app.url, app.gate, say=say)
     shipped = ledger.mark_shipped(release.id)
     say(f"shipped {shipped.ref}; sealing against {app.url}")
-    seal, warnings = seal_after_ship(config, ledger, shipped, use_browser=use_browser,
-                                     on_result=on_result)
-    return ShipResult(shipped, seal, warnings)
+    return shipped
 
 
 def deploy(app: App, release: Release, *, cwd: str, output: int | None = None) -> None:
