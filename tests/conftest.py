@@ -8,6 +8,7 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.applications import Starlette
@@ -211,3 +212,47 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'ledger.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+# --- Discord and GitHub stand-ins ---------------------------------------------------------
+
+@dataclass
+class Api:
+    url: str
+    state: Any
+
+
+@pytest.fixture(scope="session")
+def _discord_server() -> Iterator[tuple[BackgroundServer, Any]]:
+    from tests.standins import DiscordStandIn, discord_app
+
+    state = DiscordStandIn()
+    with BackgroundServer(discord_app(state)) as server:
+        yield server, state
+
+
+@pytest.fixture
+def discord(_discord_server: tuple[BackgroundServer, Any]) -> Iterator[Api]:
+    """A local server implementing Discord's webhook endpoints (execute, edit, 429s)."""
+    server, state = _discord_server
+    state.reset()
+    yield Api(server.url, state)
+    state.reset()
+
+
+@pytest.fixture(scope="session")
+def _github_server() -> Iterator[tuple[BackgroundServer, Any]]:
+    from tests.standins import GithubStandIn, github_app
+
+    state = GithubStandIn()
+    with BackgroundServer(github_app(state)) as server:
+        yield server, state
+
+
+@pytest.fixture
+def github(_github_server: tuple[BackgroundServer, Any]) -> Iterator[Api]:
+    """A local server implementing GitHub's release and deployment endpoints."""
+    server, state = _github_server
+    state.reset()
+    yield Api(server.url, state)
+    state.reset()

@@ -59,7 +59,8 @@ def test_the_whole_flow(workdir: Path, ledger_url: str, demo: Demo) -> None:
         == [("v3", "assembled", None), ("v2", "shipped", "red"), ("v1", "shipped", "green")]
 
     shown = json.loads(run(workdir, ledger_url, "release", "show", "demo@v1", "--json").stdout)
-    assert shown["notes"] == "## v1\n- faster tasks\n"
+    assert shown["notes"].startswith("## v1\n- faster tasks\n\n<!-- smokeseal:seal -->")
+    assert shown["notes"].count("### Smoke seal: 🟢 green") == 1
     assert shown["smoke_seal"]["summary"] == "6/6 passed"
     assert len(shown["seals"]) == 1
 
@@ -115,7 +116,7 @@ def test_seal_exits_3_when_the_ledger_is_unreachable(workdir: Path, closed_port:
 def test_db_upgrade_reports_the_revision(workdir: Path, ledger_url: str) -> None:
     done = run(workdir, ledger_url, "db", "upgrade")
     assert done.returncode == 0
-    assert done.stdout.strip().endswith("is at revision 0001 (current)")
+    assert done.stdout.strip().endswith("is at revision 0002 (current)")
 
 
 def test_the_default_ledger_is_sqlite_beside_the_config(workdir: Path, tmp_path: Path) -> None:

@@ -278,6 +278,48 @@ def db_upgrade() -> None:
                      highlight=False, markup=False)
 
 
+# --- the outbox -------------------------------------------------------------------------
+
+outbox_app = typer.Typer(help="Messages to Discord and GitHub that are not delivered yet.",
+                         no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+
+
+@outbox_app.command("flush")
+def outbox_flush(budget: Annotated[float, typer.Option(
+        "--budget", help="Seconds to keep trying.", min=1)] = 60.0) -> None:
+    """Deliver every pending message now. Exit 1 while some are still pending."""
+    from smokeseal.outbox import deliver
+
+    config = _config()
+    assert config is not None
+    with _ledger(config) as ledger:
+        report = deliver(config, ledger, budget=budget, due_only=False)
+    for error in report.errors:
+        stderr.print(f"[yellow]warning:[/] {escape(error)}")
+    stdout.print(f"delivered {len(report.delivered)}, still pending {report.pending}, "
+                 f"failed for good {report.failed}", markup=False, highlight=False)
+    raise typer.Exit(1 if report.pending else 0)
+
+
+@outbox_app.command("list")
+def outbox_list(as_json: JsonOption = False) -> None:
+    """List pending and failed messages. Exit 1 while some are pending."""
+    with _ledger(_config(required=False)) as ledger:
+        messages = ledger.messages(("pending", "failed"))
+    if as_json:
+        _print_json([{"id": m.id, "release_id": m.release_id, "app": m.app, "sink": m.sink,
+                      "kind": m.kind, "key": m.key, "status": m.status,
+                      "attempts": m.attempts, "last_error": m.last_error,
+                      "next_attempt_at": m.next_attempt_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+                     for m in messages])
+    else:
+        from smokeseal.report import print_messages
+
+        print_messages(stdout, messages)
+    raise typer.Exit(1 if any(m.status == "pending" for m in messages) else 0)
+
+
 # --- ship and seal ----------------------------------------------------------------------
 
 def _show_seal(seal: Seal, release: Release, as_json: bool) -> None:
@@ -328,6 +370,9 @@ def ship_command(
         with Progress(stderr, total, config.app(app_name).url) as progress:
             seal, warnings = seal_after_ship(config, ledger, shipped,
                                              use_browser=not no_browser, on_result=progress)
+        from smokeseal.outbox import deliver_quietly
+
+        warnings += deliver_quietly(config, ledger)
     for warning in warnings:
         stderr.print(f"[yellow]warning:[/] {escape(warning)}")
     if seal is not None:
@@ -354,6 +399,10 @@ def seal_command(ref: ReleaseArgument, as_json: JsonOption = False,
         with Progress(stderr, len(config.suite_for(release.app)), url) as progress:
             seal, recorded = seal_release(config, ledger, release, use_browser=not no_browser,
                                           on_result=progress)
+        from smokeseal.outbox import deliver_quietly
+
+        for warning in deliver_quietly(config, ledger):
+            stderr.print(f"[yellow]warning:[/] {escape(warning)}")
     _show_seal(seal, recorded, as_json)
     raise typer.Exit(0 if seal.green else 1)
 

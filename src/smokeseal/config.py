@@ -190,6 +190,13 @@ class GithubRelease(_Model):
     repo: str
     token: SecretStr
     deployment_status: bool = False
+    environment: str = "production"
+    api_url: str = "https://api.github.com"  # GitHub Enterprise: https://HOST/api/v3
+
+    @field_validator("api_url")
+    @classmethod
+    def _api(cls, value: str) -> str:
+        return normalise_url(value)
 
     @field_validator("repo")
     @classmethod

@@ -9,28 +9,74 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, create_engine, event, inspect, or_, select, text, update
-from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from smokeseal.database import (
+    HEAD_REVISION,
+    current_revision,
+    database_url_for,
+    make_engine,
+    normalise_database_url,
+    upgrade,
+)
 from smokeseal.errors import LedgerError, UsageError
-from smokeseal.models import ReleaseRow, SealRow
+from smokeseal.models import OutboxRow, ReleaseRow, SealRow
 
-__all__ = ["HEAD_REVISION", "Ledger", "Release", "database_url_for", "normalise_database_url"]
+__all__ = ["HEAD_REVISION", "Ledger", "Message", "NewMessage", "Release", "database_url_for",
+           "normalise_database_url"]
 
-#: The newest migration; checked without importing Alembic when nothing is to be done.
-HEAD_REVISION = "0001"
-_MIGRATIONS = Path(__file__).parent / "migrations"
-_ADVISORY_LOCK = 0x5E41  # serialises concurrent first uses on PostgreSQL
 _SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
 _VERSION = re.compile(r"^\S{1,200}$")
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """An outgoing message to queue with the change that caused it.
+
+    ``key`` is its idempotency key; ``{seal_id}`` in it becomes the seal's history id.
+    ``after_key`` names a message that must be delivered first (its result is handed on).
+    """
+
+    sink: str
+    kind: str
+    key: str
+    payload: dict[str, Any]
+    after_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    """A queued message, as the outbox sees it."""
+
+    id: int
+    release_id: int
+    app: str
+    sink: str
+    kind: str
+    key: str
+    payload: dict[str, Any]
+    after_key: str | None
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    result: dict[str, Any] | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+    @classmethod
+    def _from_row(cls, row: OutboxRow) -> Message:
+        return cls(row.id, row.release_id, row.app, row.sink, row.kind, row.idempotency_key,
+                   row.payload, row.after_key, row.status, row.attempts, row.next_attempt_at,
+                   row.last_error, row.result, row.created_at, row.delivered_at)
 
 
 @dataclass(frozen=True)
@@ -79,32 +125,6 @@ class Release:
                    row.smoke_seal)
 
 
-def normalise_database_url(url: str) -> str:
-    """Accept ``postgres://`` and ``postgresql://`` for the psycopg 3 driver smokeseal ships."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
-    return url
-
-
-def database_url_for(explicit: str | None, environ_url: str | None, config_url: str | None,
-                     config_dir: Path) -> str:
-    """``--database-url``, ``$SMOKESEAL_DATABASE_URL``, the config's, then SQLite beside it.
-
-    A relative SQLite path in the config file is relative to the config, like every other
-    path in it; given on the command line or in the environment, it is relative to the cwd.
-    """
-    if explicit or environ_url:
-        return normalise_database_url(explicit or environ_url or "")
-    if config_url:
-        url = normalise_database_url(config_url)
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:////") \
-                and url != "sqlite:///:memory:":
-            url = f"sqlite:///{(config_dir / url.removeprefix('sqlite:///')).resolve()}"
-        return url
-    return f"sqlite:///{(config_dir / 'smokeseal.db').resolve()}"
-
-
 class Ledger:
     """``with Ledger(url) as ledger: ...``; migrations are applied on first use."""
 
@@ -116,7 +136,7 @@ class Ledger:
         self.url: URL = parsed
         self.display_url = parsed.render_as_string(hide_password=True)
         with self._errors("open"):
-            self.engine = _engine(parsed)
+            self.engine = make_engine(parsed)
         if migrate:
             self.upgrade()
 
@@ -150,22 +170,12 @@ class Ledger:
     def revision(self) -> str | None:
         """The migration the database is at (``None``: empty database)."""
         with self._errors("read the schema version"), self.engine.connect() as conn:
-            return _current_revision(conn)
+            return current_revision(conn)
 
     def upgrade(self) -> None:
         """Apply pending migrations, once, even when several processes start together."""
         with self._errors("apply migrations"), self.engine.connect() as conn, conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
-            if _current_revision(conn) == HEAD_REVISION:
-                return
-            from alembic import command
-            from alembic.config import Config as AlembicConfig
-
-            alembic = AlembicConfig()
-            alembic.set_main_option("script_location", str(_MIGRATIONS))
-            alembic.attributes["connection"] = conn
-            command.upgrade(alembic, "head")
+            upgrade(conn)
 
     # --- releases -----------------------------------------------------------------------
 
@@ -211,7 +221,10 @@ class Ledger:
         with self._session("list releases") as session:
             return [Release._from_row(row) for row in session.scalars(query)]
 
-    def mark_shipped(self, release_id: int) -> Release:
+    def mark_shipped(self, release_id: int,
+                     messages: Callable[[Release], Sequence[NewMessage]] | None = None
+                     ) -> Release:
+        """Mark shipped and queue ``messages(release)`` in the same transaction."""
         with self._session("mark the release shipped") as session:
             row = _find(session, release_id, lock=True)
             if row.state != "assembled":
@@ -219,7 +232,9 @@ class Ledger:
                                  "only an assembled release can ship")
             row.state = "shipped"
             row.shipped_at = row.updated_at = datetime.now(UTC)
-            return Release._from_row(row)
+            release = Release._from_row(row)
+            _enqueue(session, release, messages(release) if messages else (), {})
+            return release
 
     def abandon(self, ref: str | int) -> Release:
         """Bookkeeping only: mark the release abandoned. Runs no command anywhere."""
@@ -234,16 +249,21 @@ class Ledger:
 
     # --- seals --------------------------------------------------------------------------
 
-    def record_seal(self, release_id: int, seal: dict[str, Any]) -> tuple[Release, int]:
+    def record_seal(self, release_id: int, seal: dict[str, Any], *,
+                    messages: Sequence[NewMessage] = (),
+                    notes: Callable[[str | None], str | None] | None = None
+                    ) -> tuple[Release, int]:
         """Keep ``seal`` in the history and, unless a later one is there, on the release.
 
-        One transaction. "Later" is by ``checked_at``, then by history id, so two pipelines
-        sealing at once both land in the history and the release shows the newest.
+        One transaction with the messages it causes and the notes' seal section, so nothing
+        is sent that was not recorded. "Later" is by ``checked_at``, then by history id: two
+        pipelines sealing at once both land in the history and the release shows the newest.
         """
         checked_at = _parse_time(seal["checked_at"])
         now = datetime.now(UTC)
         with self._session("record the seal") as session:
-            _find(session, release_id)
+            current = _find(session, release_id, lock=True)
+            new_notes = notes(current.notes) if notes else current.notes
             history = SealRow(release_id=release_id, status=seal["status"],
                               summary=seal["summary"], checked_at=checked_at, recorded_at=now,
                               payload=seal)
@@ -258,12 +278,75 @@ class Ledger:
                            and_(ReleaseRow.sealed_at == checked_at,
                                 ReleaseRow.seal_id < history.id)))
                 .values(smoke_seal=seal, seal_status=seal["status"], sealed_at=checked_at,
-                        seal_id=history.id, updated_at=now)
+                        seal_id=history.id, updated_at=now, notes=new_notes)
                 .execution_options(synchronize_session=False)
             )
             row = session.get(ReleaseRow, release_id, populate_existing=True)
             assert row is not None
-            return Release._from_row(row), history.id
+            release = Release._from_row(row)
+            _enqueue(session, release, messages, {"seal_id": history.id})
+            return release, history.id
+
+    # --- the outbox ---------------------------------------------------------------------
+
+    def message(self, key: str) -> Message | None:
+        with self._session("read the outbox") as session:
+            row = session.scalar(select(OutboxRow).where(OutboxRow.idempotency_key == key))
+            return Message._from_row(row) if row else None
+
+    def messages(self, statuses: Sequence[str] = ("pending", "failed"),
+                 limit: int = 200) -> list[Message]:
+        with self._session("read the outbox") as session:
+            rows = session.scalars(select(OutboxRow).where(OutboxRow.status.in_(statuses))
+                                   .order_by(OutboxRow.id).limit(limit))
+            return [Message._from_row(row) for row in rows]
+
+    def claim(self, worker: str, lease_seconds: float, *, due_only: bool = True,
+              limit: int = 100) -> list[Message]:
+        """Take pending messages for ``worker``; another worker cannot take them meanwhile."""
+        now = datetime.now(UTC)
+        with self._session("claim outbox messages") as session:
+            query = (select(OutboxRow.id).where(OutboxRow.status == "pending")
+                     .where(or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now))
+                     .order_by(OutboxRow.id).limit(limit))
+            if due_only:
+                query = query.where(OutboxRow.next_attempt_at <= now)
+            claimed = []
+            for message_id in session.scalars(query).all():
+                # Conditional: a racing worker may have claimed it since the SELECT.
+                won = _rowcount(session.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id == message_id, OutboxRow.status == "pending",
+                           or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now))
+                    .values(claimed_by=worker,
+                            claimed_until=now + timedelta(seconds=lease_seconds))
+                    .execution_options(synchronize_session=False)))
+                if won:
+                    claimed.append(message_id)
+            rows = session.scalars(select(OutboxRow).where(OutboxRow.id.in_(claimed))
+                                   .order_by(OutboxRow.id)
+                                   .execution_options(populate_existing=True))
+            return [Message._from_row(row) for row in rows]
+
+    def finish(self, message_id: int, worker: str, *, attempted: bool, delivered: bool = False,
+               result: dict[str, Any] | None = None, error: str | None = None,
+               permanent: bool = False, retry_at: datetime | None = None) -> bool:
+        """Record how a claimed message went and let go of it. False: it was not ours."""
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {"claimed_by": None, "claimed_until": None}
+        if attempted:
+            values["attempts"] = OutboxRow.attempts + 1
+        if delivered:
+            values.update(status="delivered", result=result, delivered_at=now, last_error=None)
+        elif permanent:
+            values.update(status="failed", last_error=error)
+        elif error is not None:
+            values.update(last_error=error, next_attempt_at=retry_at or now)
+        with self._session("update the outbox") as session:
+            return bool(_rowcount(session.execute(
+                update(OutboxRow).where(OutboxRow.id == message_id,
+                                        OutboxRow.claimed_by == worker)
+                .values(**values).execution_options(synchronize_session=False))))
 
     def seals(self, release_id: int) -> list[dict[str, Any]]:
         """Every seal run of a release, oldest first, each with its history ``id``."""
@@ -281,6 +364,21 @@ class Ledger:
                        ReleaseRow.seal_status == "green", ReleaseRow.state == "shipped")
                 .order_by(ReleaseRow.id.desc()).limit(1))
             return Release._from_row(row) if row else None
+
+
+def _rowcount(result: Any) -> int:
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+def _enqueue(session: Session, release: Release, messages: Sequence[NewMessage],
+             names: dict[str, int]) -> None:
+    now = datetime.now(UTC)
+    for message in messages:
+        session.add(OutboxRow(
+            release_id=release.id, app=release.app, sink=message.sink, kind=message.kind,
+            idempotency_key=message.key.format(**names), payload=message.payload,
+            after_key=message.after_key.format(**names) if message.after_key else None,
+            status="pending", attempts=0, next_attempt_at=now, created_at=now))
 
 
 def _find(session: Session, ref: str | int, *, lock: bool = False) -> ReleaseRow:
@@ -305,34 +403,3 @@ def _parse_time(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _current_revision(conn: Connection) -> str | None:
-    if not inspect(conn).has_table("alembic_version"):
-        return None
-    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-
-
-def _engine(url: URL) -> Engine:
-    if url.get_backend_name() == "sqlite":
-        database = url.database
-        if database and database != ":memory:" and not Path(database).parent.is_dir():
-            raise LedgerError(f"ledger {url}: folder {Path(database).parent} does not exist")
-        engine = create_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:
-            # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA busy_timeout = 30000")
-            cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn: Connection) -> None:
-            # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
-            # instead of deadlocking when both try to upgrade a read lock.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})

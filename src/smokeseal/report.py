@@ -16,11 +16,12 @@ from smokeseal.runner import RunResult
 from smokeseal.seal import Seal
 
 if TYPE_CHECKING:
-    from smokeseal.ledger import Release
+    from smokeseal.ledger import Message, Release
 
 __all__ = [
     "Progress",
     "checks_table",
+    "print_messages",
     "print_release",
     "print_releases",
     "print_rollback",
@@ -217,3 +218,17 @@ def print_release(console: Console, release: Release, history: list[dict[str, ob
     if release.notes:
         console.print(Text("notes:", style="bold"))
         console.print(Text(terminal_safe(release.notes)))
+
+
+def print_messages(console: Console, messages: list[Message]) -> None:
+    if not messages:
+        console.print(Text("outbox is empty: every message was delivered", style="dim"))
+        return
+    table = Table(box=None, header_style="dim", pad_edge=False)
+    for column in ("id", "release", "sink", "kind", "status", "tries", "last error"):
+        table.add_column(column, overflow="fold")
+    for m in messages:
+        table.add_row(str(m.id), str(m.release_id), m.sink, m.kind,
+                      Text(m.status, style="yellow" if m.status == "pending" else "red"),
+                      str(m.attempts), terminal_safe(m.last_error or ""))
+    console.print(table)

@@ -24,6 +24,8 @@ class Seal:
     checks: list[dict[str, Any]]
     rollback: list[str] = field(default_factory=list)
     last_green: dict[str, Any] | None = None
+    #: Problems telling the seal (not part of the record); shown to the operator.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def green(self) -> bool:

@@ -76,10 +76,12 @@ def ship(config: Config, ledger: Ledger, release: Release, *, use_browser: bool 
     Raises :class:`ShipError` when the deploy or the gate fails (the release stays
     assembled and nothing is sealed). Once shipped, returns normally whatever the seal does.
     """
+    from smokeseal.outbox import deliver_quietly
+
     shipped = deploy_and_gate(config, ledger, release, say=say, deploy_output=deploy_output)
     seal, warnings = seal_after_ship(config, ledger, shipped, use_browser=use_browser,
                                      on_result=on_result)
-    return ShipResult(shipped, seal, warnings)
+    return ShipResult(shipped, seal, warnings + deliver_quietly(config, ledger))
 
 
 def deploy_and_gate(config: Config, ledger: Ledger, release: Release, *, say: Say = _quiet,
@@ -92,7 +94,11 @@ def deploy_and_gate(config: Config, ledger: Ledger, release: Release, *, say: Sa
     else:
         say("no deploy command configured; gating on what is live")
     wait_for_gate(app.url, app.gate, say=say)
-    shipped = ledger.mark_shipped(release.id)
+    from smokeseal.outbox import deliver_quietly, messages_for_ship
+
+    shipped = ledger.mark_shipped(release.id, messages_for_ship(config))
+    for warning in deliver_quietly(config, ledger):  # the release notes, before the seal
+        say(f"warning: {warning}")
     say(f"shipped {shipped.ref}; sealing against {app.url}")
     return shipped
 
@@ -186,17 +192,27 @@ def seal_release(config: Config, ledger: Ledger, release: Release, *, use_browse
     config.app(release.app)  # an app gone from the config is a usage error, not a red seal
     seal = seal_from_run(run_app(config, release.app, use_browser=use_browser,
                                  on_result=on_result))
-    return _record(ledger, release, seal)
+    return _record(config, ledger, release, seal)
 
 
-def _record(ledger: Ledger, release: Release, seal: Seal) -> tuple[Seal, Release]:
+def _record(config: Config, ledger: Ledger, release: Release,
+            seal: Seal) -> tuple[Seal, Release]:
+    """The seal, its messages and the notes' seal section: one transaction."""
+    from smokeseal.outbox import messages_for_seal, notes_with_seal
+
     if not seal.green:
         seal.rollback = rollback_commands(release.id, release.sha, release.release_branch)
         last_green = ledger.last_green(release.app, release.id)
         if last_green is not None:
             seal.last_green = {"id": last_green.id, "version": last_green.version,
                                "sha": last_green.short_sha}
-    recorded, _ = ledger.record_seal(release.id, seal.to_dict())
+    try:
+        messages = messages_for_seal(config, release, seal)
+    except Exception as exc:
+        seal.warnings.append(f"could not prepare the seal's messages: {exc}")
+        messages = []
+    recorded, _ = ledger.record_seal(release.id, seal.to_dict(), messages=messages,
+                                     notes=notes_with_seal(seal))
     return seal, recorded
 
 
@@ -213,7 +229,7 @@ def seal_after_ship(config: Config, ledger: Ledger, release: Release, *,
     try:
         seal, _ = seal_release(config, ledger, release, use_browser=use_browser,
                                on_result=on_result)
-        return seal, warnings
+        return seal, seal.warnings
     except Exception as exc:
         warnings.append(f"seal step failed: {exc}")
         failure = exc
@@ -223,7 +239,7 @@ def seal_after_ship(config: Config, ledger: Ledger, release: Release, *,
         return None, warnings
     try:
         url = config.app(release.app).url
-        seal, _ = _record(ledger, release, failed_seal(url, str(failure)))
+        seal, _ = _record(config, ledger, release, failed_seal(url, str(failure)))
         return seal, warnings
     except Exception as exc:
         warnings.append(f"could not record a red seal either: {exc}")

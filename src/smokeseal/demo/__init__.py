@@ -1,8 +1,8 @@
 """The bundled demo app: the production that ``make demo`` and the tests seal."""
 
-from smokeseal.demo.app import FAULTS, DemoState, create_app
+from smokeseal.demo.app import FAULTS, HOSTILE, DemoState, create_app
 
-__all__ = ["DEMO_SUITE", "FAULTS", "DemoState", "create_app", "demo_config_yaml"]
+__all__ = ["DEMO_SUITE", "FAULTS", "HOSTILE", "DemoState", "create_app", "demo_config_yaml"]
 
 #: The design's six read-only checks, as a team would write them for this app.
 DEMO_SUITE = """\

@@ -21,7 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["FAULTS", "DemoState", "create_app"]
+__all__ = ["FAULTS", "HOSTILE", "DemoState", "create_app"]
 
 HERE = Path(__file__).parent
 FAULTS = {
@@ -32,7 +32,12 @@ FAULTS = {
     "sneaky_writes": "every page tries to write: beacon, fetch POST/DELETE, XHR PUT, "
                      "a service worker, a WebSocket and an auto-submitted form",
     "slow": "every page and endpoint waits `delay` seconds before answering",
+    "hostile_text": "the home page's title and an uncaught error carry HTML, Markdown, a code "
+                    "fence and @everyone",
 }
+#: What a compromised or careless production might put in front of smokeseal.
+HOSTILE = ("@everyone <@&1> **pwned** ``` </script><img src=x onerror=alert(1)> "
+           "[click](https://evil.example) # heading")
 TASKS = [{"id": 1, "title": "Ship the release"}, {"id": 2, "title": "Read the seal"}]
 
 
@@ -104,7 +109,7 @@ def create_app(state: DemoState | None = None) -> Starlette:
 
     def render(name: str, http_status: int = 200, **context: Any) -> HTMLResponse:
         html = templates.get_template(name).render(faults=state.faults, version=state.version,
-                                                   **context)
+                                                   hostile=HOSTILE, **context)
         return HTMLResponse(html, status_code=http_status)
 
     def not_found() -> HTMLResponse:

@@ -1,0 +1,97 @@
+"""Connecting to the ledger's database and keeping its schema current.
+
+SQLite is the embedded default; PostgreSQL (psycopg 3) is for teams whose pipelines run on
+many machines and share one ledger. Migrations are Alembic's, applied on first use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import URL, Connection, Engine
+
+from smokeseal.errors import LedgerError
+
+__all__ = ["HEAD_REVISION", "current_revision", "database_url_for", "make_engine",
+           "normalise_database_url", "upgrade"]
+
+#: The newest migration; checked without importing Alembic when nothing is to be done.
+HEAD_REVISION = "0002"
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_ADVISORY_LOCK = 0x5E41  # serialises concurrent first uses on PostgreSQL
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept ``postgres://`` and ``postgresql://`` for the psycopg 3 driver smokeseal ships."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def database_url_for(explicit: str | None, environ_url: str | None, config_url: str | None,
+                     config_dir: Path) -> str:
+    """``--database-url``, ``$SMOKESEAL_DATABASE_URL``, the config's, then SQLite beside it.
+
+    A relative SQLite path in the config file is relative to the config, like every other
+    path in it; given on the command line or in the environment, it is relative to the cwd.
+    """
+    if explicit or environ_url:
+        return normalise_database_url(explicit or environ_url or "")
+    if config_url:
+        url = normalise_database_url(config_url)
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////") \
+                and url != "sqlite:///:memory:":
+            url = f"sqlite:///{(config_dir / url.removeprefix('sqlite:///')).resolve()}"
+        return url
+    return f"sqlite:///{(config_dir / 'smokeseal.db').resolve()}"
+
+
+def upgrade(conn: Connection) -> None:
+    """Apply pending migrations on ``conn`` (in a transaction), once across processes."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
+    if current_revision(conn) == HEAD_REVISION:
+        return
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    alembic = AlembicConfig()
+    alembic.set_main_option("script_location", str(_MIGRATIONS))
+    alembic.attributes["connection"] = conn
+    command.upgrade(alembic, "head")
+
+
+def current_revision(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def make_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        database = url.database
+        if database and database != ":memory:" and not Path(database).parent.is_dir():
+            raise LedgerError(f"ledger {url}: folder {Path(database).parent} does not exist")
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:
+            # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA busy_timeout = 30000")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
+            # instead of deadlocking when both try to upgrade a read lock.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})

@@ -1,0 +1,201 @@
+"""The outbox: what to tell the sinks about a ship or a seal, and delivering it.
+
+Messages are queued in the ledger in the same transaction as the change that caused them
+(:func:`messages_for_ship`, :func:`messages_for_seal`). :func:`deliver` sends whatever is
+due: each message is claimed under a lease first, so two processes (a ship and a flush)
+never send the same message twice; 429s are honoured (``retry_after``/``Retry-After``),
+5xx, timeouts and connection errors back off, other 4xx fail for good with the error kept.
+What is still pending stays for the next ``smokeseal outbox flush``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from smokeseal.checks.base import USER_AGENT
+from smokeseal.config import Config
+from smokeseal.errors import SinkError
+from smokeseal.ledger import Ledger, Message, NewMessage, Release
+from smokeseal.seal import Seal
+from smokeseal.sinks import discord, github
+from smokeseal.sinks.base import TIMEOUT, Sink
+from smokeseal.sinks.text import seal_section, with_section
+
+__all__ = ["DeliveryReport", "deliver", "deliver_quietly", "messages_for_seal",
+           "messages_for_ship", "notes_with_seal"]
+
+MAX_TRIES_PER_RUN = 5
+#: A claim outlives any one run's budget, so a slow delivery never loses it midway.
+LEASE_SECONDS = 600.0
+
+
+def messages_for_ship(config: Config) -> Callable[[Release], list[NewMessage]]:
+    def build(release: Release) -> list[NewMessage]:
+        return discord.messages_for_ship(config.app(release.app), release)
+
+    return build
+
+
+def messages_for_seal(config: Config, release: Release, seal: Seal) -> list[NewMessage]:
+    app = config.app(release.app)
+    return [*discord.messages_for_seal(app, release, seal),
+            *github.messages_for_seal(app, release, seal)]
+
+
+def notes_with_seal(seal: Seal) -> Callable[[str | None], str | None]:
+    """The release notes with their seal section replaced (a re-seal never stacks two)."""
+    section = seal_section(seal.to_dict())
+    return lambda notes: with_section(notes, section)
+
+
+@dataclass
+class DeliveryReport:
+    delivered: list[Message] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    pending: int = 0
+    failed: int = 0
+
+
+def deliver(config: Config, ledger: Ledger, *, budget: float = 20.0,
+            due_only: bool = True) -> DeliveryReport:
+    """Send what is due (everything pending, with ``due_only=False``) within ``budget`` s."""
+    worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    deadline = time.monotonic() + budget
+    secrets = _secrets(config)
+    report = DeliveryReport()
+    down: dict[str, str] = {}  # sinks that stayed unreachable, and why: not tried again
+    settled: set[int] = set()
+    with httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}) as client:
+        progress = True
+        while progress and time.monotonic() < deadline:
+            progress = False
+            for message in ledger.claim(worker, LEASE_SECONDS, due_only=due_only):
+                if message.id in settled:
+                    ledger.finish(message.id, worker, attempted=False)
+                    continue
+                if message.sink in down:
+                    ledger.finish(message.id, worker, attempted=False,
+                                  error=f"not tried: {down[message.sink]}")
+                    continue
+                outcome = _deliver_one(config, ledger, client, worker, message, deadline,
+                                       secrets, report)
+                if outcome == "delivered":
+                    progress = True  # messages waiting on this one may go now
+                if outcome != "waiting":
+                    settled.add(message.id)
+                if outcome == "down":
+                    down[message.sink] = report.errors[-1]
+    remaining = ledger.messages(("pending",), limit=10_000)
+    report.pending = len(remaining)
+    return report
+
+
+def deliver_quietly(config: Config, ledger: Ledger, budget: float = 20.0) -> list[str]:
+    """:func:`deliver` for ``ship`` and ``seal``: problems become warnings, never errors."""
+    try:
+        report = deliver(config, ledger, budget=budget)
+    except Exception as exc:
+        return [f"could not deliver messages: {_scrub(str(exc), _secrets(config))}; "
+                "they stay queued for `smokeseal outbox flush`"]
+    warnings = list(report.errors)
+    if report.pending:
+        warnings.append(f"{report.pending} message(s) still queued; deliver them with "
+                        "`smokeseal outbox flush`")
+    return warnings
+
+
+def _deliver_one(config: Config, ledger: Ledger, client: httpx.Client, worker: str,
+                 message: Message, deadline: float, secrets: list[str],
+                 report: DeliveryReport) -> str:
+    before = None
+    try:
+        sink = _sink(config, message)
+        if message.after_key:
+            before = ledger.message(message.after_key)
+            if before is None or before.status == "failed":
+                raise SinkError(f"{message.sink}: {message.kind}: the message it follows "
+                                "was never delivered", permanent=True)
+            if before.status != "delivered":
+                ledger.finish(message.id, worker, attempted=False,
+                              error=f"waiting for {before.sink} {before.kind} to be delivered")
+                return "waiting"
+    except SinkError as exc:
+        error = _scrub(str(exc), secrets)
+        ledger.finish(message.id, worker, attempted=True, permanent=True, error=error)
+        report.errors.append(error)
+        report.failed += 1
+        return "failed"
+    for attempt in range(1, MAX_TRIES_PER_RUN + 1):
+        limited = False
+        try:
+            result = sink.send(client, message, before)
+        except SinkError as exc:
+            error = _scrub(str(exc), secrets)
+            if exc.permanent:
+                ledger.finish(message.id, worker, attempted=True, permanent=True, error=error)
+                report.errors.append(error)
+                report.failed += 1
+                return "failed"
+            limited = exc.retry_after is not None
+            wait = exc.retry_after if exc.retry_after is not None else _backoff(attempt)
+        except httpx.HTTPError as exc:
+            error = _scrub(f"{message.sink}: {message.kind}: could not reach it: "
+                           f"{type(exc).__name__}: {exc}", secrets)
+            wait = _backoff(attempt)
+        except (KeyError, ValueError, TypeError) as exc:
+            error = _scrub(f"{message.sink}: {message.kind}: unexpected answer "
+                           f"({type(exc).__name__}: {exc})", secrets)
+            wait = _backoff(attempt)
+        else:
+            ledger.finish(message.id, worker, attempted=True, delivered=True, result=result)
+            report.delivered.append(message)
+            return "delivered"
+        # Rate limits are honoured in-run; anything else gets a few quick tries at most.
+        give_up = attempt >= (MAX_TRIES_PER_RUN if limited else 3)
+        if give_up or time.monotonic() + wait > deadline:
+            ledger.finish(message.id, worker, attempted=True, error=error,
+                          retry_at=datetime.now(UTC) + timedelta(seconds=wait))
+            report.errors.append(error)
+            return "pending" if limited else "down"
+        time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def _backoff(attempt: int) -> float:
+    return float(min(0.5 * 2 ** (attempt - 1), 30.0))
+
+
+def _sink(config: Config, message: Message) -> Sink:
+    notify = config.app(message.app).notify if message.app in config.apps else None
+    if message.sink == "discord" and notify and notify.discord:
+        return discord.DiscordSink(notify.discord)
+    if message.sink == "github" and notify and notify.github_release:
+        return github.GithubSink(notify.github_release)
+    raise SinkError(f"{message.sink}: not configured for app {message.app} any more",
+                    permanent=True)
+
+
+def _secrets(config: Config) -> list[str]:
+    found: list[str] = []
+    for app in config.apps.values():
+        if app.notify.discord:
+            url = app.notify.discord.webhook_url.get_secret_value()
+            found += [url, url.rstrip("/").rsplit("/", 1)[-1]]
+        if app.notify.github_release:
+            found.append(app.notify.github_release.token.get_secret_value())
+    return sorted({s for s in found if len(s) >= 6}, key=len, reverse=True)
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    """Errors name the sink, never the secret: webhook URLs and tokens become ***."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text

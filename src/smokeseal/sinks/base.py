@@ -1,0 +1,78 @@
+"""What every sink shares: turning an HTTP answer into done, retry-after-N, or never."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from typing import Any
+
+import httpx
+
+from smokeseal.errors import SinkError
+from smokeseal.ledger import Message
+
+__all__ = ["TIMEOUT", "Sink", "raise_for_answer", "retry_after"]
+
+TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+
+class Sink:
+    """One delivery channel. ``send`` delivers one message or raises :class:`SinkError`."""
+
+    name = "sink"
+
+    def send(self, client: httpx.Client, message: Message,
+             before: Message | None) -> dict[str, Any]:
+        """Deliver ``message``; ``before`` is the delivered message it waited for, if any."""
+        raise NotImplementedError
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait, from a JSON ``retry_after`` (Discord), ``Retry-After`` or a reset time."""
+    try:
+        body = response.json()
+        if isinstance(body, dict) and isinstance(body.get("retry_after"), int | float):
+            return max(float(body["retry_after"]), 0.0)
+    except ValueError:
+        pass
+    header = response.headers.get("retry-after")
+    if header:
+        try:
+            return max(float(header), 0.0)
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(header)
+            return max(when.timestamp() - time.time(), 0.0)
+    reset = response.headers.get("x-ratelimit-reset")  # GitHub: epoch seconds
+    if reset and response.headers.get("x-ratelimit-remaining") == "0":
+        try:
+            return max(float(reset) - time.time(), 0.0)
+        except ValueError:
+            return None
+    return None
+
+
+def raise_for_answer(sink: str, what: str, response: httpx.Response,
+                     rate_limited: bool = False) -> None:
+    """Raise the right :class:`SinkError` for a non-2xx answer; errors name the sink only."""
+    if response.is_success:
+        return
+    status = response.status_code
+    detail = _error_text(response)
+    if status == 429 or rate_limited:
+        wait = retry_after(response)
+        raise SinkError(f"{sink}: {what}: rate limited ({status}); retry after "
+                        f"{wait if wait is not None else '?'} s", retry_after=wait)
+    if status >= 500 or status == 408:
+        raise SinkError(f"{sink}: {what}: server error {status}{detail}")
+    raise SinkError(f"{sink}: {what}: refused with {status}{detail}", permanent=True)
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if isinstance(body, dict) and body.get("message"):
+        code = f" (code {body['code']})" if body.get("code") else ""
+        return f": {str(body['message'])[:200]}{code}"
+    return ""

@@ -1,0 +1,89 @@
+"""GitHub: the seal section on the GitHub release whose tag is the version, and optionally a
+deployment status for the production environment.
+
+Rate limits: 403 with ``x-ratelimit-remaining: 0`` (wait until ``x-ratelimit-reset``), and
+403 or 429 with ``retry-after`` (secondary limits) are retried; other 4xx are not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from smokeseal.config import App, GithubRelease
+from smokeseal.ledger import Message, NewMessage, Release
+from smokeseal.seal import Seal
+from smokeseal.sinks.base import Sink, raise_for_answer
+from smokeseal.sinks.text import seal_section, with_section
+
+__all__ = ["GithubSink", "messages_for_seal"]
+
+
+def messages_for_seal(app: App, release: Release, seal: Seal) -> list[NewMessage]:
+    settings = app.notify.github_release
+    if settings is None:
+        return []
+    key = "seal:{seal_id}:github:"
+    out = [NewMessage("github", "release_body", key + "release_body",
+                      {"tag": release.version, "section": seal_section(seal.to_dict())})]
+    if settings.deployment_status:
+        out += [
+            NewMessage("github", "deployment", key + "deployment",
+                       {"sha": release.sha, "environment": settings.environment,
+                        "description": f"{release.app} {release.version}"}),
+            NewMessage("github", "deployment_status", key + "deployment_status",
+                       {"state": "success" if seal.green else "failure",
+                        "environment_url": app.url,
+                        "description": f"smoke seal {seal.status}: {seal.summary}"[:140]},
+                       after_key=key + "deployment"),
+        ]
+    return out
+
+
+class GithubSink(Sink):
+    name = "github"
+
+    def __init__(self, settings: GithubRelease) -> None:
+        self.settings = settings
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.settings.token.get_secret_value()}",
+                "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+
+    def _api(self, path: str) -> str:
+        return f"{self.settings.api_url}/repos/{self.settings.repo}{path}"
+
+    def _check(self, what: str, response: httpx.Response) -> None:
+        limited = response.status_code == 403 and (
+            response.headers.get("x-ratelimit-remaining") == "0"
+            or "retry-after" in response.headers)
+        raise_for_answer("github", what, response, rate_limited=limited)
+
+    def send(self, client: httpx.Client, message: Message,
+             before: Message | None) -> dict[str, Any]:
+        headers = self._headers()
+        payload = message.payload
+        if message.kind == "release_body":
+            found = client.get(self._api(f"/releases/tags/{payload['tag']}"), headers=headers)
+            self._check(f"finding the release tagged {payload['tag']}", found)
+            release = found.json()
+            body = with_section(release.get("body"), payload["section"])
+            if body != release.get("body"):
+                changed = client.patch(self._api(f"/releases/{release['id']}"), headers=headers,
+                                       json={"body": body})
+                self._check("updating the release body", changed)
+            return {"release_id": release["id"]}
+        if message.kind == "deployment":
+            made = client.post(self._api("/deployments"), headers=headers, json={
+                "ref": payload["sha"], "environment": payload["environment"],
+                "description": payload["description"], "auto_merge": False,
+                "required_contexts": [], "production_environment": True})
+            self._check("creating the deployment", made)
+            return {"deployment_id": made.json()["id"]}
+        assert message.kind == "deployment_status" and before is not None and before.result
+        status = client.post(
+            self._api(f"/deployments/{before.result['deployment_id']}/statuses"),
+            headers=headers, json=payload)
+        self._check("recording the deployment status", status)
+        return {"status_id": status.json().get("id")}

@@ -1,0 +1,74 @@
+"""Text for chat and Markdown destinations: neutralised, cut to size, sectioned."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+__all__ = ["SECTION_END", "SECTION_START", "fence", "fit", "neutralise", "no_pings", "render",
+           "seal_section", "with_section"]
+
+SECTION_START = "<!-- smokeseal:seal -->"
+SECTION_END = "<!-- /smokeseal:seal -->"
+_MARKDOWN = re.compile(r"([\\*_~`|>\[\]#])")
+_MENTION = re.compile(r"@(everyone|here)|<(@[!&]?|#)(\d+)>|@(?=\w)")
+_ZWSP = "\u200b"
+
+_templates = Environment(loader=PackageLoader("smokeseal.sinks", "templates"),
+                         autoescape=False, undefined=StrictUndefined, keep_trailing_newline=False,
+                         trim_blocks=True, lstrip_blocks=True)
+
+
+def neutralise(text: str, limit: int = 300) -> str:
+    """Make text read from production inert in Markdown: no pings, no formatting breakout.
+
+    ``allowed_mentions`` already stops pings on Discord; breaking the mention syntax too
+    keeps the text inert wherever it is pasted next (GitHub notifies on @names).
+    """
+    return _MARKDOWN.sub(r"\\\1", no_pings(" ".join(text.split())[:limit]))
+
+
+def no_pings(text: str) -> str:
+    """The team's own Markdown (release notes), kept as written but unable to ping."""
+    return _MENTION.sub(lambda m: m.group(0).replace("@", "@" + _ZWSP, 1).replace(
+        "<#", "<#" + _ZWSP), text)
+
+
+def fit(text: str, limit: int, tail: str = "…") -> str:
+    """Cut ``text`` to ``limit`` characters at a line break, keeping code fences closed."""
+    if len(text) <= limit:
+        return text
+    room = limit - len(tail) - 5  # space for a closing fence
+    cut = text[:room]
+    if "\n" in cut[room // 2:]:
+        cut = cut[:cut.rfind("\n")]
+    if cut.count("```") % 2:
+        cut += "\n```"
+    return (cut.rstrip() + "\n" + tail)[:limit]
+
+
+def fence(lines: list[str]) -> str:
+    """A code block whose content cannot close it early."""
+    body = "\n".join(line.replace("```", "`" + _ZWSP + "``") for line in lines)
+    return f"```\n{body}\n```"
+
+
+def render(name: str, **context: Any) -> str:
+    return _templates.get_template(name).render(neutralise=neutralise, fence=fence,
+                                                **context).strip()
+
+
+def seal_section(seal: dict[str, Any]) -> str:
+    """The seal, as a Markdown section for release notes (ledger and GitHub)."""
+    return f"{SECTION_START}\n{render('notes_section.md.j2', seal=seal)}\n{SECTION_END}"
+
+
+def with_section(body: str | None, section: str) -> str:
+    """``body`` with its seal section replaced by ``section`` (or added): never two."""
+    body = body or ""
+    start, end = body.find(SECTION_START), body.find(SECTION_END)
+    if start != -1 and end > start:
+        return body[:start] + section + body[end + len(SECTION_END):]
+    return (body.rstrip() + "\n\n" + section + "\n") if body.strip() else section + "\n"

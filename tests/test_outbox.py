@@ -1,0 +1,304 @@
+"""Messages reach Discord and GitHub exactly once, whatever they do; secrets never leak."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from smokeseal.config import Config, load_config
+from smokeseal.demo import HOSTILE
+from smokeseal.ledger import Ledger
+from smokeseal.outbox import deliver
+from smokeseal.ship import resolve_release, ship
+from tests.conftest import Api, Demo
+from tests.standins import DISCORD_TOKEN, GITHUB_REPO, GITHUB_TOKEN
+
+pytestmark = pytest.mark.integration
+BIN = Path(sys.executable).parent
+THREAD = "1234567890123"
+
+
+def notify_yaml(discord: Api | None, github: Api | None, deployment_status: bool = False) -> str:
+    out = "    notify:\n"
+    if discord:
+        out += (f"      discord: {{webhook_url: '${{DISCORD_WEBHOOK_URL}}', thread_id: "
+                f"'{THREAD}', operator: '<@111>'}}\n")
+    if github:
+        out += (f"      github_release: {{repo: {GITHUB_REPO}, token: ${{GITHUB_TOKEN}}, "
+                f"api_url: '{github.url}', deployment_status: {str(deployment_status).lower()}}}\n")
+    return out
+
+
+@pytest.fixture
+def secrets_env(discord: Api, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = {"DISCORD_WEBHOOK_URL": discord.state.webhook_url(discord.url),
+           "GITHUB_TOKEN": GITHUB_TOKEN}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture
+def make_config(demo: Demo, write_config: Callable[[str], Path], browser_executable: str,
+                secrets_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+                ) -> Callable[..., Config]:
+    monkeypatch.setenv("SMOKESEAL_BROWSER", browser_executable)
+
+    def make(discord: Api | None = None, github: Api | None = None, *, suite: str | None = None,
+             deployment_status: bool = False) -> Config:
+        text_ = demo.config_yaml().replace(
+            "    suite: qa-readonly\n",
+            f"    suite: {suite or 'qa-readonly'}\n    gate: {{timeout: 3, interval: 0.2}}\n"
+            + notify_yaml(discord, github, deployment_status))
+        return load_config(write_config(text_))
+
+    return make
+
+
+def shipped(config: Config, ledger: Ledger, version: str, notes: str | None = "## Changes\n"
+            "- faster tasks"):  # type: ignore[no-untyped-def]
+    release = resolve_release(ledger, config, "demo", version=version, sha="3f2a9c1dead",
+                              notes=notes)
+    return ship(config, ledger, release)
+
+
+def test_a_green_ship_posts_notes_and_seal_to_the_thread(
+        make_config: Callable[..., Config], discord: Api, ledger_url: str) -> None:
+    config = make_config(discord)
+    with Ledger(ledger_url) as ledger:
+        result = shipped(config, ledger, "v1")
+        assert result.warnings == []
+        posts = discord.state.posts()
+        assert len(posts) == 2  # notes, then the seal; no alert on green
+        assert all(p.query == {"wait": "true", "thread_id": THREAD} for p in posts)
+        notes, seal = posts
+        assert notes.json["content"].startswith("**🚀 demo v1 shipped** (`3f2a9c1`)")
+        assert "- faster tasks" in notes.json["content"]
+        assert seal.json["embeds"][0]["title"] == "🟢 demo v1 sealed green"
+        assert seal.json["embeds"][0]["color"] == 0x2EA043
+        for post in posts:
+            assert post.json["allowed_mentions"] == {"parse": []}
+        [edit] = [r for r in discord.state.received if r.method == "PATCH"]
+        assert edit.query == {"thread_id": THREAD}
+        edited = discord.state.messages[edit.path.rsplit("/", 1)[-1]]
+        assert edited["content"].endswith("**Seal:** 🟢 green · 6/6 passed")
+        assert edited["content"].startswith("**🚀 demo v1 shipped**")
+        stored = ledger.release("demo@v1")
+        assert stored.notes is not None
+        assert stored.notes.startswith("## Changes\n- faster tasks\n\n<!-- smokeseal:seal -->")
+        assert "### Smoke seal: 🟢 green" in stored.notes
+        assert ledger.messages(("pending", "failed")) == []
+
+
+def test_a_red_ship_alerts_only_the_operator(make_config: Callable[..., Config], discord: Api,
+                                             ledger_url: str, demo: Demo) -> None:
+    config = make_config(discord)
+    with Ledger(ledger_url) as ledger:
+        shipped(config, ledger, "v1")
+        demo.state.set_faults("devops_exposed")
+        result = shipped(config, ledger, "v2")
+        assert result.seal is not None and not result.seal.green
+        posts = discord.state.posts()
+        alerts = [p for p in posts if p.json["content"].startswith("<@111>")]
+        assert len(alerts) == 1
+        alert = alerts[0].json
+        assert alert["allowed_mentions"] == {"parse": [], "users": ["111"]}
+        assert "```\nsmokeseal release abandon 2\ngit revert -m 1 3f2a9c1 # on main\n```" \
+            in alert["content"]
+        assert "Last green release: v1 (`3f2a9c1`)" in alert["content"]
+        for post in posts:
+            if post is not alerts[0]:
+                assert post.json["allowed_mentions"] == {"parse": []}
+        notes = ledger.release("demo@v2").notes or ""
+        assert "### Smoke seal: 🔴 red" in notes
+        assert "git revert -m 1 3f2a9c1 # on main" in notes
+
+
+def test_production_text_is_neutralised(make_config: Callable[..., Config], discord: Api,
+                                        tmp_path: Path, demo: Demo) -> None:
+    config = make_config(discord, suite="[{name: home, page: /, expect: {title: Demo Studio}}]")
+    demo.state.set_faults("hostile_text")
+    with Ledger(f"sqlite:///{tmp_path}/l.db") as ledger:
+        result = shipped(config, ledger, "v1")
+        assert result.seal is not None and HOSTILE in result.seal.summary
+    texts = [p.json["content"] + json.dumps(p.json.get("embeds", []), ensure_ascii=False)
+             for p in discord.state.posts()]
+    everything = "\n".join(texts)
+    assert "@everyone" not in everything and "<@&1>" not in everything
+    assert "@\u200beveryone" in everything
+    assert "**pwned**" not in everything and "\\*\\*pwned\\*\\*" in everything
+    assert "[click](" not in everything
+    # The only code block in the alert is the rollback one: production text could not open one.
+    alert = next(t for t in texts if t.startswith("<@111>"))
+    assert alert.count("```") == 2
+
+
+def test_two_429s_are_honoured_and_nothing_is_sent_twice(
+        make_config: Callable[..., Config], discord: Api, ledger_url: str) -> None:
+    config = make_config(discord)
+    discord.state.fail_next("429", "429")
+    with Ledger(ledger_url) as ledger:
+        result = shipped(config, ledger, "v1")
+        assert result.warnings == []
+    posts = discord.state.posts()
+    assert len(posts) == 4  # the notes asked three times (two 429s), then the seal
+    first, second, third = posts[:3]
+    assert first.json == second.json == third.json
+    assert second.at - first.at >= 0.25 and third.at - second.at >= 0.25  # retry_after
+    assert len(discord.state.messages) == 2
+
+
+def test_an_outage_leaves_messages_for_flush_and_the_seal_recorded(
+        make_config: Callable[..., Config], discord: Api, ledger_url: str,
+        secrets_env: dict[str, str], write_config: Callable[[str], Path]) -> None:
+    config = make_config(discord)
+    assert config.path is not None
+    discord.state.down = True
+    with Ledger(ledger_url) as ledger:
+        result = shipped(config, ledger, "v1")
+        assert result.release.state == "shipped"
+        assert result.seal is not None and result.seal.green
+        assert ledger.release("demo@v1").smoke_seal is not None
+        assert any("still queued" in w for w in result.warnings)
+        pending = ledger.messages(("pending",))
+        assert [(m.kind, m.status) for m in pending] == [
+            ("notes", "pending"), ("seal", "pending"), ("notes_edit", "pending")]
+    env = {**os.environ, "SMOKESEAL_CONFIG": str(config.path),
+           "SMOKESEAL_DATABASE_URL": ledger_url, **secrets_env}
+    listed = subprocess.run([str(BIN / "smokeseal"), "outbox", "list", "--json"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 1
+    errors = [m["last_error"] for m in json.loads(listed.stdout)]
+    assert errors[0] == "discord: posting the notes message: server error 503"
+    assert all("503" in e or e.startswith("waiting for discord notes") for e in errors), errors
+    still_down = subprocess.run([str(BIN / "smokeseal"), "outbox", "flush", "--budget", "3"],
+                                env=env, capture_output=True, text=True, timeout=60)
+    assert still_down.returncode == 1
+    discord.state.down = False
+    flushed = subprocess.run([str(BIN / "smokeseal"), "outbox", "flush"], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert flushed.returncode == 0, flushed.stderr
+    assert flushed.stdout.strip() == "delivered 3, still pending 0, failed for good 0"
+    assert len(discord.state.messages) == 2
+    delivered = [p for p in discord.state.posts() if p.json and "content" in p.json]
+    kinds = {("notes" if "shipped" in p.json["content"] else "seal") for p in delivered}
+    assert kinds == {"notes", "seal"}
+    assert [m["edited"] for m in discord.state.messages.values()
+            if m["content"].startswith("**🚀")] == [True]
+    for output in (listed, still_down, flushed):
+        assert DISCORD_TOKEN not in output.stdout + output.stderr
+
+
+def test_a_dead_webhook_fails_for_good_without_retrying(
+        make_config: Callable[..., Config], discord: Api, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISCORD_WEBHOOK_URL",
+                       discord.state.webhook_url(discord.url).replace(DISCORD_TOKEN, "revoked"))
+    config = make_config(discord)
+    with Ledger(f"sqlite:///{tmp_path}/l.db") as ledger:
+        result = shipped(config, ledger, "v1")
+        assert result.seal is not None and result.seal.green
+        failed = ledger.messages(("failed",))
+        assert {m.kind for m in failed} == {"notes", "seal", "notes_edit"}
+        notes = next(m for m in failed if m.kind == "notes")
+        assert notes.last_error == ("discord: posting the notes message: refused with 401: "
+                                    "Invalid Webhook Token (code 50027)")
+        edit = next(m for m in failed if m.kind == "notes_edit")
+        assert edit.last_error == ("discord: notes_edit: the message it follows was never "
+                                   "delivered")
+    assert len(discord.state.posts()) == 2  # one try each: a 401 is never retried
+
+
+def test_long_text_is_cut_to_discords_limits(make_config: Callable[..., Config],
+                                             discord: Api, tmp_path: Path, demo: Demo) -> None:
+    padding = "x" * 80
+    checks = ", ".join(f"{{name: 'hidden route number {i} {padding}', get: /devops, "
+                       f"expect: {{status: 404}}}}" for i in range(60))
+    config = make_config(discord, suite=f"[{checks}]")
+    demo.state.set_faults("devops_exposed")
+    with Ledger(f"sqlite:///{tmp_path}/l.db") as ledger:
+        result = shipped(config, ledger, "v1", notes="## Notes\n" + "a very long line\n" * 400)
+        assert result.warnings == [], result.warnings
+        assert ledger.messages(("pending", "failed")) == []
+    for message in discord.state.messages.values():
+        assert len(message["content"]) <= 2000
+    assert any("(cut; the whole notes: smokeseal release show 1)" in m["content"]
+               for m in discord.state.messages.values())
+
+
+def test_github_gets_the_seal_section_and_a_deployment_status(
+        make_config: Callable[..., Config], discord: Api, github: Api, ledger_url: str,
+        demo: Demo) -> None:
+    github.state.add_release("v1", "Release notes written on GitHub.")
+    config = make_config(None, github, deployment_status=True)
+    github.state.fail_next("primary")  # 403 with x-ratelimit-remaining: 0, reset in 1 s
+    with Ledger(ledger_url) as ledger:
+        result = shipped(config, ledger, "v1")
+        assert result.warnings == []
+        body = github.state.releases["v1"]["body"]
+        assert body.startswith("Release notes written on GitHub.\n\n<!-- smokeseal:seal -->")
+        assert "### Smoke seal: 🟢 green" in body
+        [deployment] = github.state.deployments.values()
+        assert deployment["ref"] == "3f2a9c1dead"
+        assert deployment["statuses"] == [{
+            "state": "success", "environment_url": demo.url,
+            "description": "smoke seal green: 6/6 passed"}]
+        # A re-seal replaces the section rather than stacking a second one.
+        from smokeseal.ship import seal_release
+
+        demo.state.set_faults("up_500")
+        seal_release(config, ledger, result.release)
+        deliver(config, ledger)
+        body = github.state.releases["v1"]["body"]
+        assert body.count("<!-- smokeseal:seal -->") == 1
+        assert "### Smoke seal: 🔴 red" in body
+    tokens = [r.headers.get("authorization") for r in github.state.received]
+    assert set(tokens) == {f"Bearer {GITHUB_TOKEN}"}
+
+
+def test_secrets_never_reach_the_ledger(make_config: Callable[..., Config], discord: Api,
+                                        github: Api, ledger_url: str,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    github.state.add_release("v1", None)
+    config = make_config(discord, github)
+    monkeypatch.setenv("DISCORD_WEBHOOK_URL", "http://127.0.0.1:9/api/webhooks/1/" + DISCORD_TOKEN)
+    config = make_config(discord, github)  # a dead webhook: errors are recorded
+    with Ledger(ledger_url) as ledger:
+        shipped(config, ledger, "v1")
+        with ledger.engine.connect() as conn:
+            dump = "".join(str(row) for table in ("releases", "seals", "outbox")
+                           for row in conn.execute(text(f"select * from {table}")))
+    assert "could not reach it" in dump
+    assert DISCORD_TOKEN not in dump and GITHUB_TOKEN not in dump
+
+
+def test_a_flush_racing_a_ship_delivers_each_message_once(
+        make_config: Callable[..., Config], discord: Api, ledger_url: str,
+        secrets_env: dict[str, str]) -> None:
+    config = make_config(discord)
+    assert config.path is not None
+    discord.state.delay = 0.15  # widen the window in which two senders could collide
+    env = {**os.environ, "SMOKESEAL_CONFIG": str(config.path),
+           "SMOKESEAL_DATABASE_URL": ledger_url, **secrets_env}
+    ship_process = subprocess.Popen(
+        [str(BIN / "smokeseal"), "ship", "demo", "--version", "v1", "--sha", "3f2a9c1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    flushes = 0
+    while ship_process.poll() is None:
+        subprocess.run([str(BIN / "smokeseal"), "outbox", "flush", "--budget", "2"], env=env,
+                       capture_output=True, timeout=60)
+        flushes += 1
+    _out, err = ship_process.communicate()
+    assert ship_process.returncode == 0, err
+    assert flushes >= 1
+    contents = [p.json["content"] or p.json["embeds"][0]["title"]
+                for p in discord.state.posts()]
+    assert len(contents) == len(set(contents)) == 2, contents
+    assert len([r for r in discord.state.received if r.method == "PATCH"]) == 1
