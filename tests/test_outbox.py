@@ -302,3 +302,20 @@ def test_a_flush_racing_a_ship_delivers_each_message_once(
                 for p in discord.state.posts()]
     assert len(contents) == len(set(contents)) == 2, contents
     assert len([r for r in discord.state.received if r.method == "PATCH"]) == 1
+
+
+@pytest.mark.e2e
+def test_ship_exits_0_through_a_discord_outage(make_config: Callable[..., Config], discord: Api,
+                                               tmp_path: Path,
+                                               secrets_env: dict[str, str]) -> None:
+    config = make_config(discord)
+    assert config.path is not None
+    discord.state.down = True
+    env = {**os.environ, "SMOKESEAL_CONFIG": str(config.path),
+           "SMOKESEAL_DATABASE_URL": f"sqlite:///{tmp_path}/l.db", **secrets_env}
+    done = subprocess.run([str(BIN / "smokeseal"), "ship", "demo", "--version", "v1", "--sha",
+                           "3f2a9c1"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "🟢 green · 6/6 passed" in done.stdout
+    assert "still queued; deliver them with `smokeseal outbox flush`" in done.stderr
+    assert DISCORD_TOKEN not in done.stdout + done.stderr
