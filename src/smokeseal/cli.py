@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 a check failed, 2 bad usage or config, 3 could not reco
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -318,6 +319,62 @@ def outbox_list(as_json: JsonOption = False) -> None:
 
         print_messages(stdout, messages)
     raise typer.Exit(1 if any(m.status == "pending" for m in messages) else 0)
+
+
+# --- the board ---------------------------------------------------------------------------
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535,
+                                      help="Port to listen on (0: any free port).")] = 8000,
+) -> None:
+    """Serve the /deployments board and its JSON API (read-only).
+
+    Set SMOKESEAL_BOARD_TOKEN to require `Authorization: Bearer <token>` (or `?token=` once
+    in a browser, which sets a cookie) on every route but /up.
+    """
+    config = _config(required=False)
+    token = os.environ.get("SMOKESEAL_BOARD_TOKEN") or None
+    with _ledger(config) as ledger:
+        _serve_board(ledger, host, port, token, config.evidence_root if config else None)
+
+
+def _serve_board(ledger: Ledger, host: str, port: int, token: str | None,
+                 evidence_root: Path | None, *, ready: str = "") -> None:
+    import logging
+    import socket
+
+    import uvicorn
+
+    from smokeseal.board import create_app
+
+    board = create_app(ledger, token=token, evidence_root=evidence_root)
+    try:
+        listener = socket.create_server((host, port), reuse_port=False)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise UsageError(f"--host/--port: cannot listen on {host}:{port}: {reason}") from None
+    bound = listener.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{bound}/deployments"
+    # soft_wrap: the URL stays on one line, whatever the terminal's width.
+    stderr.print(f"{ready}board on [bold]{url}[/] · ledger {escape(ledger.display_url)}",
+                 highlight=False, soft_wrap=True)
+    if token is None:
+        stderr.print("[yellow]open board:[/] anyone who can reach it can read it; "
+                     "set SMOKESEAL_BOARD_TOKEN to require a token", highlight=False,
+                     soft_wrap=True)
+    stderr.print("Ctrl-C stops it.", style="dim")
+    # Our own access log (path only: a query string may carry ?token=); uvicorn's is off.
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("smokeseal.board.access").setLevel(logging.INFO)
+    server = uvicorn.Server(uvicorn.Config(board, log_level="warning", access_log=False,
+                                           lifespan="off", timeout_graceful_shutdown=2))
+    # uvicorn re-raises Ctrl-C after its graceful shutdown: here, a normal way to stop.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[listener])
+    stderr.print("board stopped", style="dim")
 
 
 # --- ship and seal ----------------------------------------------------------------------

@@ -249,6 +249,12 @@ class Config(_Model):
         """Relative paths in the config (junit files, evidence) resolve against this."""
         return self._path.parent if self._path else Path.cwd()
 
+    @property
+    def evidence_root(self) -> Path:
+        """The folder under which every run keeps its evidence; the board serves only this."""
+        root = Path(self.evidence_dir) if self.evidence_dir else Path(".smokeseal/evidence")
+        return root if root.is_absolute() else self.base_dir / root
+
     def app(self, name: str) -> App:
         try:
             return self.apps[name]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -93,6 +93,8 @@ class Release:
     shipped_at: datetime | None
     abandoned_at: datetime | None
     smoke_seal: dict[str, Any] | None
+    #: The history id of the seal shown on the release (``None`` until sealed).
+    seal_id: int | None = None
 
     @property
     def ref(self) -> str:
@@ -122,7 +124,7 @@ class Release:
     def _from_row(cls, row: ReleaseRow) -> Release:
         return cls(row.id, row.app, row.version, row.sha, row.release_branch, row.state,
                    row.notes, row.created_at, row.updated_at, row.shipped_at, row.abandoned_at,
-                   row.smoke_seal)
+                   row.smoke_seal, row.seal_id)
 
 
 class Ledger:
@@ -211,15 +213,60 @@ class Ledger:
             return Release._from_row(row) if row else None
 
     def releases(self, app: str | None = None, *, limit: int = 50,
-                 before_id: int | None = None) -> list[Release]:
-        """Newest first; ``before_id`` pages through history without OFFSET."""
-        query = select(ReleaseRow).order_by(ReleaseRow.id.desc()).limit(limit)
+                 before_id: int | None = None, after_id: int | None = None) -> list[Release]:
+        """Newest first. ``before_id``/``after_id`` page through history without OFFSET, so
+        the hundredth page costs what the first does."""
+        query = select(ReleaseRow).limit(limit)
         if app is not None:
             query = query.where(ReleaseRow.app == app)
         if before_id is not None:
             query = query.where(ReleaseRow.id < before_id)
+        if after_id is not None:
+            # The page just above ``after_id``: read upwards, then show it newest first.
+            query = query.where(ReleaseRow.id > after_id).order_by(ReleaseRow.id.asc())
+            with self._session("list releases") as session:
+                rows = [Release._from_row(row) for row in session.scalars(query)]
+            return rows[::-1]
+        query = query.order_by(ReleaseRow.id.desc())
         with self._session("list releases") as session:
             return [Release._from_row(row) for row in session.scalars(query)]
+
+    def has_releases(self, app: str | None = None, *, before_id: int | None = None,
+                     after_id: int | None = None) -> bool:
+        """Whether any release (of ``app``) lies below ``before_id`` / above ``after_id``."""
+        query = select(ReleaseRow.id).limit(1)
+        if app is not None:
+            query = query.where(ReleaseRow.app == app)
+        if before_id is not None:
+            query = query.where(ReleaseRow.id < before_id)
+        if after_id is not None:
+            query = query.where(ReleaseRow.id > after_id)
+        with self._session("list releases") as session:
+            return session.scalar(query) is not None
+
+    def apps(self) -> list[str]:
+        """Every app with a release, sorted.
+
+        A loose index scan (one index probe per app) rather than ``SELECT DISTINCT``, which
+        would read every release: the board asks on every page.
+        """
+        walk = text(
+            "WITH RECURSIVE apps(app) AS ("
+            " SELECT MIN(app) FROM releases"
+            " UNION ALL"
+            " SELECT (SELECT MIN(r.app) FROM releases r WHERE r.app > apps.app)"
+            " FROM apps WHERE apps.app IS NOT NULL)"
+            " SELECT app FROM apps WHERE app IS NOT NULL")
+        with self._session("list apps") as session:
+            return [str(app) for app in session.scalars(walk)]
+
+    def latest_shipped(self, app: str) -> Release | None:
+        """The newest shipped (not abandoned) release of ``app``: what production runs."""
+        with self._session("read the latest release") as session:
+            row = session.scalar(select(ReleaseRow)
+                                 .where(ReleaseRow.app == app, ReleaseRow.state == "shipped")
+                                 .order_by(ReleaseRow.id.desc()).limit(1))
+            return Release._from_row(row) if row else None
 
     def mark_shipped(self, release_id: int,
                      messages: Callable[[Release], Sequence[NewMessage]] | None = None
@@ -354,6 +401,19 @@ class Ledger:
             rows = session.scalars(select(SealRow).where(SealRow.release_id == release_id)
                                    .order_by(SealRow.id))
             return [{"id": row.id, **row.payload} for row in rows]
+
+    def seal(self, seal_id: int) -> tuple[int, dict[str, Any]] | None:
+        """One seal run from the history: its release id and its record."""
+        with self._session("read the seal history") as session:
+            row = session.get(SealRow, seal_id)
+            return (row.release_id, {"id": row.id, **row.payload}) if row else None
+
+    def release_messages(self, release_id: int) -> list[Message]:
+        """Every message a release caused, oldest first, whatever its status."""
+        with self._session("read the outbox") as session:
+            rows = session.scalars(select(OutboxRow).where(OutboxRow.release_id == release_id)
+                                   .order_by(OutboxRow.id))
+            return [Message._from_row(row) for row in rows]
 
     def last_green(self, app: str, before_id: int) -> Release | None:
         """The newest earlier release of ``app`` whose latest seal is green."""

@@ -101,6 +101,7 @@ class OutboxRow(Base):
     __table_args__ = (
         UniqueConstraint("idempotency_key", name="uq_outbox_idempotency_key"),
         Index("ix_outbox_status_id", "status", "id"),
+        Index("ix_outbox_release_id", "release_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

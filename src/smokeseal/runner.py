@@ -71,10 +71,7 @@ def run_app(config: Config, app: str, *, url: str | None = None, use_browser: bo
 
 def evidence_folder(config: Config, app: str) -> Path:
     """Where this run's screenshots go; created only when a page check fails."""
-    root = Path(config.evidence_dir) if config.evidence_dir else Path(".smokeseal/evidence")
-    if not root.is_absolute():
-        root = config.base_dir / root
-    return root / f"{app}-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
+    return config.evidence_root / f"{app}-{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
 
 
 def run_suite(checks: Sequence[Check], base_url: str, **options: Any) -> RunResult:

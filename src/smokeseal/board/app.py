@@ -1,0 +1,435 @@
+"""The board: routes that read the ledger and render it. It never changes anything.
+
+Views turn ledger dataclasses into plain dicts for the templates and the JSON API, so both
+show the same data. Templates autoescape: versions, notes, summaries and check details can
+hold HTML from production, and they stay text.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, PackageLoader
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from smokeseal import __version__
+from smokeseal.board.badge import badge_svg
+from smokeseal.board.security import CSP, BoardGuard, Scope
+from smokeseal.errors import LedgerError, UsageError
+from smokeseal.ledger import HEAD_REVISION, Ledger, Message, Release
+from smokeseal.sinks.text import SECTION_END, SECTION_START
+
+__all__ = ["PAGE_SIZE", "create_app"]
+
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+#: The only evidence files the board serves, with the type each is served as.
+EVIDENCE_FILES = {"screenshot.png": "image/png", "console.txt": "text/plain; charset=utf-8"}
+
+
+@dataclass(frozen=True)
+class Badge:
+    status: str  # green, red, pending, none
+    emoji: str
+    label: str
+
+
+def badge_for(release: Release) -> Badge:
+    if release.seal_status == "green":
+        return Badge("green", "🟢", "sealed green")
+    if release.seal_status == "red":
+        return Badge("red", "🔴", "sealed red")
+    if release.state == "shipped":
+        return Badge("pending", "⏳", "awaiting seal")
+    if release.state == "abandoned":
+        return Badge("none", "⊘", "abandoned, never sealed")
+    return Badge("none", "·", "not shipped yet")
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def parse_iso(value: Any) -> datetime | None:
+    try:
+        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def when(value: datetime | str | None) -> str:
+    """``2026-11-24 10:00 UTC``: one unambiguous zone for a team across zones."""
+    moment = parse_iso(value) if isinstance(value, str) else value
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "—"
+
+
+def ago(value: datetime | str | None, now: datetime) -> str:
+    moment = parse_iso(value) if isinstance(value, str) else value
+    if moment is None:
+        return ""
+    seconds = int((now - moment).total_seconds())
+    if seconds < 0:
+        return "just now"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+def duration(ms: Any) -> str:
+    if not isinstance(ms, int | float):
+        return ""
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+def notes_without_seal(notes: str | None) -> str:
+    """The notes as people wrote them: the seal section is shown by the page itself."""
+    if not notes:
+        return ""
+    start, end = notes.find(SECTION_START), notes.find(SECTION_END)
+    if start != -1 and end > start:
+        notes = notes[:start] + notes[end + len(SECTION_END):]
+    return notes.strip()
+
+
+class BadRequest(HTTPException):
+    def __init__(self, detail: str) -> None:
+        super().__init__(400, detail)
+
+
+def _int_param(request: Request, name: str, *, low: int = 1,
+               high: int = 2**63 - 1) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise BadRequest(f"{name}: expected a whole number from {low} to {high}, got {raw!r}")
+    return int(raw)
+
+
+class Board:
+    """The routes, over one ledger. ``token`` is the access token (``None``: open board)."""
+
+    def __init__(self, ledger: Ledger, *, token: str | None = None,
+                 evidence_root: Path | None = None) -> None:
+        self.ledger = ledger
+        self.token = token or None
+        self.evidence_root = evidence_root.resolve() if evidence_root else None
+        # A missing key renders as nothing: seal records from older versions lack some.
+        self.env = Environment(loader=PackageLoader("smokeseal.board", "templates"),
+                               autoescape=True, trim_blocks=True, lstrip_blocks=True)
+        self.env.filters.update(when=when, duration=duration)
+        self.env.globals.update(version=__version__, open_board=self.token is None)
+
+    # --- rendering ----------------------------------------------------------------------
+
+    def page(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        now = datetime.now(UTC)
+        html = self.env.get_template(template).render(
+            now=now, ago=lambda value: ago(value, now), **context)
+        return HTMLResponse(html, status_code=status)
+
+    def row(self, release: Release) -> dict[str, Any]:
+        badge = badge_for(release)
+        seal = release.smoke_seal or {}
+        return {
+            **release.to_dict(),
+            "short_sha": release.short_sha,
+            "seal_id": release.seal_id,
+            "badge": badge.status,
+            "badge_emoji": badge.emoji,
+            "badge_label": badge.label,
+            "summary": seal.get("summary"),
+            "url": f"/releases/{release.id}",
+        }
+
+    # --- routes -------------------------------------------------------------------------
+
+    def deployments(self, request: Request) -> Response:
+        page = self._page_of_releases(request)
+        apps = [{"name": app, "badge": self._app_badge(app)} for app in self.ledger.apps()]
+        return self.page("deployments.html", releases=page["releases"], apps=apps,
+                         app=page["app"], newer=page["newer"], older=page["older"],
+                         newest=page["newest"])
+
+    def api_releases(self, request: Request) -> Response:
+        page = self._page_of_releases(request, api=True)
+        return JSONResponse({"releases": page["releases"], "next": page["older"],
+                             "previous": page["newer"]})
+
+    def _page_of_releases(self, request: Request, *, api: bool = False) -> dict[str, Any]:
+        app = request.query_params.get("app") or None
+        before = _int_param(request, "before")
+        after = _int_param(request, "after", low=0)
+        limit = _int_param(request, "limit", high=MAX_PAGE_SIZE) or PAGE_SIZE
+        if before is not None and after is not None:
+            raise BadRequest("before, after: give one of them, not both")
+        releases = self.ledger.releases(app, limit=limit, before_id=before, after_id=after)
+        base = "/api/releases" if api else "/deployments"
+
+        def link(**params: Any) -> str:
+            kept = {"app": app, **({"limit": limit} if limit != PAGE_SIZE else {}), **params}
+            query = urlencode({k: v for k, v in kept.items() if v is not None})
+            return base + (f"?{query}" if query else "")
+
+        older = newer = None
+        if releases:
+            if self.ledger.has_releases(app, before_id=releases[-1].id):
+                older = link(before=releases[-1].id)
+            if self.ledger.has_releases(app, after_id=releases[0].id):
+                newer = link(after=releases[0].id)
+        elif before is not None or after is not None:
+            newer = link()
+        return {"releases": [self.row(r) for r in releases], "app": app,
+                "older": older, "newer": newer, "newest": link() if newer else None}
+
+    def _app_badge(self, app: str) -> Badge:
+        latest = self.ledger.latest_shipped(app)
+        return badge_for(latest) if latest else Badge("none", "·", "nothing shipped")
+
+    def release(self, request: Request) -> Response:
+        release = self._release(request)
+        data = self._release_data(release)
+        return self.page("release.html", release=data, seal=data["smoke_seal"],
+                         notes=notes_without_seal(release.notes))
+
+    def api_release(self, request: Request) -> Response:
+        release = self._release(request)
+        return JSONResponse(self._release_data(release))
+
+    def _release(self, request: Request) -> Release:
+        release_id = request.path_params["release_id"]
+        try:
+            return self.ledger.release(release_id)
+        except UsageError:
+            raise HTTPException(404, f"no release {release_id} in the ledger") from None
+
+    def _release_data(self, release: Release) -> dict[str, Any]:
+        history = self.ledger.seals(release.id)
+        messages = self.ledger.release_messages(release.id)
+        data = self.row(release)
+        checks = (release.smoke_seal or {}).get("checks") or []
+        data["checks"] = [
+            {**_CHECK_DEFAULTS, **check,
+             "evidence_urls": self._evidence_urls(release.seal_id, index, check)}
+            for index, check in enumerate(checks) if isinstance(check, dict)
+        ]
+        data["seals"] = history[::-1]
+        data["messages"] = [_message(m) for m in messages]
+        data["story"] = _story(release, history, messages)
+        return data
+
+    def _evidence_urls(self, seal_id: int | None, index: int,
+                       check: dict[str, Any]) -> dict[str, str]:
+        folder = self._evidence_folder(check.get("evidence"))
+        if seal_id is None or folder is None:
+            return {}
+        return {name: f"/evidence/{seal_id}/{index}/{name}" for name in EVIDENCE_FILES
+                if (folder / name).is_file()}
+
+    def _evidence_folder(self, recorded: Any) -> Path | None:
+        """The recorded folder, only if it lies inside the evidence root."""
+        if self.evidence_root is None or not isinstance(recorded, str) or not recorded:
+            return None
+        try:
+            folder = Path(recorded).resolve()
+        except (OSError, RuntimeError):
+            return None
+        return folder if folder.is_relative_to(self.evidence_root) else None
+
+    def evidence(self, request: Request) -> Response:
+        seal_id = request.path_params["seal_id"]
+        index = request.path_params["index"]
+        name = request.path_params["name"]
+        found = self.ledger.seal(seal_id)
+        checks = (found[1].get("checks") or []) if found else []
+        if name not in EVIDENCE_FILES or index >= len(checks):
+            raise HTTPException(404, "no such evidence")
+        folder = self._evidence_folder(checks[index].get("evidence"))
+        if folder is None:
+            raise HTTPException(404, "no such evidence")
+        path = (folder / name).resolve()
+        # A symlink inside the folder must not lead elsewhere.
+        if not path.is_relative_to(folder) or not path.is_file():
+            raise HTTPException(404, "no such evidence")
+        return FileResponse(path, media_type=EVIDENCE_FILES[name], headers={
+            "content-disposition": f'inline; filename="{name}"',
+            "content-security-policy": "default-src 'none'; sandbox",
+        })
+
+    def badge(self, request: Request) -> Response:
+        app = request.path_params["app"]
+        latest = self.ledger.latest_shipped(app)
+        if latest is None:
+            known = app in self.ledger.apps()
+            svg = badge_svg(f"{app} seal", "none" if known else "unknown app",
+                            "none" if known else "unknown")
+            return Response(svg, status_code=200 if known else 404,
+                            media_type="image/svg+xml", headers=_BADGE_HEADERS)
+        badge = badge_for(latest)
+        message = {"green": "green", "red": "red", "pending": "pending"}.get(badge.status,
+                                                                            "none")
+        version = latest.version if len(latest.version) <= 24 else latest.version[:23] + "…"
+        return Response(badge_svg(f"{app} seal", f"{message} · {version}", badge.status),
+                        media_type="image/svg+xml", headers=_BADGE_HEADERS)
+
+    def up(self, request: Request) -> Response:
+        # Unauthenticated: says whether the ledger answers, never where it is.
+        try:
+            current = self.ledger.revision() == HEAD_REVISION
+        except LedgerError:
+            current = False
+        if not current:
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    # --- errors ---------------------------------------------------------------------------
+
+    def http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        titles = {400: "Bad request", 404: "Not found", 405: "Method not allowed"}
+        title = titles.get(exc.status_code, "Error")
+        headers = dict(exc.headers or {})
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
+                                headers=headers)
+        response = self.page("error.html", status=exc.status_code, title=title,
+                             detail=exc.detail)
+        response.headers.update(headers)
+        return response
+
+    def server_error(self, request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": "internal error"}, status_code=500)
+        return self.page("error.html", status=500, title="Something broke",
+                         detail="The board hit an internal error; its log has the details.")
+
+    def ledger_error(self, request: Request, exc: Exception) -> Response:
+        detail = str(exc)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": detail}, status_code=503)
+        return self.page("error.html", status=503, title="The ledger is unreachable",
+                         detail=detail)
+
+    def denied(self, scope: Scope, wrong: bool) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """The 401 answer: JSON for the API and badges, a token form for people."""
+        path = scope["path"]
+        detail = ("that token is not this board's" if wrong else
+                  "this board needs its access token (SMOKESEAL_BOARD_TOKEN)")
+        if path.startswith(("/api/", "/badge/", "/evidence/", "/static/")):
+            body = json.dumps({"error": detail}).encode()
+            return 401, [(b"content-type", b"application/json")], body
+        now = datetime.now(UTC)
+        html = self.env.get_template("signin.html").render(
+            detail=detail, wrong=wrong, action=path, css=_inline_css(),
+            now=now, ago=lambda value: ago(value, now))
+        # The sign-in page is the one page served before the stylesheet may be: its style is
+        # inline, allowed by hash rather than by 'unsafe-inline'.
+        csp = CSP.replace("style-src 'self'", f"style-src '{_inline_css_hash()}'")
+        return 401, [(b"content-type", b"text/html; charset=utf-8"),
+                     (b"content-security-policy", csp.encode())], html.encode()
+
+
+_CHECK_DEFAULTS: dict[str, Any] = {"name": "", "kind": "", "ok": False, "detail": "",
+                                   "duration_ms": None, "url": None, "skipped": False,
+                                   "blocked_writes": [], "evidence": None}
+_BADGE_HEADERS = {"cache-control": "no-cache, max-age=0"}
+
+
+def _message(message: Message) -> dict[str, Any]:
+    """What the board tells about a message: where, what, how it went. Never its payload."""
+    return {"sink": message.sink, "kind": message.kind, "status": message.status,
+            "attempts": message.attempts, "last_error": message.last_error,
+            "created_at": iso(message.created_at), "delivered_at": iso(message.delivered_at)}
+
+
+_SINK_NAMES = {"discord": "Discord", "github": "GitHub"}
+_KIND_NAMES = {"notes": "release notes", "seal": "seal message", "notes_edit":
+               "seal line on the notes", "alert": "operator alert", "release_body":
+               "seal section on the GitHub release", "deployment": "deployment",
+               "deployment_status": "deployment status"}
+
+
+def _story(release: Release, history: list[dict[str, Any]],
+           messages: list[Message]) -> list[dict[str, Any]]:
+    """What happened to the release, oldest first: the page tells it as a timeline."""
+    events: list[dict[str, Any]] = [
+        {"at": iso(release.created_at), "kind": "created",
+         "text": f"Assembled {release.version} from {release.short_sha}"}]
+    if release.shipped_at:
+        events.append({"at": iso(release.shipped_at), "kind": "shipped",
+                       "text": "Shipped: the deploy ran and /up answered"})
+    for seal in history:
+        status = seal.get("status")
+        events.append({"at": seal.get("checked_at"), "kind": f"seal-{status}",
+                       "text": f"Sealed {status}: {seal.get('summary', '')}",
+                       "seal_id": seal.get("id")})
+    for message in messages:
+        where = _SINK_NAMES.get(message.sink, message.sink)
+        what = _KIND_NAMES.get(message.kind, message.kind)
+        if message.status == "delivered":
+            events.append({"at": iso(message.delivered_at), "kind": "told",
+                           "text": f"Told {where}: {what}"})
+        elif message.status == "failed":
+            events.append({"at": iso(message.created_at), "kind": "failed",
+                           "text": f"Could not tell {where} ({what}): {message.last_error}"})
+        else:
+            tries = f" after {message.attempts} tries" if message.attempts else ""
+            events.append({"at": iso(message.created_at), "kind": "pending",
+                           "text": f"Still to tell {where} ({what}){tries}; "
+                                   "smokeseal outbox flush delivers it"})
+    if release.abandoned_at:
+        events.append({"at": iso(release.abandoned_at), "kind": "abandoned",
+                       "text": "Abandoned (rollback bookkeeping)"})
+    return sorted(events, key=lambda e: e["at"] or "")
+
+
+_CSS = Path(__file__).with_name("static") / "board.css"
+
+
+def _inline_css() -> str:
+    return _CSS.read_text(encoding="utf-8")
+
+
+def _inline_css_hash() -> str:
+    digest = hashlib.sha256(_inline_css().encode()).digest()
+    return "sha256-" + base64.b64encode(digest).decode()
+
+
+def create_app(ledger: Ledger, *, token: str | None = None,
+               evidence_root: Path | None = None) -> BoardGuard:
+    """The board as an ASGI app, guarded. The caller owns ``ledger`` and closes it."""
+    board = Board(ledger, token=token, evidence_root=evidence_root)
+    routes = [
+        Route("/", lambda request: RedirectResponse("/deployments", status_code=307)),
+        Route("/deployments", board.deployments),
+        Route("/releases/{release_id:int}", board.release),
+        Route("/evidence/{seal_id:int}/{index:int}/{name:str}", board.evidence),
+        Route("/api/releases", board.api_releases),
+        Route("/api/releases/{release_id:int}", board.api_release),
+        Route("/badge/{app:str}.svg", board.badge),
+        Route("/up", board.up),
+        Mount("/static", StaticFiles(packages=[("smokeseal.board", "static")]), name="static"),
+    ]
+    app = Starlette(routes=routes, exception_handlers={
+        HTTPException: board.http_error, LedgerError: board.ledger_error,
+        Exception: board.server_error})
+    return BoardGuard(app, board.token, board.denied)
