@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from smokeseal.ledger import Ledger
+from smokeseal.ledger import HEAD_REVISION, Ledger
 from tests.conftest import Demo
 from tests.test_cli import cli
 
@@ -116,7 +116,7 @@ def test_seal_exits_3_when_the_ledger_is_unreachable(workdir: Path, closed_port:
 def test_db_upgrade_reports_the_revision(workdir: Path, ledger_url: str) -> None:
     done = run(workdir, ledger_url, "db", "upgrade")
     assert done.returncode == 0
-    assert done.stdout.strip().endswith("is at revision 0002 (current)")
+    assert done.stdout.strip().endswith(f"is at revision {HEAD_REVISION} (current)")
 
 
 def test_the_default_ledger_is_sqlite_beside_the_config(workdir: Path, tmp_path: Path) -> None:

@@ -34,6 +34,9 @@ __all__ = ["HEAD_REVISION", "Ledger", "Message", "NewMessage", "Release", "datab
            "normalise_database_url"]
 
 _SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
+#: Ids are 32-bit integers in both backends; a larger one names nothing (and PostgreSQL
+#: would refuse to compare it).
+MAX_ID = 2**31 - 1
 _VERSION = re.compile(r"^\S{1,200}$")
 
 
@@ -216,6 +219,9 @@ class Ledger:
                  before_id: int | None = None, after_id: int | None = None) -> list[Release]:
         """Newest first. ``before_id``/``after_id`` page through history without OFFSET, so
         the hundredth page costs what the first does."""
+        before_id, after_id = _clamp(before_id, after_id)
+        if after_id is not None and after_id >= MAX_ID:
+            return []
         query = select(ReleaseRow).limit(limit)
         if app is not None:
             query = query.where(ReleaseRow.app == app)
@@ -234,6 +240,9 @@ class Ledger:
     def has_releases(self, app: str | None = None, *, before_id: int | None = None,
                      after_id: int | None = None) -> bool:
         """Whether any release (of ``app``) lies below ``before_id`` / above ``after_id``."""
+        before_id, after_id = _clamp(before_id, after_id)
+        if after_id is not None and after_id >= MAX_ID:
+            return False
         query = select(ReleaseRow.id).limit(1)
         if app is not None:
             query = query.where(ReleaseRow.app == app)
@@ -245,20 +254,21 @@ class Ledger:
             return session.scalar(query) is not None
 
     def apps(self) -> list[str]:
-        """Every app with a release, sorted.
-
-        A loose index scan (one index probe per app) rather than ``SELECT DISTINCT``, which
-        would read every release: the board asks on every page.
-        """
-        walk = text(
-            "WITH RECURSIVE apps(app) AS ("
-            " SELECT MIN(app) FROM releases"
-            " UNION ALL"
-            " SELECT (SELECT MIN(r.app) FROM releases r WHERE r.app > apps.app)"
-            " FROM apps WHERE apps.app IS NOT NULL)"
-            " SELECT app FROM apps WHERE app IS NOT NULL")
+        """Every app with a release, sorted."""
         with self._session("list apps") as session:
-            return [str(app) for app in session.scalars(walk)]
+            return [str(app) for app in session.scalars(_APPS)]
+
+    def current_releases(self) -> dict[str, Release | None]:
+        """Every app with a release, sorted, each with its newest shipped release (or None).
+
+        Two statements whatever the number of apps or releases: the board asks on every page.
+        """
+        with self._session("list apps") as session:
+            pairs = session.execute(_NEWEST_SHIPPED).all()
+            ids = [row_id for _, row_id in pairs if row_id is not None]
+            rows = {row.id: Release._from_row(row) for row in session.scalars(
+                select(ReleaseRow).where(ReleaseRow.id.in_(ids)))} if ids else {}
+            return {str(app): rows.get(row_id) if row_id else None for app, row_id in pairs}
 
     def latest_shipped(self, app: str) -> Release | None:
         """The newest shipped (not abandoned) release of ``app``: what production runs."""
@@ -404,6 +414,8 @@ class Ledger:
 
     def seal(self, seal_id: int) -> tuple[int, dict[str, Any]] | None:
         """One seal run from the history: its release id and its record."""
+        if not 0 < seal_id <= MAX_ID:
+            return None
         with self._session("read the seal history") as session:
             row = session.get(SealRow, seal_id)
             return (row.release_id, {"id": row.id, **row.payload}) if row else None
@@ -426,6 +438,31 @@ class Ledger:
             return Release._from_row(row) if row else None
 
 
+# Every app, by a loose index scan (one probe of ix_releases_app_id per app) rather than
+# SELECT DISTINCT, which reads every release.
+_APPS_CTE = (
+    "WITH RECURSIVE apps(app) AS ("
+    " SELECT MIN(app) FROM releases"
+    " UNION ALL"
+    " SELECT (SELECT MIN(r.app) FROM releases r WHERE r.app > apps.app)"
+    " FROM apps WHERE apps.app IS NOT NULL)")
+_APPS = text(_APPS_CTE + " SELECT app FROM apps WHERE app IS NOT NULL")
+# ... and each app's newest shipped release: one more probe per app, on the same index.
+_NEWEST_SHIPPED = text(
+    _APPS_CTE + " SELECT apps.app, (SELECT r.id FROM releases r WHERE r.app = apps.app"
+    " AND r.state = 'shipped' ORDER BY r.id DESC LIMIT 1) FROM apps"
+    " WHERE apps.app IS NOT NULL ORDER BY apps.app")
+
+
+def _clamp(before_id: int | None, after_id: int | None) -> tuple[int | None, int | None]:
+    """Paging bounds within the id range: "before 10^20" is "before everything"."""
+    if before_id is not None and before_id > MAX_ID:
+        before_id = None
+    if after_id is not None and after_id > MAX_ID:
+        after_id = MAX_ID
+    return before_id, after_id
+
+
 def _rowcount(result: Any) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
@@ -444,6 +481,8 @@ def _enqueue(session: Session, release: Release, messages: Sequence[NewMessage],
 def _find(session: Session, ref: str | int, *, lock: bool = False) -> ReleaseRow:
     query = select(ReleaseRow)
     if isinstance(ref, int) or ref.isdigit():
+        if int(ref) > MAX_ID:
+            raise UsageError(f"no release {ref} in the ledger")
         query = query.where(ReleaseRow.id == int(ref))
     elif "@" in ref:
         app, version = ref.split("@", 1)

@@ -134,7 +134,7 @@ def test_the_api_pages_the_same_way(board: Board) -> None:
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=201", "before=abc", "after=-1",
-                                   "before=3&after=1"])
+                                   "before=3&after=1", "app=a%00b", "before=1e3"])
 def test_bad_paging_parameters_are_named(board: Board, query: str) -> None:
     api = board.client.get(f"/api/releases?{query}")
     name = query.split("=")[0]
@@ -188,7 +188,9 @@ def test_unsealed_releases_say_what_they_wait_for(board: Board) -> None:
 
 
 @pytest.mark.parametrize("path", ["/releases/999", "/releases/abc", "/nowhere",
-                                  "/releases/1/more"])
+                                  "/releases/1/more", "/releases/99999999999999999999999",
+                                  "/releases/2147483648", "/badge/a%00b.svg",
+                                  "/evidence/99999999999999999999/0/console.txt"])
 def test_unknown_pages_are_404_pages(board: Board, path: str) -> None:
     response = board.client.get(path)
     assert response.status_code == 404
@@ -196,10 +198,18 @@ def test_unknown_pages_are_404_pages(board: Board, path: str) -> None:
     assert "Not found" in Page(response.text).all_text()
 
 
-def test_unknown_api_ids_are_404_json(board: Board) -> None:
-    response = board.client.get("/api/releases/999")
+@pytest.mark.parametrize("release_id", ["999", "9223372036854775808"])
+def test_unknown_api_ids_are_404_json(board: Board, release_id: str) -> None:
+    response = board.client.get(f"/api/releases/{release_id}")
     assert response.status_code == 404
-    assert response.json() == {"error": "no release 999 in the ledger"}
+    assert response.json() == {"error": f"no release {release_id} in the ledger"}
+
+
+def test_paging_bounds_beyond_any_id_are_not_errors(board: Board) -> None:
+    everything = [r.id for r in board.ledger.releases()]
+    far = board.client.get("/api/releases", params={"before": 2**40}).json()
+    assert [r["id"] for r in far["releases"]] == everything
+    assert board.client.get("/api/releases", params={"after": 2**40}).json()["releases"] == []
 
 
 def test_the_api_release_is_the_ledger_record(board: Board) -> None:

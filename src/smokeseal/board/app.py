@@ -125,6 +125,13 @@ def _int_param(request: Request, name: str, *, low: int = 1,
     return int(raw)
 
 
+def _app_param(request: Request) -> str | None:
+    app = request.query_params.get("app") or None
+    if app is not None and (len(app) > 100 or not app.isprintable()):
+        raise BadRequest("app: not an app name (at most 100 printable characters)")
+    return app
+
+
 class Board:
     """The routes, over one ledger. ``token`` is the access token (``None``: open board)."""
 
@@ -165,7 +172,9 @@ class Board:
 
     def deployments(self, request: Request) -> Response:
         page = self._page_of_releases(request)
-        apps = [{"name": app, "badge": self._app_badge(app)} for app in self.ledger.apps()]
+        apps = [{"name": app, "badge": badge_for(current) if current else
+                 Badge("none", "·", "nothing shipped")}
+                for app, current in self.ledger.current_releases().items()]
         return self.page("deployments.html", releases=page["releases"], apps=apps,
                          app=page["app"], newer=page["newer"], older=page["older"],
                          newest=page["newest"])
@@ -176,13 +185,16 @@ class Board:
                              "previous": page["newer"]})
 
     def _page_of_releases(self, request: Request, *, api: bool = False) -> dict[str, Any]:
-        app = request.query_params.get("app") or None
+        app = _app_param(request)
         before = _int_param(request, "before")
         after = _int_param(request, "after", low=0)
         limit = _int_param(request, "limit", high=MAX_PAGE_SIZE) or PAGE_SIZE
         if before is not None and after is not None:
             raise BadRequest("before, after: give one of them, not both")
-        releases = self.ledger.releases(app, limit=limit, before_id=before, after_id=after)
+        # One more than shown tells whether the page has a neighbour, without asking again.
+        releases = self.ledger.releases(app, limit=limit + 1, before_id=before, after_id=after)
+        beyond = len(releases) > limit
+        releases = releases[-limit:] if after is not None else releases[:limit]
         base = "/api/releases" if api else "/deployments"
 
         def link(**params: Any) -> str:
@@ -192,18 +204,18 @@ class Board:
 
         older = newer = None
         if releases:
-            if self.ledger.has_releases(app, before_id=releases[-1].id):
-                older = link(before=releases[-1].id)
-            if self.ledger.has_releases(app, after_id=releases[0].id):
-                newer = link(after=releases[0].id)
+            first, last = releases[0].id, releases[-1].id
+            if after is None:
+                has_older = beyond
+                has_newer = before is not None and self.ledger.has_releases(app, after_id=first)
+            else:
+                has_older, has_newer = self.ledger.has_releases(app, before_id=last), beyond
+            older = link(before=last) if has_older else None
+            newer = link(after=first) if has_newer else None
         elif before is not None or after is not None:
             newer = link()
         return {"releases": [self.row(r) for r in releases], "app": app,
                 "older": older, "newer": newer, "newest": link() if newer else None}
-
-    def _app_badge(self, app: str) -> Badge:
-        latest = self.ledger.latest_shipped(app)
-        return badge_for(latest) if latest else Badge("none", "·", "nothing shipped")
 
     def release(self, request: Request) -> Response:
         release = self._release(request)
@@ -277,6 +289,8 @@ class Board:
 
     def badge(self, request: Request) -> Response:
         app = request.path_params["app"]
+        if len(app) > 100 or not app.isprintable():
+            raise HTTPException(404, "no such app")
         latest = self.ledger.latest_shipped(app)
         if latest is None:
             known = app in self.ledger.apps()
