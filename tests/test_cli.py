@@ -131,7 +131,45 @@ def test_missing_arguments_are_usage_errors() -> None:
     assert "Missing argument 'APP'" in done.stderr
 
 
-def test_the_demo_command_smokes_the_bundled_app(browser_executable: str) -> None:
-    done = cli("smokeseal", "demo")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "🟢 green · 6/6 passed" in done.stdout
+def test_the_demo_ships_green_and_red_and_serves_the_board(browser_executable: str,
+                                                           tmp_path: Path) -> None:
+    """What `make demo` runs: two ships, the board, Ctrl-C, and nothing left behind."""
+    import re
+    import signal
+
+    import httpx
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SMOKESEAL_")}
+    environ["TMPDIR"] = str(tmp_path)  # the demo's temporary folder lands here, and goes
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    process = subprocess.Popen([str(BIN / "smokeseal"), "demo", "--port", "0"], cwd=cwd,
+                               env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    assert process.stderr is not None and process.stdout is not None
+    err: list[str] = []
+    for line in process.stderr:
+        err.append(line)
+        if match := re.search(r"board on (http://127\.0\.0\.1:\d+)/deployments", line):
+            break
+    else:
+        process.wait()
+        pytest.fail("the demo printed no board URL:\n" + "".join(err))
+    board = match.group(1)
+    releases = httpx.get(f"{board}/api/releases").json()["releases"]
+    assert [(r["version"], r["badge"]) for r in releases] == [("v1.1.0", "red"),
+                                                              ("v1.0.0", "green")]
+    red = httpx.get(f"{board}/api/releases/{releases[0]['id']}").json()
+    assert red["smoke_seal"]["rollback"] == ["smokeseal release abandon 2",
+                                             "git revert -m 1 3f2a9c1 # on main"]
+    assert any(c["evidence_urls"] for c in red["checks"])  # the tasks page's screenshot
+    assert "Sealed red" in httpx.get(f"{board}/releases/{releases[0]['id']}").text
+    process.send_signal(signal.SIGINT)
+    out, rest = process.communicate(timeout=30)
+    assert process.returncode == 0, rest
+    assert "🟢 green · 6/6 passed" in out
+    assert "🔴 red · 3/6 passed" in out and "smokeseal release abandon 2" in out
+    assert "Traceback" not in "".join(err) + rest
+    # Nothing written outside the temporary folder, and that folder is gone.
+    assert list(cwd.iterdir()) == []
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("smokeseal-demo-")]

@@ -127,3 +127,22 @@ def test_the_default_ledger_is_sqlite_beside_the_config(workdir: Path, tmp_path:
     assert done.returncode == 0, done.stderr
     assert (workdir / "smokeseal.db").exists()
     assert not (elsewhere / "smokeseal.db").exists()
+
+
+def test_a_pipeline_that_deploys_itself_records_shipped_then_seals(workdir: Path,
+                                                                   ledger_url: str) -> None:
+    """The recipes' two steps: `release create --shipped`, then `seal APP@VERSION`."""
+    first = run(workdir, ledger_url, "release", "create", "demo", "--version", "v7",
+                "--sha", "7777777", "--shipped")
+    assert (first.returncode, first.stdout) == (0, "1\n"), first.stderr
+    assert "demo@v7 (7777777), shipped" in first.stderr
+    assert "deploying" not in first.stderr  # smokeseal's own deploy never ran
+    again = run(workdir, ledger_url, "release", "create", "demo", "--version", "v7",
+                "--sha", "7777777", "--shipped")
+    assert (again.returncode, again.stdout) == (0, "1\n")  # a re-run pipeline is a no-op
+    other = run(workdir, ledger_url, "release", "create", "demo", "--version", "v7",
+                "--sha", "8888888", "--shipped")
+    assert other.returncode == 2 and "duplicate version" in other.stderr
+    sealed = run(workdir, ledger_url, "seal", "demo@v7", "--json")
+    assert sealed.returncode == 0, sealed.stderr
+    assert json.loads(sealed.stdout)["status"] == "green"

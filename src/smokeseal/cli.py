@@ -141,22 +141,60 @@ prod_smoke_app.command(help=smoke_command.__doc__)(smoke_command)
 
 @app.command("demo")
 def demo_command(
-    port: Annotated[int, typer.Option("--port", help="Port for the demo app (0: any free).")] = 0,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port for the board "
+                                      "(0: any free port).")] = 8000,
+    no_browser: NoBrowserOption = False,
 ) -> None:
-    """Start the bundled demo app and smoke it, printing the result."""
+    """The embedded default, end to end: ship the bundled demo app twice, once sealed green
+    and once with an injected fault sealed red, then serve the board until Ctrl-C.
+
+    Everything (config, SQLite ledger, evidence) lives in a temporary folder, removed on exit.
+    """
     import tempfile
 
     from smokeseal.config import load_config
-    from smokeseal.demo import create_app, demo_config_yaml
+    from smokeseal.demo import DemoState, create_app, demo_config_yaml
+    from smokeseal.ledger import Ledger
     from smokeseal.servers import BackgroundServer
 
-    # The demo writes nothing outside a temporary folder: its config and any evidence.
+    state = DemoState()
     with tempfile.TemporaryDirectory(prefix="smokeseal-demo-") as folder, \
-            BackgroundServer(create_app(), port=port) as server:
-        stderr.print(f"demo app serving on {server.url}")
+            BackgroundServer(create_app(state)) as server:
+        stderr.print(f"demo app (production, for this demo) on {server.url}; "
+                     f"working in {folder}", highlight=False, soft_wrap=True)
         path = Path(folder) / "smokeseal.yml"
-        path.write_text(demo_config_yaml(server.url), encoding="utf-8")
-        _smoke_and_show(load_config(path), "demo")
+        deploy = 'echo "deploy: $SMOKESEAL_APP $SMOKESEAL_VERSION ($SMOKESEAL_SHA) is live"'
+        path.write_text(demo_config_yaml(server.url, deploy=deploy), encoding="utf-8")
+        config = load_config(path)
+        with Ledger(f"sqlite:///{Path(folder) / 'smokeseal.db'}") as ledger:
+            for version, sha, fault, notes in (
+                    ("v1.0.0", "1a2b3c4d5e", None, "Tasks page; faster sign-in."),
+                    ("v1.1.0", "3f2a9c1b7d", "devops_exposed tasks_js_error",
+                     "New /devops dashboard (meant to stay internal); tasks page rewrite.")):
+                state.set_faults(*(fault.split() if fault else []))
+                stdout.rule(f"ship demo {version}" + (f" with faults: {fault}" if fault else ""),
+                            style="dim")
+                release = ledger.create_release("demo", version, sha, notes=notes,
+                                                release_branch="main")
+                _ship(config, ledger, release, no_browser=no_browser)
+            stdout.rule(style="dim")
+            _serve_board(ledger, "127.0.0.1", _free_or(port), None, config.evidence_root,
+                         ready="The demo's ")
+
+
+def _free_or(port: int) -> int:
+    """``port`` if nothing listens there, else any free port: the demo should just work."""
+    import socket
+
+    if port == 0:
+        return 0
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            stderr.print(f"port {port} is taken; using a free one", style="dim")
+            return 0
+    return port
 
 
 # --- the ledger ---------------------------------------------------------------------------
@@ -212,16 +250,29 @@ def release_create(
     version: Annotated[str, typer.Option("--version", help="The release's tag.")],
     sha: Annotated[str, typer.Option("--sha", help="The merge commit on the release branch.")],
     notes_file: NotesOption = None,
+    shipped: Annotated[bool, typer.Option(
+        "--shipped", help="Your pipeline already deployed it: record it shipped and post its "
+        "notes (then `smokeseal seal APP@VERSION`). Re-running with the same sha is a "
+        "no-op.")] = False,
 ) -> None:
-    """Add an assembled release; print its id."""
+    """Add an assembled (or, with --shipped, shipped) release; print its id."""
     config = _config()
     assert config is not None
     notes = _read_notes(notes_file)
     branch = config.app(app_name).release_branch
     with _ledger(config) as ledger:
-        release = ledger.create_release(app_name, version, sha, notes=notes,
-                                        release_branch=branch)
-    stderr.print(f"created release {release.id}: {release.ref} ({release.short_sha}), assembled")
+        if shipped:
+            from smokeseal.outbox import deliver_quietly
+            from smokeseal.ship import record_shipped
+
+            release = record_shipped(config, ledger, app_name, version, sha, notes=notes)
+            for warning in deliver_quietly(config, ledger):
+                stderr.print(f"[yellow]warning:[/] {escape(warning)}")
+        else:
+            release = ledger.create_release(app_name, version, sha, notes=notes,
+                                            release_branch=branch)
+    stderr.print(f"release {release.id}: {release.ref} ({release.short_sha}), {release.state}",
+                 markup=False, highlight=False)
     print(release.id)
 
 
@@ -409,8 +460,7 @@ def ship_command(
 
     Exit 0 shipped (whatever the seal), 1 deploy or gate failed, 2 bad usage.
     """
-    from smokeseal.report import Progress
-    from smokeseal.ship import deploy_and_gate, resolve_release, seal_after_ship
+    from smokeseal.ship import resolve_release
 
     if (release_id is None) == (version is None or sha is None) or \
             (release_id is not None and (version or sha)):
@@ -421,15 +471,22 @@ def ship_command(
     with _ledger(config) as ledger:
         release = resolve_release(ledger, config, app_name, release_id=release_id,
                                   version=version, sha=sha, notes=notes)
-        shipped = deploy_and_gate(config, ledger, release, deploy_output=sys.stderr.fileno(),
-                                  say=lambda m: stderr.print(m, markup=False, highlight=False))
-        total = len(config.suite_for(app_name))
-        with Progress(stderr, total, config.app(app_name).url) as progress:
-            seal, warnings = seal_after_ship(config, ledger, shipped,
-                                             use_browser=not no_browser, on_result=progress)
-        from smokeseal.outbox import deliver_quietly
+        _ship(config, ledger, release, no_browser=no_browser)
 
-        warnings += deliver_quietly(config, ledger)
+
+def _ship(config: Config, ledger: Ledger, release: Release, *, no_browser: bool) -> None:
+    """Deploy, gate and seal ``release``, telling the operator as it goes."""
+    from smokeseal.outbox import deliver_quietly
+    from smokeseal.report import Progress
+    from smokeseal.ship import deploy_and_gate, seal_after_ship
+
+    shipped = deploy_and_gate(config, ledger, release, deploy_output=sys.stderr.fileno(),
+                              say=lambda m: stderr.print(m, markup=False, highlight=False))
+    total = len(config.suite_for(release.app))
+    with Progress(stderr, total, config.app(release.app).url) as progress:
+        seal, warnings = seal_after_ship(config, ledger, shipped,
+                                         use_browser=not no_browser, on_result=progress)
+    warnings += deliver_quietly(config, ledger)
     for warning in warnings:
         stderr.print(f"[yellow]warning:[/] {escape(warning)}")
     if seal is not None:

@@ -21,8 +21,8 @@ from smokeseal.errors import ShipError, UsageError
 from smokeseal.ledger import Ledger, Release
 from smokeseal.seal import Seal, failed_seal, rollback_commands, seal_from_run
 
-__all__ = ["ShipResult", "deploy", "deploy_and_gate", "resolve_release", "seal_after_ship",
-           "seal_release", "ship", "wait_for_gate"]
+__all__ = ["ShipResult", "deploy", "deploy_and_gate", "record_shipped", "resolve_release",
+           "seal_after_ship", "seal_release", "ship", "wait_for_gate"]
 
 Say = Callable[[str], None]
 
@@ -66,6 +66,23 @@ def resolve_release(ledger: Ledger, config: Config, app: str, *, release_id: int
         raise UsageError(f"release {release.id} ({release.ref}) has already shipped; to seal "
                          f"it again: smokeseal seal {release.id}")
     return release
+
+
+def record_shipped(config: Config, ledger: Ledger, app: str, version: str, sha: str, *,
+                   notes: str | None = None) -> Release:
+    """A release that the pipeline deployed with its own tools, recorded as shipped.
+
+    Queues the release notes like ``ship`` does. Idempotent for a pipeline re-run: the same
+    version and sha again returns the release as it is.
+    """
+    existing = ledger.find(app, version)
+    if existing is not None and existing.state == "shipped" and (
+            existing.sha.startswith(sha.lower()) or sha.lower().startswith(existing.sha)):
+        return existing
+    release = resolve_release(ledger, config, app, version=version, sha=sha, notes=notes)
+    from smokeseal.outbox import messages_for_ship
+
+    return ledger.mark_shipped(release.id, messages_for_ship(config))
 
 
 def ship(config: Config, ledger: Ledger, release: Release, *, use_browser: bool = True,

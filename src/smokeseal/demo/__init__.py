@@ -1,5 +1,7 @@
 """The bundled demo app: the production that ``make demo`` and the tests seal."""
 
+import json
+
 from smokeseal.demo.app import FAULTS, HOSTILE, DemoState, create_app
 
 __all__ = ["DEMO_SUITE", "FAULTS", "HOSTILE", "DemoState", "create_app", "demo_config_yaml"]
@@ -15,10 +17,11 @@ DEMO_SUITE = """\
 """
 
 
-def demo_config_yaml(url: str, app: str = "demo") -> str:
+def demo_config_yaml(url: str, app: str = "demo", deploy: str | None = None) -> str:
     """A complete ``smokeseal.yml`` for the demo app served at ``url``."""
+    deploy_line = f"    deploy: {json.dumps(deploy)}\n" if deploy else ""
     return (
         "# smokeseal config for the bundled demo app\n"
-        f"apps:\n  {app}:\n    url: {url}\n    suite: qa-readonly\n"
+        f"apps:\n  {app}:\n    url: {url}\n{deploy_line}    suite: qa-readonly\n"
         f"suites:\n  qa-readonly:\n{DEMO_SUITE}"
     )
