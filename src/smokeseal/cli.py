@@ -372,6 +372,82 @@ def outbox_list(as_json: JsonOption = False) -> None:
     raise typer.Exit(1 if any(m.status == "pending" for m in messages) else 0)
 
 
+# --- first run ------------------------------------------------------------------------
+
+@app.command("init")
+def init_command(
+    url: Annotated[str | None, typer.Argument(metavar="[URL]", show_default=False,
+                                              help="The app's production URL.")] = None,
+    app_name: Annotated[str | None, typer.Option(
+        "--app", help="The app's name in the config [default: from the URL's host].",
+        show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented smokeseal.yml for the app at URL, with the generic health suite.
+
+    Probes the URL read-only (GET) and says what the suite would find. Exit 0 written,
+    2 bad URL or the file already exists.
+    """
+    from smokeseal.config import find_config_path, normalise_url, parse_config
+    from smokeseal.init import app_name_for, config_text, probe
+
+    if url is not None:
+        try:
+            url = normalise_url(url)
+        except ValueError as exc:
+            raise UsageError(f"URL: {exc}") from None
+    name = app_name or app_name_for(url)
+    path = find_config_path(_globals.config)
+    if path.exists() and not force:
+        raise UsageError(f"{path} already exists; pass --force to overwrite it")
+    text = config_text(url, name)
+    parse_config(text, source=str(path), environ={})  # a bad --app is refused, not written
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--config: cannot write {path}: {exc.strerror or exc}") from None
+    stderr.print(f"wrote {path} for app {name!r}", markup=False, highlight=False,
+                 soft_wrap=True)
+    if url is None:
+        stderr.print("edit its url:, then run `smokeseal doctor`", markup=False)
+        return
+    for found in probe(url):
+        mark = "[green]✓[/]" if found.ok else "[yellow]![/]"
+        stderr.print(f"{mark} {escape(found.path)} {escape(found.detail)} "
+                     f"(the suite expects {found.want})", highlight=False, soft_wrap=True)
+    stderr.print(f"next: smokeseal doctor, then prod-smoke {name}", markup=False,
+                 highlight=False)
+
+
+@app.command("doctor")
+def doctor_command() -> None:
+    """Check the config, ${VAR}s, browser, ledger, and every app's URL, gate and aliases.
+
+    Reads only: nothing is created or migrated. Exit 0 healthy, 1 problems (each with a fix).
+    """
+    from rich.text import Text
+
+    from smokeseal.config import find_config_path
+    from smokeseal.doctor import diagnose
+
+    path = find_config_path(_globals.config)
+    with stderr.status("checking…") if stderr.is_terminal else contextlib.nullcontext():
+        findings = diagnose(path, _globals.database_url)
+    width = max(len(f.area) for f in findings)
+    for finding in findings:
+        mark = Text("✓ ", style="green") if finding.ok else Text("✗ ", style="bold red")
+        stdout.print(Text.assemble(mark, (finding.area.ljust(width), "bold"), "  ",
+                                   finding.message), soft_wrap=True)
+        if finding.fix:
+            stdout.print(Text.assemble(" " * (width + 4), ("fix: ", "yellow"), finding.fix),
+                         soft_wrap=True)
+    problems = sum(not f.ok for f in findings)
+    if problems:
+        stdout.print(Text(f"{problems} problem{'s' * (problems > 1)}", style="bold red"))
+        raise typer.Exit(1)
+    stdout.print(Text("healthy", style="bold green"))
+
+
 # --- the board ---------------------------------------------------------------------------
 
 @app.command("serve")

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from smokeseal.errors import ConfigError
 
-__all__ = ["Document", "KeyPath", "key_text", "read_yaml"]
+__all__ = ["Document", "EnvRef", "KeyPath", "env_references", "key_text", "read_yaml"]
 
 KeyPath = tuple[str | int, ...]
 _ENV_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -95,6 +95,46 @@ def read_yaml(text: str, source: str, environ: Mapping[str, str]) -> Document:
     document = _parse(_ENV_REF.sub(hold, text), source)
     document.data = _Substitution(refs, environ, document).apply(document.data, ())
     return document
+
+
+@dataclass(frozen=True)
+class EnvRef:
+    """One ``${NAME}`` / ``${NAME:-default}`` in a config, where it is used."""
+
+    name: str
+    default: str | None
+    key: str
+    line: int | None
+
+
+def env_references(text: str, source: str) -> list[EnvRef]:
+    """Every ``${VAR}`` the config uses (comments excluded), in order; needs valid YAML."""
+    refs: list[re.Match[str]] = []
+
+    def hold(match: re.Match[str]) -> str:
+        refs.append(match)
+        return f"__smokeseal_env_{len(refs) - 1}__"
+
+    document = _parse(_ENV_REF.sub(hold, text), source)
+    found: list[EnvRef] = []
+
+    def walk(value: Any, at: KeyPath) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(key, at)
+                walk(item, (*at, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, (*at, index))
+        elif isinstance(value, str):
+            for match in _PLACEHOLDER.finditer(value):
+                ref = refs[int(match.group(1))]
+                if ref.group(0) != "$$":
+                    found.append(EnvRef(ref.group(1), ref.group(2), key_text(at),
+                                        document.line(at)))
+
+    walk(document.data, ())
+    return found
 
 
 def _parse(text: str, source: str) -> Document:
