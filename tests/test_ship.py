@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,33 @@ def test_the_deploy_sees_the_release_and_a_timeout_stops_it(
             ship(config, ledger, release)
         assert time.monotonic() - started < 15
     assert (tmp_path / "env.txt").read_text() == "demo v1 3f2a9c1\n"
+
+
+def test_deploy_output_arrives_line_by_line_and_each_wait_is_shown(
+        demo: Demo, write_config: Callable[[str], Path], tmp_path: Path) -> None:
+    from smokeseal.ship import deploy_and_gate
+
+    config = app_config(demo, write_config,
+                        deploy="echo building; echo pushing >&2; printf 'no newline at end'")
+    lines: list[str] = []
+    waits: list[str] = []
+
+    @contextlib.contextmanager
+    def waiting(text: str) -> Iterator[None]:
+        waits.append(f"start {text}")
+        yield
+        waits.append(f"end {text}")
+
+    with Ledger(f"sqlite:///{tmp_path}/l.db") as ledger:
+        release = resolve_release(ledger, config, "demo", version="v1", sha="3f2a9c1")
+        said: list[str] = []
+        deploy_and_gate(config, ledger, release, on_deploy_line=lines.append,
+                        say=said.append, waiting=waiting)
+    assert lines == ["building", "pushing", "no newline at end"]  # stderr too, and the tail
+    gate = f"gate: waiting for {demo.url}/up to answer 200"
+    assert waits == ["start deploying demo@v1", "end deploying demo@v1", f"start {gate}",
+                     f"end {gate}"]
+    assert any(s.startswith("deployed in ") for s in said)
 
 
 def test_a_missing_browser_still_ships_with_a_red_seal_that_says_why(

@@ -552,12 +552,21 @@ def ship_command(
 
 def _ship(config: Config, ledger: Ledger, release: Release, *, no_browser: bool) -> None:
     """Deploy, gate and seal ``release``, telling the operator as it goes."""
+    from rich.text import Text
+
     from smokeseal.outbox import deliver_quietly
-    from smokeseal.report import Progress
+    from smokeseal.report import Progress, Waiting, terminal_safe
     from smokeseal.ship import deploy_and_gate, seal_after_ship
 
-    shipped = deploy_and_gate(config, ledger, release, deploy_output=sys.stderr.fileno(),
-                              say=lambda m: stderr.print(m, markup=False, highlight=False))
+    def deploy_line(line: str) -> None:
+        # The deploy's own colours survive; its cursor tricks do not.
+        stderr.print(Text.from_ansi(line) if "\x1b[" in line else Text(terminal_safe(line)),
+                     soft_wrap=True)
+
+    shipped = deploy_and_gate(config, ledger, release, on_deploy_line=deploy_line,
+                              say=lambda m: stderr.print(m, markup=False, highlight=False,
+                                                         soft_wrap=True),
+                              waiting=lambda text: Waiting(stderr, text))
     total = len(config.suite_for(release.app))
     with Progress(stderr, total, config.app(release.app).url) as progress:
         seal, warnings = seal_after_ship(config, ledger, shipped,

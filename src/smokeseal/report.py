@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Progress",
+    "Waiting",
     "checks_table",
     "print_messages",
     "print_release",
@@ -119,6 +122,47 @@ class Progress:
         self._failed += not result.ok
         if self._status is not None:
             self._status.update(self._text())
+
+
+class Waiting:
+    """Something slow is going on: a spinner with the time so far on a terminal; elsewhere
+    (CI logs), a line every ``heartbeat`` seconds so a silent wait never looks hung."""
+
+    def __init__(self, console: Console, text: str, heartbeat: float = 30.0) -> None:
+        self._console = console
+        self._text = text
+        self._heartbeat = heartbeat
+        self._started = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._status = (console.status(text, spinner="dots") if console.is_terminal else None)
+
+    def _elapsed(self) -> str:
+        return f"{time.monotonic() - self._started:.0f} s"
+
+    def _tick(self) -> None:
+        period = 0.5 if self._status is not None else self._heartbeat
+        while not self._stop.wait(period):
+            if self._status is not None:
+                self._status.update(f"{self._text} · {self._elapsed()}")
+            else:
+                self._console.print(Text(f"… still {self._text} ({self._elapsed()})",
+                                         style="dim"), soft_wrap=True)
+
+    def __enter__(self) -> Waiting:
+        self._started = time.monotonic()
+        if self._status is not None:
+            self._status.__enter__()
+        self._thread = threading.Thread(target=self._tick, name="waiting", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._status is not None:
+            self._status.__exit__(None, None, None)
 
 
 def write_junit(path: Path, suite_name: str, run: RunResult) -> None:

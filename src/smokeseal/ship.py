@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,10 +26,16 @@ __all__ = ["ShipResult", "deploy", "deploy_and_gate", "record_shipped", "resolve
            "seal_after_ship", "seal_release", "ship", "wait_for_gate"]
 
 Say = Callable[[str], None]
+#: Wraps each wait (the deploy, the gate) so that a front end can show it is still going.
+Waiting = Callable[[str], contextlib.AbstractContextManager[object]]
 
 
 def _quiet(message: str) -> None:
     return None
+
+
+def _no_show(text: str) -> contextlib.AbstractContextManager[object]:
+    return contextlib.nullcontext()
 
 
 @dataclass
@@ -102,15 +109,22 @@ def ship(config: Config, ledger: Ledger, release: Release, *, use_browser: bool 
 
 
 def deploy_and_gate(config: Config, ledger: Ledger, release: Release, *, say: Say = _quiet,
-                    deploy_output: int | None = None) -> Release:
+                    deploy_output: int | None = None,
+                    on_deploy_line: Callable[[str], None] | None = None,
+                    waiting: Waiting = _no_show) -> Release:
     """The half of ``ship`` that decides it: deploy, gate, mark shipped."""
     app = config.app(release.app)
     if app.deploy:
         say(f"deploying {release.ref} ({release.short_sha}): {app.deploy}")
-        deploy(app, release, cwd=str(config.base_dir), output=deploy_output)
+        started = time.monotonic()
+        with waiting(f"deploying {release.ref}"):
+            deploy(app, release, cwd=str(config.base_dir), output=deploy_output,
+                   on_line=on_deploy_line)
+        say(f"deployed in {time.monotonic() - started:.1f} s")
     else:
         say("no deploy command configured; gating on what is live")
-    wait_for_gate(app.url, app.gate, say=say)
+    with waiting(f"gate: waiting for {join_url(app.url, app.gate.path)} to answer 200"):
+        wait_for_gate(app.url, app.gate, say=say)
     from smokeseal.outbox import deliver_quietly, messages_for_ship
 
     shipped = ledger.mark_shipped(release.id, messages_for_ship(config))
@@ -120,8 +134,12 @@ def deploy_and_gate(config: Config, ledger: Ledger, release: Release, *, say: Sa
     return shipped
 
 
-def deploy(app: App, release: Release, *, cwd: str, output: int | None = None) -> None:
-    """Run the app's deploy command through the shell, output streamed, under a time limit."""
+def deploy(app: App, release: Release, *, cwd: str, output: int | None = None,
+           on_line: Callable[[str], None] | None = None) -> None:
+    """Run the app's deploy command through the shell, output streamed, under a time limit.
+
+    Its output goes to ``output`` (a file descriptor), or line by line to ``on_line``.
+    """
     assert app.deploy is not None
     env = {**os.environ, "SMOKESEAL_APP": release.app, "SMOKESEAL_VERSION": release.version,
            "SMOKESEAL_SHA": release.sha, "SMOKESEAL_RELEASE_ID": str(release.id),
@@ -129,14 +147,18 @@ def deploy(app: App, release: Release, *, cwd: str, output: int | None = None) -
     try:
         # The deploy command is the operator's own line from the config; a shell lets it
         # chain steps the way it would in a terminal.
+        stdout = subprocess.PIPE if on_line is not None else output
         process = subprocess.Popen(["/bin/sh", "-c", app.deploy], cwd=cwd, env=env,
-                                   stdin=subprocess.DEVNULL, stdout=output,
-                                   stderr=subprocess.STDOUT if output is not None else None,
+                                   stdin=subprocess.DEVNULL, stdout=stdout,
+                                   stderr=subprocess.STDOUT if stdout is not None else None,
                                    start_new_session=True)
     except OSError as exc:
         raise ShipError(f"deploy: could not start {app.deploy!r}: {exc.strerror or exc}") from None
+    reader = _forward_lines(process, on_line) if on_line is not None else None
     try:
         code = process.wait(timeout=app.deploy_timeout)
+        if reader is not None:
+            reader.join(timeout=5)  # the last lines, written just before it exited
     except subprocess.TimeoutExpired:
         _kill_group(process)
         raise ShipError(f"deploy: {app.deploy!r} did not finish within "
@@ -150,6 +172,19 @@ def deploy(app: App, release: Release, *, cwd: str, output: int | None = None) -
         raise ShipError(f"deploy: {app.deploy!r} exited 126 (not executable)")
     if code != 0:
         raise ShipError(f"deploy: {app.deploy!r} failed with exit status {code}")
+
+
+def _forward_lines(process: subprocess.Popen[bytes],
+                   on_line: Callable[[str], None]) -> threading.Thread:
+    def forward() -> None:
+        assert process.stdout is not None
+        with process.stdout:
+            for raw in process.stdout:
+                on_line(raw.decode("utf-8", "replace").rstrip("\r\n"))
+
+    thread = threading.Thread(target=forward, name="deploy-output", daemon=True)
+    thread.start()
+    return thread
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
