@@ -96,7 +96,7 @@ def _smoke(app_name: str, url: str | None, as_json: bool, junit: Path | None,
 def _smoke_and_show(config: Config, app_name: str, *, url: str | None = None,
                     as_json: bool = False, junit: Path | None = None,
                     no_browser: bool = False) -> NoReturn:
-    from smokeseal.report import Progress, print_run, write_junit
+    from smokeseal.report import Progress, print_run
     from smokeseal.runner import run_app
     from smokeseal.seal import seal_from_run
 
@@ -106,7 +106,7 @@ def _smoke_and_show(config: Config, app_name: str, *, url: str | None = None,
         run = run_app(config, app_name, url=url, use_browser=not no_browser, on_result=progress)
     seal = seal_from_run(run)
     if junit is not None:
-        write_junit(junit, app_name, run)
+        _write_junit(junit, app_name, seal)
     if as_json:
         print(json.dumps({"app": app_name, **seal.to_dict()}, ensure_ascii=False, indent=2))
     else:
@@ -580,9 +580,20 @@ def _ship(config: Config, ledger: Ledger, release: Release, *, no_browser: bool)
         stdout.print(f"shipped {shipped.ref}; no seal was recorded", markup=False)
 
 
+def _write_junit(path: Path, suite_name: str, seal: Seal) -> None:
+    from smokeseal.report import write_junit
+
+    try:
+        write_junit(path, suite_name, seal)
+    except OSError as exc:
+        # The result is still printed (and, for seal, recorded); the report is a side output.
+        stderr.print(f"[yellow]warning:[/] --junit: cannot write {escape(str(path))}: "
+                     f"{escape(exc.strerror or str(exc))}")
+
+
 @app.command("seal")
 def seal_command(ref: ReleaseArgument, as_json: JsonOption = False,
-                 no_browser: NoBrowserOption = False) -> None:
+                 no_browser: NoBrowserOption = False, junit: JunitOption = None) -> None:
     """Seal a shipped release: run its app's suite and record the verdict.
 
     Exit 0 green, 1 red, 2 bad usage, 3 the ledger could not be reached or written.
@@ -602,6 +613,8 @@ def seal_command(ref: ReleaseArgument, as_json: JsonOption = False,
 
         for warning in deliver_quietly(config, ledger):
             stderr.print(f"[yellow]warning:[/] {escape(warning)}")
+    if junit is not None:
+        _write_junit(junit, release.app, seal)
     _show_seal(seal, recorded, as_json)
     raise typer.Exit(0 if seal.green else 1)
 
