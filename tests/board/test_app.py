@@ -94,27 +94,28 @@ def test_the_root_and_app_filter(board: Board) -> None:
     assert nothing.status_code == 200 and "No releases of nope" in Page(nothing.text).all_text()
 
 
+def walk(board: Board, url: str, rel: str) -> list[Page]:
+    """Every page from ``url`` on, following the ``rel`` link until there is none."""
+    pages = []
+    next_url: str | None = url
+    while next_url:
+        pages.append(Page(board.client.get(next_url).text))
+        links = pages[-1].links(rel)
+        next_url = links[0] if links else None
+    return pages
+
+
 def test_pages_walk_the_whole_history_once_each_way(board: Board) -> None:
     for n in range(9):
         board.ledger.create_release("fleet", f"v{n}", "abcdef1")
     everything = [r.id for r in board.ledger.releases(limit=100)]
-    seen: list[int] = []
-    url: str | None = "/deployments?limit=4"
-    while url:
-        page = Page(board.client.get(url).text)
-        assert 0 < len(release_ids(page)) <= 4
-        seen += release_ids(page)
-        older = page.links("next")
-        url = older[0] if older else None
-    assert seen == everything
-    last, back = release_ids(page), []
-    url = page.links("prev")[0]
-    while url:
-        page = Page(board.client.get(url).text)
-        back = release_ids(page) + back
-        newer = page.links("prev")
-        url = newer[0] if newer else None
-    assert back + last == everything
+    down = walk(board, "/deployments?limit=4", "next")
+    assert all(0 < len(release_ids(page)) <= 4 for page in down)
+    assert [i for page in down for i in release_ids(page)] == everything
+    # Back up from the oldest page, each page prepended above the last.
+    up = walk(board, down[-1].links("prev")[0], "prev")
+    back = [i for page in reversed(up) for i in release_ids(page)]
+    assert back + release_ids(down[-1]) == everything
 
 
 def test_the_api_pages_the_same_way(board: Board) -> None:
