@@ -1,3 +1,3 @@
-from smokeseal.cli import main
+from smokeseal._startup import main
 
 main()

@@ -83,14 +83,51 @@ def _options(
     _globals.debug = _globals.debug or debug
 
 
-def _smoke(app_name: str, url: str | None, as_json: bool, junit: Path | None,
-           no_browser: bool, config: Path | None, debug: bool) -> None:
+def _smoke(app_name: str | None, every_app: bool, url: str | None, as_json: bool,
+           junit: Path | None, no_browser: bool, config: Path | None, debug: bool) -> None:
     from smokeseal.config import find_config_path, load_config
 
     _globals.debug = _globals.debug or debug
+    if every_app == (app_name is not None):
+        raise UsageError("give APP, or --all for every app in the config")
+    if every_app and url is not None:
+        raise UsageError("--url: checks one app; it cannot go with --all")
     loaded = load_config(find_config_path(config or _globals.config))
+    if app_name is None:
+        _smoke_fleet(loaded, as_json=as_json, junit=junit, no_browser=no_browser)
     _smoke_and_show(loaded, app_name, url=url, as_json=as_json, junit=junit,
                     no_browser=no_browser)
+
+
+def _smoke_fleet(config: Config, *, as_json: bool, junit: Path | None,
+                 no_browser: bool) -> NoReturn:
+    """Every app at once, one browser: one result per app; exit 1 if any is red."""
+    import time
+
+    from smokeseal.report import Progress, print_fleet
+    from smokeseal.runner import RunResult, run_fleet
+    from smokeseal.seal import seal_from_run
+
+    started = time.perf_counter()
+    with Progress(stderr, len(config.apps), f"{len(config.apps)} apps",
+                  unit="apps") as progress:
+        def done(name: str, run: RunResult) -> None:
+            progress.count(run.passed)
+
+        runs = run_fleet(config, use_browser=not no_browser, on_app=done)
+    seconds = time.perf_counter() - started
+    seals = {name: seal_from_run(run) for name, run in runs.items()}
+    if junit is not None:
+        _write_junit(junit, list(seals.items()))
+    if as_json:
+        print(json.dumps({"apps": {name: seal.to_dict() for name, seal in seals.items()},
+                          "green": sum(seal.green for seal in seals.values()),
+                          "red": sum(not seal.green for seal in seals.values()),
+                          "duration_ms": round(seconds * 1000)},
+                         ensure_ascii=False, indent=2))
+    else:
+        print_fleet(stdout, seals, seconds)
+    raise typer.Exit(0 if all(seal.green for seal in seals.values()) else 1)
 
 
 def _smoke_and_show(config: Config, app_name: str, *, url: str | None = None,
@@ -106,7 +143,7 @@ def _smoke_and_show(config: Config, app_name: str, *, url: str | None = None,
         run = run_app(config, app_name, url=url, use_browser=not no_browser, on_result=progress)
     seal = seal_from_run(run)
     if junit is not None:
-        _write_junit(junit, app_name, seal)
+        _write_junit(junit, [(app_name, seal)])
     if as_json:
         print(json.dumps({"app": app_name, **seal.to_dict()}, ensure_ascii=False, indent=2))
     else:
@@ -116,6 +153,11 @@ def _smoke_and_show(config: Config, app_name: str, *, url: str | None = None,
 
 AppArgument = Annotated[str, typer.Argument(metavar="APP", help="An app named in the config.",
                                             show_default=False)]
+MaybeAppArgument = Annotated[str | None, typer.Argument(
+    metavar="[APP]", help="An app named in the config (or --all).", show_default=False)]
+AllOption = Annotated[bool, typer.Option(
+    "--all", help="Every app in the config at once, sharing one browser; exit 1 if any "
+    "app is red.")]
 UrlOption = Annotated[str | None, typer.Option(
     "--url", help="Check this base URL instead of the app's canonical url.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the seal as JSON.")]
@@ -126,14 +168,16 @@ NoBrowserOption = Annotated[bool, typer.Option("--no-browser",
 
 
 @app.command("smoke")
-def smoke_command(app_name: AppArgument, url: UrlOption = None, as_json: JsonOption = False,
+def smoke_command(app_name: MaybeAppArgument = None, every_app: AllOption = False,
+                  url: UrlOption = None, as_json: JsonOption = False,
                   junit: JunitOption = None, no_browser: NoBrowserOption = False,
                   config: ConfigOption = None, debug: DebugOption = False) -> None:
-    """Run APP's suite against its production URL and record nothing (= prod-smoke APP).
+    """Run APP's suite (or every app's, with --all) against its production URL and record
+    nothing (= prod-smoke APP).
 
     Exit 0 when every check passed, 1 when one failed, 2 for bad usage or config.
     """
-    _smoke(app_name, url, as_json, junit, no_browser, config, debug)
+    _smoke(app_name, every_app, url, as_json, junit, no_browser, config, debug)
 
 
 prod_smoke_app.command(help=smoke_command.__doc__)(smoke_command)
@@ -580,11 +624,11 @@ def _ship(config: Config, ledger: Ledger, release: Release, *, no_browser: bool)
         stdout.print(f"shipped {shipped.ref}; no seal was recorded", markup=False)
 
 
-def _write_junit(path: Path, suite_name: str, seal: Seal) -> None:
+def _write_junit(path: Path, suites: list[tuple[str, Seal]]) -> None:
     from smokeseal.report import write_junit
 
     try:
-        write_junit(path, suite_name, seal)
+        write_junit(path, suites)
     except OSError as exc:
         # The result is still printed (and, for seal, recorded); the report is a side output.
         stderr.print(f"[yellow]warning:[/] --junit: cannot write {escape(str(path))}: "
@@ -614,7 +658,7 @@ def seal_command(ref: ReleaseArgument, as_json: JsonOption = False,
         for warning in deliver_quietly(config, ledger):
             stderr.print(f"[yellow]warning:[/] {escape(warning)}")
     if junit is not None:
-        _write_junit(junit, release.app, seal)
+        _write_junit(junit, [(release.app, seal)])
     _show_seal(seal, recorded, as_json)
     raise typer.Exit(0 if seal.green else 1)
 

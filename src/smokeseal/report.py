@@ -24,6 +24,7 @@ __all__ = [
     "Progress",
     "Waiting",
     "checks_table",
+    "print_fleet",
     "print_messages",
     "print_release",
     "print_releases",
@@ -95,10 +96,11 @@ def checks_table(checks: list[dict[str, Any]]) -> Table:
 class Progress:
     """A one-line live count on a terminal; silent when output is not a terminal."""
 
-    def __init__(self, console: Console, total: int, url: str) -> None:
+    def __init__(self, console: Console, total: int, url: str, unit: str = "") -> None:
         self._console = console
         self._total = total
         self._url = url
+        self._unit = f" {unit}" if unit else ""
         self._done = 0
         self._failed = 0
         self._status = (console.status(self._text(), spinner="dots")
@@ -106,7 +108,8 @@ class Progress:
 
     def _text(self) -> str:
         failed = f", {self._failed} failed" if self._failed else ""
-        return f"checking {self._url} … {self._done}/{self._total} done{failed}"
+        return (f"checking {self._url} … {self._done}/{self._total}{self._unit} done"
+                f"{failed}")
 
     def __enter__(self) -> Progress:
         if self._status is not None:
@@ -118,8 +121,11 @@ class Progress:
             self._status.__exit__(None, None, None)
 
     def __call__(self, result: CheckResult) -> None:
+        self.count(result.ok)
+
+    def count(self, ok: bool) -> None:
         self._done += 1
-        self._failed += not result.ok
+        self._failed += not ok
         if self._status is not None:
             self._status.update(self._text())
 
@@ -165,14 +171,29 @@ class Waiting:
             self._status.__exit__(None, None, None)
 
 
-def write_junit(path: Path, suite_name: str, seal: Seal) -> None:
-    """JUnit XML that CI systems (GitHub, GitLab, Jenkins) show as test results."""
+def write_junit(path: Path, suites: list[tuple[str, Seal]]) -> None:
+    """JUnit XML that CI systems (GitHub, GitLab, Jenkins) show as test results: one
+    testsuite per app."""
+    root = ET.Element("testsuites", {"name": "smokeseal"})
+    total = failed = 0
+    for suite_name, seal in suites:
+        suite = _junit_suite(suite_name, seal)
+        total += int(suite.get("tests", "0"))
+        failed += int(suite.get("failures", "0"))
+        root.append(suite)
+    root.set("tests", str(total))
+    root.set("failures", str(failed))
+    ET.indent(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _junit_suite(suite_name: str, seal: Seal) -> ET.Element:
     checks = seal.checks
-    failures = sum(not c.get("ok") and not c.get("skipped") for c in checks)
     suite = ET.Element("testsuite", {
         "name": suite_name,
         "tests": str(len(checks)),
-        "failures": str(failures),
+        "failures": str(sum(not c.get("ok") and not c.get("skipped") for c in checks)),
         "errors": "0",
         "skipped": str(sum(bool(c.get("skipped")) for c in checks)),
         "time": f"{seal.duration_ms / 1000:.3f}",
@@ -194,12 +215,27 @@ def write_junit(path: Path, suite_name: str, seal: Seal) -> None:
                                     {"message": (detail.splitlines() or [""])[0]})
             evidence = check.get("evidence")
             failure.text = detail + (f"\nevidence: {evidence}" if evidence else "")
-    root = ET.Element("testsuites", {"name": "smokeseal", "tests": suite.get("tests", "0"),
-                                     "failures": str(failures)})
-    root.append(suite)
-    ET.indent(root)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    return suite
+
+
+def print_fleet(console: Console, seals: dict[str, Seal], seconds: float) -> None:
+    """One line per app (its failures under it), then the fleet's verdict and pace."""
+    for name, seal in seals.items():
+        colour = "green" if seal.green else "red"
+        console.print(Text.assemble(f"{seal.emoji} ", (name, f"bold {colour}"), " → ",
+                                    (seal.base_url, "underline"), " · ",
+                                    terminal_safe(seal.summary.split("; ")[0]),
+                                    (f" · {seal.duration_ms} ms", "dim")), soft_wrap=True)
+        for check in seal.checks:
+            if not check.get("ok"):
+                console.print(Text(f"    ✗ {terminal_safe(str(check.get('name')))}: "
+                                   f"{terminal_safe(str(check.get('detail')))}", style="red"),
+                              soft_wrap=True)
+    green = sum(seal.green for seal in seals.values())
+    pace = len(seals) / seconds * 60 if seconds > 0 else 0.0
+    console.print(Text.assemble(
+        (f"{green}/{len(seals)} apps green", "bold green" if green == len(seals)
+         else "bold red"), f" · {seconds:.1f} s · {pace:.0f} apps/min"))
 
 
 def print_rollback(console: Console, seal: Seal) -> None:

@@ -20,8 +20,8 @@ from smokeseal.errors import UsageError
 if TYPE_CHECKING:
     from smokeseal.checks.browser import BrowserSession
 
-__all__ = ["PAGE_CONCURRENCY", "RunResult", "evidence_folder", "run_app", "run_suite",
-           "run_suite_async"]
+__all__ = ["APP_CONCURRENCY", "PAGE_CONCURRENCY", "RunResult", "Shared", "evidence_folder",
+           "run_app", "run_fleet", "run_fleet_async", "run_suite", "run_suite_async"]
 
 #: Page checks at once; each is a renderer process, and this machine class has two cores.
 PAGE_CONCURRENCY = 6
@@ -79,6 +79,15 @@ def run_suite(checks: Sequence[Check], base_url: str, **options: Any) -> RunResu
     return asyncio.run(run_suite_async(checks, base_url, **options))
 
 
+@dataclass
+class Shared:
+    """What several suites can share in one run: the HTTP client, the browser, page slots."""
+
+    client: Any  # httpx.AsyncClient, imported lazily
+    page_slots: asyncio.Semaphore
+    browser_task: asyncio.Task[BrowserSession] | None
+
+
 async def run_suite_async(
     checks: Sequence[Check],
     base_url: str,
@@ -89,11 +98,44 @@ async def run_suite_async(
     base_dir: Path | None = None,
     page_concurrency: int = PAGE_CONCURRENCY,
     on_result: OnResult | None = None,
+    shared: Shared | None = None,
 ) -> RunResult:
+    """Run ``checks`` at once. With ``shared``, use its client and browser (left open)."""
+    if shared is not None:
+        return await _run_checks(checks, base_url, shared, use_browser=use_browser,
+                                 evidence_dir=evidence_dir, base_dir=base_dir,
+                                 on_result=on_result)
+    needs_browser = use_browser and any(c.kind == "page" for c in checks)
+    browser_task = _launch(browser_executable) if needs_browser else None
+    from smokeseal.checks.http import read_only_client
+
+    async with read_only_client() as client:
+        try:
+            run = await _run_checks(checks, base_url,
+                                    Shared(client, asyncio.Semaphore(page_concurrency),
+                                           browser_task),
+                                    use_browser=use_browser, evidence_dir=evidence_dir,
+                                    base_dir=base_dir, on_result=on_result)
+        finally:
+            browser_name = await _close_browser(browser_task) if browser_task else None
+    run.browser = browser_name
+    return run
+
+
+def _launch(executable: str | None) -> asyncio.Task[BrowserSession]:
+    """Start the browser now, in the background: HTTP checks do not wait for it."""
+    from smokeseal.checks.browser import BrowserSession
+
+    return asyncio.create_task(BrowserSession(executable).__aenter__())
+
+
+async def _run_checks(checks: Sequence[Check], base_url: str, shared: Shared, *,
+                      use_browser: bool, evidence_dir: Path | None, base_dir: Path | None,
+                      on_result: OnResult | None) -> RunResult:
     checked_at = datetime.now(UTC)
     watch = Stopwatch()
     base_dir = base_dir or Path.cwd()
-    needs_browser = use_browser and any(c.kind == "page" for c in checks)
+    browser_task = shared.browser_task if use_browser else None
     notes: list[str] = []
 
     def report(results: list[CheckResult]) -> list[CheckResult]:
@@ -102,59 +144,93 @@ async def run_suite_async(
                 on_result(result)
         return results
 
-    browser_task: asyncio.Task[BrowserSession] | None = None
-    if needs_browser:
-        from smokeseal.checks.browser import BrowserSession
+    from smokeseal.checks.http import run_get_check
 
-        browser_task = asyncio.create_task(BrowserSession(browser_executable).__aenter__())
-    page_slots = asyncio.Semaphore(page_concurrency)
+    async def one(check: Check) -> list[CheckResult]:
+        if check.kind == "get":
+            return report([await run_get_check(shared.client, check, base_url)])
+        if check.kind == "command":
+            from smokeseal.checks.command import run_command_check
 
-    from smokeseal.checks.http import read_only_client, run_get_check
+            return report(await run_command_check(check, base_url, base_dir))
+        if browser_task is None:
+            return report([CheckResult(check.label, "page", True, NO_BROWSER, 0,
+                                       url=join_url(base_url, check.target), skipped=True)])
+        return report([await _page(check, browser_task)])
 
-    async with read_only_client() as client:
+    async def _page(check: Check, task: asyncio.Task[BrowserSession]) -> CheckResult:
+        from smokeseal.checks.browser import run_page_check
+        from smokeseal.errors import BrowserError
 
-        async def one(check: Check) -> list[CheckResult]:
-            if check.kind == "get":
-                return report([await run_get_check(client, check, base_url)])
-            if check.kind == "command":
-                from smokeseal.checks.command import run_command_check
-
-                return report(await run_command_check(check, base_url, base_dir))
-            if browser_task is None:
-                return report([CheckResult(check.label, "page", True, NO_BROWSER, 0,
-                                           url=join_url(base_url, check.target),
-                                           skipped=True)])
-            return report([await _page(check)])
-
-        async def _page(check: Check) -> CheckResult:
-            from smokeseal.checks.browser import run_page_check
-            from smokeseal.errors import BrowserError
-
-            url = join_url(base_url, check.target)
-            assert browser_task is not None
-            try:
-                opened = await asyncio.shield(browser_task)
-            except BrowserError as exc:
-                return CheckResult(check.label, "page", False, f"no browser: {exc}", 0, url=url)
-            async with page_slots:
-                try:
-                    assert opened.browser is not None
-                    return await run_page_check(opened.browser, check, base_url, evidence_dir)
-                except Exception as exc:
-                    return CheckResult(check.label, "page", False,
-                                       f"browser failed: {type(exc).__name__}: {exc}",
-                                       0, url=url)
-
+        url = join_url(base_url, check.target)
         try:
-            nested = await asyncio.gather(*(one(check) for check in checks))
-        finally:
-            browser_name = await _close_browser(browser_task) if browser_task else None
+            opened = await asyncio.shield(task)
+        except BrowserError as exc:
+            return CheckResult(check.label, "page", False, f"no browser: {exc}", 0, url=url)
+        async with shared.page_slots:
+            try:
+                return await run_page_check(opened, check, base_url, evidence_dir)
+            except Exception as exc:
+                return CheckResult(check.label, "page", False,
+                                   f"browser failed: {type(exc).__name__}: {exc}", 0, url=url)
 
-    if not needs_browser and any(c.kind == "page" for c in checks):
+    nested = await asyncio.gather(*(one(check) for check in checks))
+    if browser_task is None and any(c.kind == "page" for c in checks):
         skipped = sum(c.kind == "page" for c in checks)
         notes.append(f"{skipped} page check{'s' * (skipped > 1)} skipped (--no-browser)")
     results = [result for group in nested for result in group]
-    return RunResult(base_url, checked_at, watch.ms(), results, browser_name, notes)
+    return RunResult(base_url, checked_at, watch.ms(), results, None, notes)
+
+
+#: Apps whose suites run at once in a fleet run; their page checks share PAGE_CONCURRENCY.
+APP_CONCURRENCY = 8
+
+
+def run_fleet(config: Config, apps: Sequence[str] | None = None, *, use_browser: bool = True,
+              app_concurrency: int = APP_CONCURRENCY,
+              page_concurrency: int = PAGE_CONCURRENCY,
+              on_app: Callable[[str, RunResult], None] | None = None) -> dict[str, RunResult]:
+    """Every app's suite (or ``apps``'), sharing one browser and one HTTP client.
+
+    Results come back in config order; ``on_app`` hears each app as it finishes.
+    """
+    return asyncio.run(run_fleet_async(config, apps, use_browser=use_browser,
+                                       app_concurrency=app_concurrency,
+                                       page_concurrency=page_concurrency, on_app=on_app))
+
+
+async def run_fleet_async(config: Config, apps: Sequence[str] | None = None, *,
+                          use_browser: bool = True, app_concurrency: int = APP_CONCURRENCY,
+                          page_concurrency: int = PAGE_CONCURRENCY,
+                          on_app: Callable[[str, RunResult], None] | None = None
+                          ) -> dict[str, RunResult]:
+    names = list(apps if apps is not None else config.apps)
+    needs_browser = use_browser and any(c.kind == "page" for name in names
+                                        for c in config.suite_for(name))
+    browser_task = _launch(None) if needs_browser else None
+    app_slots = asyncio.Semaphore(app_concurrency)
+    from smokeseal.checks.http import read_only_client
+
+    async with read_only_client() as client:
+        shared = Shared(client, asyncio.Semaphore(page_concurrency), browser_task)
+
+        async def one(name: str) -> RunResult:
+            async with app_slots:
+                run = await _run_checks(config.suite_for(name), config.app(name).url, shared,
+                                        use_browser=use_browser,
+                                        evidence_dir=evidence_folder(config, name),
+                                        base_dir=config.base_dir, on_result=None)
+            if on_app is not None:
+                on_app(name, run)
+            return run
+
+        try:
+            runs = await asyncio.gather(*(one(name) for name in names))
+        finally:
+            browser_name = await _close_browser(browser_task) if browser_task else None
+    for run in runs:
+        run.browser = browser_name
+    return dict(zip(names, runs, strict=True))
 
 
 async def _close_browser(task: asyncio.Task[BrowserSession]) -> str | None:

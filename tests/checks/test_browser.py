@@ -27,7 +27,7 @@ def check_pages(browser_executable: str, base_url: str, *checks: Check,
         async with BrowserSession(browser_executable) as session:
             assert session.browser is not None
             return list(await asyncio.gather(
-                *(run_page_check(session.browser, c, base_url, evidence) for c in checks)))
+                *(run_page_check(session, c, base_url, evidence) for c in checks)))
 
     return asyncio.run(go())
 
@@ -141,3 +141,43 @@ def test_system_browsers_are_found_on_the_path(tmp_path: Path) -> None:
 @pytest.mark.skipif(not os.path.exists("/usr/lib/chromium/chromium"), reason="Debian only")
 def test_debians_shell_wrapper_is_skipped_for_the_real_binary() -> None:
     assert find_browser({"SMOKESEAL_BROWSER": "/usr/bin/chromium"}) == "/usr/lib/chromium/chromium"
+
+
+FRESH = page("/visitor", selector='#visitor:text-is("fresh visitor")', timeout=5)
+
+
+def test_a_reused_tab_is_a_new_visitor(browser_executable: str, demo: Demo) -> None:
+    """The second check runs in the first one's tab, wiped: no cookie, storage or cache."""
+    async def go() -> tuple[CheckResult, CheckResult, int]:
+        async with BrowserSession(browser_executable) as session:
+            first = await run_page_check(session, FRESH, demo.url)
+            await session.settle()
+            second = await run_page_check(session, FRESH, demo.url)
+            return first, second, session.tabs_opened
+
+    first, second, tabs = asyncio.run(go())
+    assert (first.ok, second.ok) == (True, True), second.detail
+    assert tabs == 1
+
+
+def test_the_visitor_page_does_notice_a_returning_browser(browser_executable: str,
+                                                          demo: Demo) -> None:
+    """The control for the test above: without a wipe, the same tab is a returning visitor."""
+    from playwright.async_api import async_playwright
+
+    from smokeseal.checks.browser import LAUNCH_ARGS
+
+    async def go() -> str:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=browser_executable,
+                                                       args=list(LAUNCH_ARGS))
+            tab = await browser.new_page()
+            for _ in range(2):
+                await tab.goto(demo.url + "/visitor")
+                marker = tab.locator("#visitor")
+                await marker.filter(has_not_text="checking").wait_for()
+            text = await marker.inner_text()
+            await browser.close()
+            return text
+
+    assert asyncio.run(go()) == "returning: cookie,localStorage,sessionStorage,cacheStorage"

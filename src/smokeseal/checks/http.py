@@ -51,14 +51,42 @@ async def _refuse_writes(request: httpx.Request) -> None:
     _refuse_writes_sync(request)
 
 
+_LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=16)
+
+
+class _TLSWhenNeeded(httpx.AsyncBaseTransport):
+    """The https transport, made on its first request.
+
+    Loading the trusted certificates takes ~25 ms, a large share of a run of a few plain-http
+    checks (a staging host, a health port); a run that meets https pays it once, as before.
+    """
+
+    def __init__(self) -> None:
+        self._transport: httpx.AsyncHTTPTransport | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._transport is None:
+            self._transport = httpx.AsyncHTTPTransport(limits=_LIMITS)  # verifies, as always
+        return await self._transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        if self._transport is not None:
+            await self._transport.aclose()
+
+
 def read_only_client() -> httpx.AsyncClient:
     """A client that follows redirects and can only ever send GET or HEAD."""
+    # Plain http never uses TLS; its transport gets a context that trusts nothing (so it
+    # could not connect to anything over TLS even by mistake) instead of loading the CAs.
+    plain = httpx.AsyncHTTPTransport(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
+                                     limits=_LIMITS)
     return httpx.AsyncClient(
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
         headers={"User-Agent": USER_AGENT},
         event_hooks={"request": [_refuse_writes]},
-        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        transport=_TLSWhenNeeded(),
+        mounts={"http://": plain},
     )
 
 

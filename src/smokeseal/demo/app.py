@@ -163,8 +163,12 @@ def create_app(state: DemoState | None = None) -> Starlette:
     async def missing(request: Request, exc: Exception) -> Response:
         return not_found()
 
+    async def visitor(request: Request) -> Response:
+        return render("visitor.html")
+
     routes = [
         Route("/", home),
+        Route("/visitor", visitor),
         Route("/signin", signin),
         Route("/session", session, methods=["POST"]),
         Route("/tasks", tasks_page),
