@@ -38,8 +38,13 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .smokeseal
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .smokeseal bench/playwright/node_modules
 
-## Benchmarks (not part of `make test`).
-bench: browser
-	$(BIN)/python bench/six_checks.py
+## Benchmarks (not part of `make test`): prints every figure with its goal, writes bench/RESULTS.md.
+bench: browser postgres bench/playwright/node_modules
+	$(BIN)/python bench/run.py
+
+bench/playwright/node_modules: bench/playwright/package-lock.json
+	@scripts/ensure-system node
+	cd bench/playwright && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	@touch $@

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Demo
+from tests.conftest import Demo, Edge
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -173,3 +173,28 @@ def test_the_demo_ships_green_and_red_and_serves_the_board(browser_executable: s
     # Nothing written outside the temporary folder, and that folder is gone.
     assert list(cwd.iterdir()) == []
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("smokeseal-demo-")]
+
+
+def test_prod_smoke_all_gives_one_result_per_app(demo: Demo, edge: Edge,
+                                                  write_config: Callable[[str], Path],
+                                                  browser_executable: str) -> None:
+    from smokeseal.demo import DEMO_SUITE
+
+    apps = "".join(f"  {name}:\n    url: {url}\n    suite: qa-readonly\n"
+                   for name, url in (("studio", demo.url), ("blog", demo.url),
+                                     ("edge", edge.url)))
+    path = write_config(f"apps:\n{apps}suites:\n  qa-readonly:\n{DEMO_SUITE}")
+    done = cli("prod-smoke", "--config", str(path), "--all", "--json")
+    assert done.returncode == 1  # edge is red
+    body = json.loads(done.stdout)
+    assert list(body["apps"]) == ["studio", "blog", "edge"]
+    assert [body["apps"][n]["status"] for n in body["apps"]] == ["green", "green", "red"]
+    assert (body["green"], body["red"]) == (2, 1)
+    shown = cli("prod-smoke", "--config", str(path), "--all").stdout.splitlines()
+    assert shown[0].startswith(f"🟢 studio → {demo.url} · 6/6 passed")
+    assert any(line.startswith(f"🔴 edge → {edge.url}") for line in shown)
+    assert shown[-1].startswith("2/3 apps green · ")
+    assert shown[-1].endswith(" apps/min")
+    both = cli("prod-smoke", "--config", str(path), "--all", "studio")
+    assert both.returncode == 2
+    assert both.stderr.strip() == "error: give APP, or --all for every app in the config"
