@@ -128,7 +128,13 @@ def test_the_config_comes_from_the_environment(demo_config: Path, tmp_path: Path
 def test_missing_arguments_are_usage_errors() -> None:
     done = cli("prod-smoke")
     assert done.returncode == 2
-    assert "Missing argument 'APP'" in done.stderr
+    assert done.stderr == "error: give APP, or --all for every app in the config\n"
+    seal = cli("smokeseal", "seal")
+    assert seal.returncode == 2
+    assert "Missing argument 'RELEASE'" in seal.stderr
+    create = cli("smokeseal", "release", "create")
+    assert create.returncode == 2
+    assert "Missing argument 'APP'" in create.stderr
 
 
 def test_the_demo_ships_green_and_red_and_serves_the_board(browser_executable: str,

@@ -124,7 +124,8 @@ class Release:
         }
 
     @classmethod
-    def _from_row(cls, row: ReleaseRow) -> Release:
+    def _from_row(cls, row: Any) -> Release:
+        """From an ORM row or a plain result row with the same column names."""
         return cls(row.id, row.app, row.version, row.sha, row.release_branch, row.state,
                    row.notes, row.created_at, row.updated_at, row.shipped_at, row.abandoned_at,
                    row.smoke_seal, row.seal_id)
@@ -222,7 +223,9 @@ class Ledger:
         before_id, after_id = _clamp(before_id, after_id)
         if after_id is not None and after_id >= MAX_ID:
             return []
-        query = select(ReleaseRow).limit(limit)
+        # Plain rows, not ORM objects: a board page reads fifty at a time, and the identity
+        # map and change tracking would cost more than the query.
+        query = select(*ReleaseRow.__table__.columns).limit(limit)
         if app is not None:
             query = query.where(ReleaseRow.app == app)
         if before_id is not None:
@@ -230,12 +233,11 @@ class Ledger:
         if after_id is not None:
             # The page just above ``after_id``: read upwards, then show it newest first.
             query = query.where(ReleaseRow.id > after_id).order_by(ReleaseRow.id.asc())
-            with self._session("list releases") as session:
-                rows = [Release._from_row(row) for row in session.scalars(query)]
-            return rows[::-1]
-        query = query.order_by(ReleaseRow.id.desc())
+        else:
+            query = query.order_by(ReleaseRow.id.desc())
         with self._session("list releases") as session:
-            return [Release._from_row(row) for row in session.scalars(query)]
+            rows = [Release._from_row(row) for row in session.execute(query)]
+        return rows[::-1] if after_id is not None else rows
 
     def has_releases(self, app: str | None = None, *, before_id: int | None = None,
                      after_id: int | None = None) -> bool:

@@ -146,6 +146,8 @@ async def _run_checks(checks: Sequence[Check], base_url: str, shared: Shared, *,
 
     from smokeseal.checks.http import run_get_check
 
+    planned: list[bool] = []  # this suite's page checks are announced to the browser once
+
     async def one(check: Check) -> list[CheckResult]:
         if check.kind == "get":
             return report([await run_get_check(shared.client, check, base_url)])
@@ -167,6 +169,9 @@ async def _run_checks(checks: Sequence[Check], base_url: str, shared: Shared, *,
             opened = await asyncio.shield(task)
         except BrowserError as exc:
             return CheckResult(check.label, "page", False, f"no browser: {exc}", 0, url=url)
+        if not planned:
+            planned.append(True)
+            opened.plan(sum(c.kind == "page" for c in checks))
         async with shared.page_slots:
             try:
                 return await run_page_check(opened, check, base_url, evidence_dir)

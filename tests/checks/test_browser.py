@@ -150,6 +150,7 @@ def test_a_reused_tab_is_a_new_visitor(browser_executable: str, demo: Demo) -> N
     """The second check runs in the first one's tab, wiped: no cookie, storage or cache."""
     async def go() -> tuple[CheckResult, CheckResult, int]:
         async with BrowserSession(browser_executable) as session:
+            session.plan(2)
             first = await run_page_check(session, FRESH, demo.url)
             await session.settle()
             second = await run_page_check(session, FRESH, demo.url)
@@ -181,3 +182,15 @@ def test_the_visitor_page_does_notice_a_returning_browser(browser_executable: st
             return text
 
     assert asyncio.run(go()) == "returning: cookie,localStorage,sessionStorage,cacheStorage"
+
+
+def test_a_tab_nobody_will_need_is_not_wiped_for_reuse(browser_executable: str,
+                                                       demo: Demo) -> None:
+    async def go() -> int:
+        async with BrowserSession(browser_executable) as session:
+            await run_page_check(session, FRESH, demo.url)  # no page checks planned
+            await session.settle()
+            await run_page_check(session, FRESH, demo.url)
+            return session.tabs_opened
+
+    assert asyncio.run(go()) == 2

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +42,8 @@ from smokeseal.sinks.text import SECTION_END, SECTION_START
 __all__ = ["PAGE_SIZE", "create_app"]
 
 PAGE_SIZE = 50
+#: Seconds the app strip (each app's current seal) is reused between pages.
+APPS_TTL = 2.0
 MAX_PAGE_SIZE = 200
 #: The only evidence files the board serves, with the type each is served as.
 EVIDENCE_FILES = {"screenshot.png": "image/png", "console.txt": "text/plain; charset=utf-8"}
@@ -69,10 +73,12 @@ def iso(value: datetime | None) -> str | None:
 
 
 def parse_iso(value: Any) -> datetime | None:
+    # fromisoformat, not strptime: a page formats a hundred of these, and strptime is slow.
     try:
-        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        moment = datetime.fromisoformat(str(value))
     except ValueError:
         return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def when(value: datetime | str | None) -> str:
@@ -145,6 +151,7 @@ class Board:
                                autoescape=True, trim_blocks=True, lstrip_blocks=True)
         self.env.filters.update(when=when, duration=duration)
         self.env.globals.update(version=__version__, open_board=self.token is None)
+        self._apps_cache: tuple[float, list[dict[str, Any]]] | None = None
 
     # --- rendering ----------------------------------------------------------------------
 
@@ -172,12 +179,21 @@ class Board:
 
     def deployments(self, request: Request) -> Response:
         page = self._page_of_releases(request)
-        apps = [{"name": app, "badge": badge_for(current) if current else
-                 Badge("none", "·", "nothing shipped")}
-                for app, current in self.ledger.current_releases().items()]
+        apps = self._apps()
         return self.page("deployments.html", releases=page["releases"], apps=apps,
                          app=page["app"], newer=page["newer"], older=page["older"],
                          newest=page["newest"])
+
+    def _apps(self) -> list[dict[str, Any]]:
+        """Each app's chip. Kept for APPS_TTL seconds: the strip is on every page, and a
+        chip a second or two behind a new seal is still right about what it says."""
+        now = time.monotonic()
+        if self._apps_cache is None or now - self._apps_cache[0] > APPS_TTL:
+            apps = [{"name": app, "badge": badge_for(current) if current else
+                     Badge("none", "·", "nothing shipped")}
+                    for app, current in self.ledger.current_releases().items()]
+            self._apps_cache = (now, apps)
+        return self._apps_cache[1]
 
     def api_releases(self, request: Request) -> Response:
         page = self._page_of_releases(request, api=True)
@@ -428,19 +444,32 @@ def _inline_css_hash() -> str:
     return "sha256-" + base64.b64encode(digest).decode()
 
 
+def _inline(view: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
+    """Run ``view`` on the event loop itself rather than in a worker thread.
+
+    Each view is a few milliseconds of indexed reads and rendering; handing it to a thread
+    costs more than that under load (two hops and a fight for the GIL), and one request at a
+    time through the loop keeps the latency of each predictable.
+    """
+    async def endpoint(request: Request) -> Response:
+        return view(request)
+
+    return endpoint
+
+
 def create_app(ledger: Ledger, *, token: str | None = None,
                evidence_root: Path | None = None) -> BoardGuard:
     """The board as an ASGI app, guarded. The caller owns ``ledger`` and closes it."""
     board = Board(ledger, token=token, evidence_root=evidence_root)
     routes = [
         Route("/", lambda request: RedirectResponse("/deployments", status_code=307)),
-        Route("/deployments", board.deployments),
-        Route("/releases/{release_id:int}", board.release),
+        Route("/deployments", _inline(board.deployments)),
+        Route("/releases/{release_id:int}", _inline(board.release)),
         Route("/evidence/{seal_id:int}/{index:int}/{name:str}", board.evidence),
-        Route("/api/releases", board.api_releases),
-        Route("/api/releases/{release_id:int}", board.api_release),
-        Route("/badge/{app:str}.svg", board.badge),
-        Route("/up", board.up),
+        Route("/api/releases", _inline(board.api_releases)),
+        Route("/api/releases/{release_id:int}", _inline(board.api_release)),
+        Route("/badge/{app:str}.svg", _inline(board.badge)),
+        Route("/up", _inline(board.up)),
         Mount("/static", StaticFiles(packages=[("smokeseal.board", "static")]), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={

@@ -206,11 +206,19 @@ class BrowserSession:
         self._recycling: set[asyncio.Task[None]] = set()
         #: Tabs (contexts) opened in this session; fewer than page checks means reuse.
         self.tabs_opened = 0
+        #: Page checks still to come (see :meth:`plan`): a used tab is wiped for reuse only
+        #: while some are.
+        self._planned = 0
+
+    def plan(self, checks: int) -> None:
+        """``checks`` more page checks will ask for a tab in this session."""
+        self._planned += checks
 
     @contextlib.asynccontextmanager
     async def tab(self) -> AsyncIterator[_Tab]:
         """A wiped tab from the pool, or a new one; back to the pool once wiped."""
         assert self.browser is not None
+        self._planned -= 1
         if self._idle:
             tab = self._idle.pop()
         else:
@@ -219,7 +227,8 @@ class BrowserSession:
         keep = False
         try:
             yield tab
-            keep = tab.reusable
+            # Nobody left to reuse it: wiping would only slow the checks still running.
+            keep = tab.reusable and self._planned > 0
         finally:
             if keep:
                 # Off the check's path: its result does not wait for the wipe.
