@@ -16,8 +16,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from smokeseal.config import Config, load_config
 from smokeseal.demo import DemoState, create_app, demo_config_yaml
+from smokeseal.ledger import Ledger
 from smokeseal.servers import BackgroundServer
+from smokeseal.ship import ShipResult, resolve_release, ship
+from tests.standins import GITHUB_REPO, GITHUB_TOKEN
 
 
 @dataclass
@@ -36,14 +40,30 @@ def _demo_server() -> Iterator[tuple[BackgroundServer, DemoState]]:
         yield server, state
 
 
+READ_ONLY = ("GET", "HEAD")
+
+
+def _read_only_proof(request: pytest.FixtureRequest, seen: list[tuple[str, str]],
+                     stand_in: str) -> None:
+    """After every test that touched a production stand-in: nothing but GET/HEAD arrived."""
+    if request.node.get_closest_marker("sends_writes"):
+        return
+    writes = [(method, path) for method, path in seen if method not in READ_ONLY]
+    assert not writes, f"{stand_in} (production) received writes: {writes}"
+
+
 @pytest.fixture
-def demo(_demo_server: tuple[BackgroundServer, DemoState]) -> Iterator[Demo]:
-    """The bundled demo app, served on 127.0.0.1, with no faults and an empty request log."""
+def demo(_demo_server: tuple[BackgroundServer, DemoState],
+         request: pytest.FixtureRequest) -> Iterator[Demo]:
+    """The bundled demo app, served on 127.0.0.1, with no faults and an empty request log.
+    Afterwards it must have received nothing but GET and HEAD."""
     server, state = _demo_server
     state.reset()
     state.delay = 1.5
     yield Demo(server.url, state)
+    seen = list(state.requests)
     state.reset()
+    _read_only_proof(request, seen, "the demo app")
 
 
 @pytest.fixture(scope="session")
@@ -159,11 +179,14 @@ def _edge_server() -> Iterator[tuple[BackgroundServer, list[tuple[str, str]]]]:
 
 
 @pytest.fixture
-def edge(_edge_server: tuple[BackgroundServer, list[tuple[str, str]]]) -> Iterator[Edge]:
-    """A server for HTTP edge cases (redirects, hangs, trickles, huge bodies) that logs methods."""
+def edge(_edge_server: tuple[BackgroundServer, list[tuple[str, str]]],
+         request: pytest.FixtureRequest) -> Iterator[Edge]:
+    """A server for HTTP edge cases (redirects, hangs, trickles, huge bodies) that logs methods.
+    Afterwards it must have received nothing but GET and HEAD."""
     server, log = _edge_server
     log.clear()
     yield Edge(server.url, log)
+    _read_only_proof(request, list(log), "the edge server")
 
 
 # --- ledgers: a real SQLite file and a real PostgreSQL database per test ------------------
@@ -256,3 +279,52 @@ def github(_github_server: tuple[BackgroundServer, Any]) -> Iterator[Api]:
     state.reset()
     yield Api(server.url, state)
     state.reset()
+
+
+# --- configs that notify Discord and GitHub (the stand-ins above) --------------------------
+
+THREAD = "1234567890123"
+
+
+def notify_yaml(discord: Api | None, github: Api | None, deployment_status: bool = False) -> str:
+    out = "    notify:\n"
+    if discord:
+        out += (f"      discord: {{webhook_url: '${{DISCORD_WEBHOOK_URL}}', thread_id: "
+                f"'{THREAD}', operator: '<@111>'}}\n")
+    if github:
+        out += (f"      github_release: {{repo: {GITHUB_REPO}, token: ${{GITHUB_TOKEN}}, "
+                f"api_url: '{github.url}', deployment_status: {str(deployment_status).lower()}}}\n")
+    return out
+
+
+@pytest.fixture
+def secrets_env(discord: Api, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    env = {"DISCORD_WEBHOOK_URL": discord.state.webhook_url(discord.url),
+           "GITHUB_TOKEN": GITHUB_TOKEN}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture
+def make_config(demo: Demo, write_config: Callable[[str], Path], browser_executable: str,
+                secrets_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+                ) -> Callable[..., Config]:
+    monkeypatch.setenv("SMOKESEAL_BROWSER", browser_executable)
+
+    def make(discord: Api | None = None, github: Api | None = None, *, suite: str | None = None,
+             deployment_status: bool = False) -> Config:
+        text_ = demo.config_yaml().replace(
+            "    suite: qa-readonly\n",
+            f"    suite: {suite or 'qa-readonly'}\n    gate: {{timeout: 3, interval: 0.2}}\n"
+            + notify_yaml(discord, github, deployment_status))
+        return load_config(write_config(text_))
+
+    return make
+
+
+def shipped(config: Config, ledger: Ledger, version: str,
+            notes: str | None = "## Changes\n- faster tasks") -> ShipResult:
+    release = resolve_release(ledger, config, "demo", version=version, sha="3f2a9c1dead",
+                              notes=notes)
+    return ship(config, ledger, release)

@@ -145,6 +145,9 @@ def discord_app(state: DiscordStandIn) -> Starlette:
             return JSONResponse({"message": "500: Internal Server Error", "code": 0}, 500)
         if fault == "garbage":
             return PlainTextResponse("<html>cloudflare says hi</html>", 200)
+        if fault == "hang":  # accepted, never answered, nothing posted
+            await asyncio.sleep(30)
+            return PlainTextResponse("too late", 504)
         return None
 
     async def execute(request: Request) -> Response:
@@ -221,6 +224,11 @@ def github_app(state: GithubStandIn) -> Starlette:
                                 headers={"retry-after": "1"})
         if fault == "500":
             return JSONResponse({"message": "Server Error"}, 500)
+        if fault == "garbage":
+            return PlainTextResponse("<html>unicorn!</html>", 200)
+        if fault == "hang":
+            await asyncio.sleep(30)
+            return PlainTextResponse("too late", 504)
         return None
 
     async def release_by_tag(request: Request) -> Response:

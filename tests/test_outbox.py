@@ -12,61 +12,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from smokeseal.config import Config, load_config
+from smokeseal.config import Config
 from smokeseal.demo import HOSTILE
 from smokeseal.ledger import Ledger
 from smokeseal.outbox import deliver
-from smokeseal.ship import resolve_release, ship
-from tests.conftest import Api, Demo
-from tests.standins import DISCORD_TOKEN, GITHUB_REPO, GITHUB_TOKEN
+from tests.conftest import THREAD, Api, Demo, shipped
+from tests.standins import DISCORD_TOKEN, GITHUB_TOKEN
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
-THREAD = "1234567890123"
-
-
-def notify_yaml(discord: Api | None, github: Api | None, deployment_status: bool = False) -> str:
-    out = "    notify:\n"
-    if discord:
-        out += (f"      discord: {{webhook_url: '${{DISCORD_WEBHOOK_URL}}', thread_id: "
-                f"'{THREAD}', operator: '<@111>'}}\n")
-    if github:
-        out += (f"      github_release: {{repo: {GITHUB_REPO}, token: ${{GITHUB_TOKEN}}, "
-                f"api_url: '{github.url}', deployment_status: {str(deployment_status).lower()}}}\n")
-    return out
-
-
-@pytest.fixture
-def secrets_env(discord: Api, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    env = {"DISCORD_WEBHOOK_URL": discord.state.webhook_url(discord.url),
-           "GITHUB_TOKEN": GITHUB_TOKEN}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return env
-
-
-@pytest.fixture
-def make_config(demo: Demo, write_config: Callable[[str], Path], browser_executable: str,
-                secrets_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-                ) -> Callable[..., Config]:
-    monkeypatch.setenv("SMOKESEAL_BROWSER", browser_executable)
-
-    def make(discord: Api | None = None, github: Api | None = None, *, suite: str | None = None,
-             deployment_status: bool = False) -> Config:
-        text_ = demo.config_yaml().replace(
-            "    suite: qa-readonly\n",
-            f"    suite: {suite or 'qa-readonly'}\n    gate: {{timeout: 3, interval: 0.2}}\n"
-            + notify_yaml(discord, github, deployment_status))
-        return load_config(write_config(text_))
-
-    return make
-
-
-def shipped(config: Config, ledger: Ledger, version: str, notes: str | None = "## Changes\n"
-            "- faster tasks"):  # type: ignore[no-untyped-def]
-    release = resolve_release(ledger, config, "demo", version=version, sha="3f2a9c1dead",
-                              notes=notes)
-    return ship(config, ledger, release)
 
 
 def test_a_green_ship_posts_notes_and_seal_to_the_thread(

@@ -278,10 +278,13 @@ def _read_notes(path: Path | None) -> str | None:
     if path is None:
         return None
     try:
-        return path.read_text(encoding="utf-8")
+        notes = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"--notes-file: cannot read {path}: "
                          f"{getattr(exc, 'strerror', None) or exc}") from None
+    if "\x00" in notes:
+        raise UsageError(f"--notes-file: {path} contains a NUL byte; release notes are text")
+    return notes
 
 
 def _print_json(data: object) -> None:

@@ -23,6 +23,10 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 _ADVISORY_LOCK = 0x5E41  # serialises concurrent first uses on PostgreSQL
 
 
+#: Execution option naming a connection that only reads (see :func:`reader`).
+READ_ONLY = "smokeseal_read_only"
+
+
 def normalise_database_url(url: str) -> str:
     """Accept ``postgres://`` and ``postgresql://`` for the psycopg 3 driver smokeseal ships."""
     for prefix in ("postgres://", "postgresql://"):
@@ -70,6 +74,14 @@ def current_revision(conn: Connection) -> str | None:
     return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
+def reader(engine: Engine) -> Engine:
+    """The same pool, for reads that need no transaction: no BEGIN or COMMIT round trips,
+    and on SQLite no write lock taken (which BEGIN IMMEDIATE would)."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{READ_ONLY: True})
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def make_engine(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         database = url.database
@@ -89,6 +101,8 @@ def make_engine(url: URL) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
+            if conn.get_execution_options().get(READ_ONLY):
+                return  # no transaction: each read sees the latest commit, and takes no lock
             # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
             # instead of deadlocking when both try to upgrade a read lock.
             conn.exec_driver_sql("BEGIN IMMEDIATE")

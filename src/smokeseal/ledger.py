@@ -8,6 +8,7 @@ with the password hidden; bad references become :class:`UsageError` (exit 2).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from smokeseal.database import (
     database_url_for,
     make_engine,
     normalise_database_url,
+    reader,
     upgrade,
 )
 from smokeseal.errors import LedgerError, UsageError
@@ -143,6 +145,10 @@ class Ledger:
         self.display_url = parsed.render_as_string(hide_password=True)
         with self._errors("open"):
             self.engine = make_engine(parsed)
+        self._reader = reader(self.engine)
+        #: The session of the innermost :meth:`reading` block, if any.
+        self._pinned: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
+            "smokeseal_ledger_reading", default=None)
         if migrate:
             self.upgrade()
 
@@ -171,6 +177,29 @@ class Ledger:
                 session.begin():
             yield session
 
+    @contextlib.contextmanager
+    def _read(self, doing: str) -> Iterator[Session]:
+        """A session for reads only: the one :meth:`reading` holds, or a new one."""
+        if (pinned := self._pinned.get()) is not None:
+            with self._errors(doing):
+                yield pinned
+            return
+        with self._errors(doing), Session(self._reader, expire_on_commit=False) as session:
+            yield session
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """Several reads on one connection, each seeing the latest commit (a board page)."""
+        if self._pinned.get() is not None:
+            yield
+            return
+        with self._errors("read"), Session(self._reader, expire_on_commit=False) as session:
+            token = self._pinned.set(session)
+            try:
+                yield
+            finally:
+                self._pinned.reset(token)
+
     # --- schema -------------------------------------------------------------------------
 
     def revision(self) -> str | None:
@@ -191,6 +220,9 @@ class Ledger:
             raise UsageError(f"--version: {version!r} must be 1-200 characters, no spaces")
         if not _SHA.match(sha):
             raise UsageError(f"--sha: {sha!r} is not a git commit sha (7-64 hex digits)")
+        if notes is not None and "\x00" in notes:
+            # PostgreSQL cannot store it, SQLite would: refuse it on both, the same way.
+            raise UsageError("notes: contain a NUL character; release notes are text")
         now = datetime.now(UTC)
         row = ReleaseRow(app=app, version=version, sha=sha.lower(), release_branch=release_branch,
                          state="assembled", notes=notes, created_at=now, updated_at=now)
@@ -206,12 +238,12 @@ class Ledger:
 
     def release(self, ref: str | int) -> Release:
         """A release by id or ``APP@VERSION``."""
-        with self._session("read the release") as session:
+        with self._read("read the release") as session:
             row = _find(session, ref)
             return Release._from_row(row)
 
     def find(self, app: str, version: str) -> Release | None:
-        with self._session("read the release") as session:
+        with self._read("read the release") as session:
             row = session.scalar(select(ReleaseRow).where(ReleaseRow.app == app,
                                                           ReleaseRow.version == version))
             return Release._from_row(row) if row else None
@@ -235,7 +267,7 @@ class Ledger:
             query = query.where(ReleaseRow.id > after_id).order_by(ReleaseRow.id.asc())
         else:
             query = query.order_by(ReleaseRow.id.desc())
-        with self._session("list releases") as session:
+        with self._read("list releases") as session:
             rows = [Release._from_row(row) for row in session.execute(query)]
         return rows[::-1] if after_id is not None else rows
 
@@ -252,12 +284,12 @@ class Ledger:
             query = query.where(ReleaseRow.id < before_id)
         if after_id is not None:
             query = query.where(ReleaseRow.id > after_id)
-        with self._session("list releases") as session:
+        with self._read("list releases") as session:
             return session.scalar(query) is not None
 
     def apps(self) -> list[str]:
         """Every app with a release, sorted."""
-        with self._session("list apps") as session:
+        with self._read("list apps") as session:
             return [str(app) for app in session.scalars(_APPS)]
 
     def current_releases(self) -> dict[str, Release | None]:
@@ -265,7 +297,7 @@ class Ledger:
 
         Two statements whatever the number of apps or releases: the board asks on every page.
         """
-        with self._session("list apps") as session:
+        with self._read("list apps") as session:
             pairs = session.execute(_NEWEST_SHIPPED).all()
             ids = [row_id for _, row_id in pairs if row_id is not None]
             rows = {row.id: Release._from_row(row) for row in session.scalars(
@@ -274,7 +306,7 @@ class Ledger:
 
     def latest_shipped(self, app: str) -> Release | None:
         """The newest shipped (not abandoned) release of ``app``: what production runs."""
-        with self._session("read the latest release") as session:
+        with self._read("read the latest release") as session:
             row = session.scalar(select(ReleaseRow)
                                  .where(ReleaseRow.app == app, ReleaseRow.state == "shipped")
                                  .order_by(ReleaseRow.id.desc()).limit(1))
@@ -349,13 +381,13 @@ class Ledger:
     # --- the outbox ---------------------------------------------------------------------
 
     def message(self, key: str) -> Message | None:
-        with self._session("read the outbox") as session:
+        with self._read("read the outbox") as session:
             row = session.scalar(select(OutboxRow).where(OutboxRow.idempotency_key == key))
             return Message._from_row(row) if row else None
 
     def messages(self, statuses: Sequence[str] = ("pending", "failed"),
                  limit: int = 200) -> list[Message]:
-        with self._session("read the outbox") as session:
+        with self._read("read the outbox") as session:
             rows = session.scalars(select(OutboxRow).where(OutboxRow.status.in_(statuses))
                                    .order_by(OutboxRow.id).limit(limit))
             return [Message._from_row(row) for row in rows]
@@ -409,7 +441,7 @@ class Ledger:
 
     def seals(self, release_id: int) -> list[dict[str, Any]]:
         """Every seal run of a release, oldest first, each with its history ``id``."""
-        with self._session("read the seal history") as session:
+        with self._read("read the seal history") as session:
             rows = session.scalars(select(SealRow).where(SealRow.release_id == release_id)
                                    .order_by(SealRow.id))
             return [{"id": row.id, **row.payload} for row in rows]
@@ -418,20 +450,20 @@ class Ledger:
         """One seal run from the history: its release id and its record."""
         if not 0 < seal_id <= MAX_ID:
             return None
-        with self._session("read the seal history") as session:
+        with self._read("read the seal history") as session:
             row = session.get(SealRow, seal_id)
             return (row.release_id, {"id": row.id, **row.payload}) if row else None
 
     def release_messages(self, release_id: int) -> list[Message]:
         """Every message a release caused, oldest first, whatever its status."""
-        with self._session("read the outbox") as session:
+        with self._read("read the outbox") as session:
             rows = session.scalars(select(OutboxRow).where(OutboxRow.release_id == release_id)
                                    .order_by(OutboxRow.id))
             return [Message._from_row(row) for row in rows]
 
     def last_green(self, app: str, before_id: int) -> Release | None:
         """The newest earlier release of ``app`` whose latest seal is green."""
-        with self._session("find the last green release") as session:
+        with self._read("find the last green release") as session:
             row = session.scalar(
                 select(ReleaseRow)
                 .where(ReleaseRow.app == app, ReleaseRow.id < before_id,

@@ -135,6 +135,10 @@ def _deliver_one(config: Config, ledger: Ledger, client: httpx.Client, worker: s
         return "failed"
     for attempt in range(1, MAX_TRIES_PER_RUN + 1):
         limited = False
+        # A server that accepts and never answers costs the run's budget, not more.
+        left = max(deadline - time.monotonic(), 0.5)
+        client.timeout = httpx.Timeout(min(TIMEOUT.read or left, left),
+                                       connect=min(TIMEOUT.connect or left, left))
         try:
             result = sink.send(client, message, before)
         except SinkError as exc:

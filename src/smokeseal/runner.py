@@ -161,7 +161,7 @@ async def _run_checks(checks: Sequence[Check], base_url: str, shared: Shared, *,
         return report([await _page(check, browser_task)])
 
     async def _page(check: Check, task: asyncio.Task[BrowserSession]) -> CheckResult:
-        from smokeseal.checks.browser import run_page_check
+        from smokeseal.checks.browser import describe_error, run_page_check
         from smokeseal.errors import BrowserError
 
         url = join_url(base_url, check.target)
@@ -177,7 +177,7 @@ async def _run_checks(checks: Sequence[Check], base_url: str, shared: Shared, *,
                 return await run_page_check(opened, check, base_url, evidence_dir)
             except Exception as exc:
                 return CheckResult(check.label, "page", False,
-                                   f"browser failed: {type(exc).__name__}: {exc}", 0, url=url)
+                                   f"browser failed: {describe_error(exc)}", 0, url=url)
 
     nested = await asyncio.gather(*(one(check) for check in checks))
     if browser_task is None and any(c.kind == "page" for c in checks):

@@ -138,7 +138,12 @@ def env_references(text: str, source: str) -> list[EnvRef]:
 
 
 def _parse(text: str, source: str) -> Document:
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # YAML allows no control characters at all
+        character = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise ConfigError(f"invalid YAML: control character U+{character:04X} is not allowed",
+                          path=source, line=text.count("\n", 0, exc.position) + 1) from None
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
@@ -148,7 +153,7 @@ def _parse(text: str, source: str) -> Document:
         raise ConfigError(f"invalid YAML: {problem}", path=source,
                           line=mark.line + 1 if mark else None) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}", path=source) from None
+        raise ConfigError("invalid YAML: " + " ".join(str(exc).split()), path=source) from None
     finally:
         loader.dispose()
     lines: dict[KeyPath, int] = {}

@@ -37,6 +37,7 @@ def test_the_js_fault_ships_a_broken_script(demo: Demo) -> None:
     assert "/static/tasks.js?broken=1" in httpx.get(demo.url + "/tasks").text
 
 
+@pytest.mark.sends_writes  # the test writes, to see the demo app notice
 def test_writes_are_recorded(demo: Demo) -> None:
     httpx.post(demo.url + "/session", data={"email": "a@b.c"})
     httpx.get(demo.url + "/up")

@@ -444,15 +444,18 @@ def _inline_css_hash() -> str:
     return "sha256-" + base64.b64encode(digest).decode()
 
 
-def _inline(view: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
-    """Run ``view`` on the event loop itself rather than in a worker thread.
+def _inline(ledger: Ledger,
+            view: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
+    """Run ``view`` on the event loop itself rather than in a worker thread, its reads on
+    one connection.
 
     Each view is a few milliseconds of indexed reads and rendering; handing it to a thread
     costs more than that under load (two hops and a fight for the GIL), and one request at a
     time through the loop keeps the latency of each predictable.
     """
     async def endpoint(request: Request) -> Response:
-        return view(request)
+        with ledger.reading():
+            return view(request)
 
     return endpoint
 
@@ -463,13 +466,13 @@ def create_app(ledger: Ledger, *, token: str | None = None,
     board = Board(ledger, token=token, evidence_root=evidence_root)
     routes = [
         Route("/", lambda request: RedirectResponse("/deployments", status_code=307)),
-        Route("/deployments", _inline(board.deployments)),
-        Route("/releases/{release_id:int}", _inline(board.release)),
+        Route("/deployments", _inline(ledger, board.deployments)),
+        Route("/releases/{release_id:int}", _inline(ledger, board.release)),
         Route("/evidence/{seal_id:int}/{index:int}/{name:str}", board.evidence),
-        Route("/api/releases", _inline(board.api_releases)),
-        Route("/api/releases/{release_id:int}", _inline(board.api_release)),
-        Route("/badge/{app:str}.svg", _inline(board.badge)),
-        Route("/up", _inline(board.up)),
+        Route("/api/releases", _inline(ledger, board.api_releases)),
+        Route("/api/releases/{release_id:int}", _inline(ledger, board.api_release)),
+        Route("/badge/{app:str}.svg", _inline(ledger, board.badge)),
+        Route("/up", _inline(ledger, board.up)),
         Mount("/static", StaticFiles(packages=[("smokeseal.board", "static")]), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={

@@ -50,7 +50,8 @@ from smokeseal.checks.base import (
 from smokeseal.config import Check
 from smokeseal.errors import BrowserError
 
-__all__ = ["DEFAULT_TIMEOUT", "LAUNCH_ARGS", "BrowserSession", "find_browser", "run_page_check"]
+__all__ = ["BROWSER_GONE", "DEFAULT_TIMEOUT", "LAUNCH_ARGS", "BrowserSession", "describe_error",
+           "find_browser", "run_page_check"]
 
 DEFAULT_TIMEOUT = 15.0
 #: Without these Chromium keeps phoning home and stalls on a closed network.
@@ -281,6 +282,18 @@ class BrowserSession:
         return self.browser.version if self.browser else "unknown"
 
 
+#: What Playwright says when the browser went away under a call.
+_GONE = ("Target page, context or browser has been closed", "Browser has been closed",
+         "Target closed", "Browser closed")
+BROWSER_GONE = "the browser closed mid-check (crashed or killed)"
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a Playwright error: what happened, not the call log."""
+    line = _first_line(exc)
+    return BROWSER_GONE if any(gone in line for gone in _GONE) else line
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     # Playwright appends a call log and ANSI boxes; the first line says what happened.
@@ -332,7 +345,7 @@ async def _visit(page: Any, check: Check, url: str, timeout: float, page_errors:
     try:
         response = await page.goto(url, wait_until="load", timeout=remaining_ms())
     except PlaywrightError as exc:
-        reason = _first_line(exc)
+        reason = describe_error(exc)
         if "Timeout" in reason:
             reason = f"page did not finish loading within {timeout:g} s"
         return [f"could not load: {reason}"], url, None
@@ -368,7 +381,7 @@ async def _visit(page: Any, check: Check, url: str, timeout: float, page_errors:
         if expect.header is not None and response is not None:
             failures += header_failures(expect.header, await response.all_headers())
     except PlaywrightError as exc:
-        failures.append(f"page failed while checking: {_first_line(exc)}")
+        failures.append(f"page failed while checking: {describe_error(exc)}")
     if page_errors:
         more = f" (+{len(page_errors) - 1} more)" if len(page_errors) > 1 else ""
         failures.insert(0, f"uncaught page error: {shorten(page_errors[0])}{more}")

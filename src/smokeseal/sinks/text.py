@@ -12,7 +12,9 @@ __all__ = ["SECTION_END", "SECTION_START", "fence", "fit", "neutralise", "no_pin
 
 SECTION_START = "<!-- smokeseal:seal -->"
 SECTION_END = "<!-- /smokeseal:seal -->"
-_MARKDOWN = re.compile(r"([\\*_~`|>\[\]#])")
+# ``<`` too: raw HTML and comments (``<!--`` would hide the rest of a release's notes, or
+# fake the end of the seal section) stay text.
+_MARKDOWN = re.compile(r"([\\*_~`|<>\[\]#])")
 _MENTION = re.compile(r"@(everyone|here)|<(@[!&]?|#)(\d+)>|@(?=\w)")
 _ZWSP = "\u200b"
 
@@ -68,7 +70,8 @@ def seal_section(seal: dict[str, Any]) -> str:
 def with_section(body: str | None, section: str) -> str:
     """``body`` with its seal section replaced by ``section`` (or added): never two."""
     body = body or ""
-    start, end = body.find(SECTION_START), body.find(SECTION_END)
+    start = body.find(SECTION_START)
+    end = body.find(SECTION_END, start)
     if start != -1 and end > start:
         return body[:start] + section + body[end + len(SECTION_END):]
     return (body.rstrip() + "\n\n" + section + "\n") if body.strip() else section + "\n"
