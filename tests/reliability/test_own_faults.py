@@ -136,6 +136,7 @@ def test_a_misbehaving_sink_never_changes_the_ship_and_gets_each_message_once(
         assert ledger.release(result.release.id).state == "shipped"
         deliver(config, ledger, due_only=False)  # `outbox flush`, once the sink is back
         assert ledger.messages(("pending", "failed")) == []
+    assert target.state.faults == []  # every fault was served
     _assert_each_once(discord, github)
 
 
@@ -176,3 +177,26 @@ def _assert_each_once(discord: Api, github: Api) -> None:
     assert all(b.count("smokeseal") >= 1 for b in bodies)
     assert all(b.count("<!-- smokeseal:seal -->") <= 1 for b in bodies)
 
+
+
+# --- the deploy command ---------------------------------------------------------------------
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(("deploy", "says"), [
+    ("./deploy.sh", "exited 126 (not executable)"),
+    ("./no-such-deploy.sh --now", "exited 127 (command not found)"),
+])
+def test_a_deploy_that_cannot_run_fails_the_ship_cleanly_and_seals_nothing(
+        demo: Demo, tmp_path: Path, deploy: str, says: str) -> None:
+    (tmp_path / "deploy.sh").write_text("#!/bin/sh\necho deployed\n")  # not executable
+    (tmp_path / "smokeseal.yml").write_text(demo.config_yaml().replace(
+        "    suite: qa-readonly\n", f"    suite: qa-readonly\n    deploy: '{deploy}'\n"))
+    env = clean_env()
+    done = run("smokeseal", "ship", "demo", "--version", "v1", "--sha", "3f2a9c1", env=env,
+               cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert f"deploy: '{deploy}' {says}" in done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    shown = run("smokeseal", "release", "show", "demo@v1", "--json", env=env, cwd=tmp_path)
+    assert json.loads(shown.stdout)["state"] == "assembled"
+    assert demo.state.requests == []  # production was not even asked
