@@ -488,7 +488,9 @@ def machine() -> list[str]:
 def write_results(report: Report, command: str, seconds: float) -> None:
     lines = ["# smokeseal benchmark results", "",
              f"Written by `{command}` in {seconds / 60:.1f} min. Medians over alternating "
-             "rounds, min–max in brackets.", "", *machine(), ""]
+             "rounds, min–max in brackets. On a shared 2-core VM whole runs swing by up to 2× "
+             "from one hour to the next; the ratios, measured side by side within a run, hold "
+             "steadier than the absolute figures.", "", *machine(), ""]
     sections = {"suite": "a. The suite against Playwright Test",
                 "cold": "b. Cold start", "fleet": "c. Fleet", "scaling": "d. Scaling",
                 "board": "e. Board"}
