@@ -176,3 +176,23 @@ def test_database_urls_resolve_in_the_documented_order(tmp_path: Path) -> None:
     assert database_url_for("sqlite:///cli.db", "postgres://h/db", None, tmp_path) == \
         "sqlite:///cli.db"
     assert normalise_database_url("postgresql+psycopg://h/db") == "postgresql+psycopg://h/db"
+
+
+def test_a_listing_reads_each_release_in_brief(ledger_url: str) -> None:
+    summary = '5/6 passed; home: title "Ünï <b>" does not contain \'x\' 👍'
+    with Ledger(ledger_url) as ledger:
+        sealed = ledger.mark_shipped(ledger.create_release("a", "v1", "aaaaaaa",
+                                                           notes="long notes " * 1000).id)
+        ledger.record_seal(sealed.id, seal("red", summary=summary))
+        unsealed = ledger.create_release("a", "v2", "bbbbbbb", notes="more")
+        full = ledger.releases()
+        brief = ledger.releases(lines=True)
+        assert [r.id for r in brief] == [r.id for r in full] == [unsealed.id, sealed.id]
+        assert [r.notes for r in brief] == [None, None]
+        assert brief[0].smoke_seal is None
+        assert brief[1].smoke_seal == {"status": "red", "summary": summary}
+        assert full[1].smoke_seal is not None and full[1].smoke_seal["summary"] == summary
+        assert (brief[1].seal_id, brief[1].shipped_at) == (full[1].seal_id, full[1].shipped_at)
+        # Paging is the same either way.
+        assert [r.id for r in ledger.releases(lines=True, before_id=unsealed.id)] == [sealed.id]
+        assert [r.id for r in ledger.releases(lines=True, after_id=sealed.id)] == [unsealed.id]

@@ -29,13 +29,89 @@ if "httpx" not in sys.modules:
     sys.modules.setdefault("httpx._main", _stand_in)
 
 
+# Node.js (Playwright's driver) keeps the code it compiled here, which takes a fifth off
+# the driver's start on every run after the first (Node 22.1 and later; others ignore it).
+os.environ.setdefault("NODE_COMPILE_CACHE", os.path.join(
+    os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "smokeseal", "node"))
+
+#: Options of ``smoke`` (and the global ones) that take a value.
+_VALUED = ("--config", "--url", "--junit", "--database-url")
+
+
 def main() -> None:
+    smoke = _smoke_command(sys.argv[1:])
+    if smoke is not None:
+        _maybe_prelaunch(smoke)
     from smokeseal.cli import main as cli_main
 
     cli_main()
 
 
 def prod_smoke_main() -> None:
+    _maybe_prelaunch(sys.argv[1:])
     from smokeseal.cli import prod_smoke_main as cli_prod_smoke_main
 
     cli_prod_smoke_main()
+
+
+def _smoke_command(args: list[str]) -> list[str] | None:
+    """``smokeseal [global options] smoke ARGS``: the global options and ARGS, else None."""
+    for i, arg in enumerate(args):
+        if arg.startswith("-") or (i > 0 and args[i - 1] in _VALUED):
+            continue
+        return args[:i] + args[i + 1:] if arg == "smoke" else None
+    return None
+
+
+def _maybe_prelaunch(args: list[str]) -> None:
+    """Start the browser before the imports, when this run will probably open pages.
+
+    The guess reads only the YAML; the config proper is read and validated later, and a
+    wrong guess costs a little CPU, never a result.
+    """
+    try:
+        wanted = _pages_likely(args)
+    except Exception:  # a guess never fails the run
+        wanted = False
+    if wanted:
+        from smokeseal.checks.browser_thread import prelaunch
+
+        prelaunch()
+
+
+def _pages_likely(args: list[str]) -> bool:
+    if any(a in ("--no-browser", "--help", "-h", "--version") for a in args):
+        return False
+    config: str | None = None
+    positional: list[str] = []
+    for i, arg in enumerate(args):
+        if arg.startswith("--config="):
+            config = arg.split("=", 1)[1]
+        elif i > 0 and args[i - 1] in _VALUED:
+            if args[i - 1] == "--config":
+                config = arg
+        elif not arg.startswith("-"):
+            positional.append(arg)
+    path = config or os.environ.get("SMOKESEAL_CONFIG") or "smokeseal.yml"
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError:
+        return False  # the run will stop at the config
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return True  # ${VAR}s in flow style, say: the config proper knows
+    apps = data.get("apps") or {}
+    names = list(apps) if "--all" in args else positional[:1]
+    suites = data.get("suites") or {}
+    for name in names:
+        if not isinstance(apps.get(name), dict):
+            continue  # the run will stop at the app's name
+        suite = apps[name].get("suite", "health")
+        checks = suites.get(suite, []) if isinstance(suite, str) else suite
+        if suite == "health" or any(isinstance(c, dict) and "page" in c for c in checks):
+            return True
+    return False

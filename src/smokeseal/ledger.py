@@ -126,6 +126,15 @@ class Release:
         }
 
     @classmethod
+    def _from_line(cls, row: Any) -> Release:
+        """From a listing row (see :meth:`Ledger.releases`): no notes, a seal in brief."""
+        seal = ({"status": row.seal_status, "summary": row.seal_summary}
+                if row.seal_status else None)
+        return cls(row.id, row.app, row.version, row.sha, row.release_branch, row.state,
+                   None, row.created_at, row.updated_at, row.shipped_at, row.abandoned_at,
+                   seal, row.seal_id)
+
+    @classmethod
     def _from_row(cls, row: Any) -> Release:
         """From an ORM row or a plain result row with the same column names."""
         return cls(row.id, row.app, row.version, row.sha, row.release_branch, row.state,
@@ -249,15 +258,23 @@ class Ledger:
             return Release._from_row(row) if row else None
 
     def releases(self, app: str | None = None, *, limit: int = 50,
-                 before_id: int | None = None, after_id: int | None = None) -> list[Release]:
+                 before_id: int | None = None, after_id: int | None = None,
+                 lines: bool = False) -> list[Release]:
         """Newest first. ``before_id``/``after_id`` page through history without OFFSET, so
-        the hundredth page costs what the first does."""
+        the hundredth page costs what the first does.
+
+        With ``lines``, each release comes as a listing shows it: no notes, and of its seal
+        only the status and summary; the rest stays in the database.
+        """
         before_id, after_id = _clamp(before_id, after_id)
         if after_id is not None and after_id >= MAX_ID:
             return []
         # Plain rows, not ORM objects: a board page reads fifty at a time, and the identity
         # map and change tracking would cost more than the query.
-        query = select(*ReleaseRow.__table__.columns).limit(limit)
+        columns = [*_LINE_COLUMNS, ReleaseRow.smoke_seal["summary"].as_string()
+                   .label("seal_summary")] if lines else [*ReleaseRow.__table__.columns]
+        make = Release._from_line if lines else Release._from_row
+        query = select(*columns).limit(limit)
         if app is not None:
             query = query.where(ReleaseRow.app == app)
         if before_id is not None:
@@ -268,7 +285,7 @@ class Ledger:
         else:
             query = query.order_by(ReleaseRow.id.desc())
         with self._read("list releases") as session:
-            rows = [Release._from_row(row) for row in session.execute(query)]
+            rows = [make(row) for row in session.execute(query)]
         return rows[::-1] if after_id is not None else rows
 
     def has_releases(self, app: str | None = None, *, before_id: int | None = None,
@@ -471,6 +488,10 @@ class Ledger:
                 .order_by(ReleaseRow.id.desc()).limit(1))
             return Release._from_row(row) if row else None
 
+
+#: What a listing reads of a release: all but its notes and full seal.
+_LINE_COLUMNS = [column for column in ReleaseRow.__table__.columns
+                 if column.name not in ("notes", "smoke_seal")]
 
 # Every app, by a loose index scan (one probe of ix_releases_app_id per app) rather than
 # SELECT DISTINCT, which reads every release.

@@ -18,7 +18,7 @@ from smokeseal.config import Check, Config, normalise_url
 from smokeseal.errors import UsageError
 
 if TYPE_CHECKING:
-    from smokeseal.checks.browser import BrowserSession
+    from smokeseal.checks.browser_thread import BrowserThread
 
 __all__ = ["APP_CONCURRENCY", "PAGE_CONCURRENCY", "RunResult", "Shared", "evidence_folder",
            "run_app", "run_fleet", "run_fleet_async", "run_suite", "run_suite_async"]
@@ -85,7 +85,7 @@ class Shared:
 
     client: Any  # httpx.AsyncClient, imported lazily
     page_slots: asyncio.Semaphore
-    browser_task: asyncio.Task[BrowserSession] | None
+    browser: BrowserThread | None
 
 
 async def run_suite_async(
@@ -106,27 +106,28 @@ async def run_suite_async(
                                  evidence_dir=evidence_dir, base_dir=base_dir,
                                  on_result=on_result)
     needs_browser = use_browser and any(c.kind == "page" for c in checks)
-    browser_task = _launch(browser_executable) if needs_browser else None
+    browser = _launch(browser_executable) if needs_browser else None
     from smokeseal.checks.http import read_only_client
 
     async with read_only_client() as client:
         try:
             run = await _run_checks(checks, base_url,
                                     Shared(client, asyncio.Semaphore(page_concurrency),
-                                           browser_task),
+                                           browser),
                                     use_browser=use_browser, evidence_dir=evidence_dir,
                                     base_dir=base_dir, on_result=on_result)
         finally:
-            browser_name = await _close_browser(browser_task) if browser_task else None
+            browser_name = await browser.aclose() if browser else None
     run.browser = browser_name
     return run
 
 
-def _launch(executable: str | None) -> asyncio.Task[BrowserSession]:
-    """Start the browser now, in the background: HTTP checks do not wait for it."""
-    from smokeseal.checks.browser import BrowserSession
+def _launch(executable: str | None) -> BrowserThread:
+    """The browser, starting in the background (or started already, see
+    :func:`~smokeseal.checks.browser_thread.prelaunch`): HTTP checks do not wait for it."""
+    from smokeseal.checks.browser_thread import BrowserThread, take_prelaunched
 
-    return asyncio.create_task(BrowserSession(executable).__aenter__())
+    return take_prelaunched(executable) or BrowserThread(executable).start()
 
 
 async def _run_checks(checks: Sequence[Check], base_url: str, shared: Shared, *,
@@ -135,7 +136,7 @@ async def _run_checks(checks: Sequence[Check], base_url: str, shared: Shared, *,
     checked_at = datetime.now(UTC)
     watch = Stopwatch()
     base_dir = base_dir or Path.cwd()
-    browser_task = shared.browser_task if use_browser else None
+    browser = shared.browser if use_browser else None
     notes: list[str] = []
 
     def report(results: list[CheckResult]) -> list[CheckResult]:
@@ -155,32 +156,33 @@ async def _run_checks(checks: Sequence[Check], base_url: str, shared: Shared, *,
             from smokeseal.checks.command import run_command_check
 
             return report(await run_command_check(check, base_url, base_dir))
-        if browser_task is None:
+        if browser is None:
             return report([CheckResult(check.label, "page", True, NO_BROWSER, 0,
                                        url=join_url(base_url, check.target), skipped=True)])
-        return report([await _page(check, browser_task)])
+        return report([await _page(check, browser)])
 
-    async def _page(check: Check, task: asyncio.Task[BrowserSession]) -> CheckResult:
+    async def _page(check: Check, browser: BrowserThread) -> CheckResult:
         from smokeseal.checks.browser import describe_error, run_page_check
         from smokeseal.errors import BrowserError
 
         url = join_url(base_url, check.target)
         try:
-            opened = await asyncio.shield(task)
+            await browser.ready()
         except BrowserError as exc:
             return CheckResult(check.label, "page", False, f"no browser: {exc}", 0, url=url)
         if not planned:
             planned.append(True)
-            opened.plan(sum(c.kind == "page" for c in checks))
+            browser.plan(sum(c.kind == "page" for c in checks))
         async with shared.page_slots:
             try:
-                return await run_page_check(opened, check, base_url, evidence_dir)
+                return await browser.run(
+                    lambda session: run_page_check(session, check, base_url, evidence_dir))
             except Exception as exc:
                 return CheckResult(check.label, "page", False,
                                    f"browser failed: {describe_error(exc)}", 0, url=url)
 
     nested = await asyncio.gather(*(one(check) for check in checks))
-    if browser_task is None and any(c.kind == "page" for c in checks):
+    if browser is None and any(c.kind == "page" for c in checks):
         skipped = sum(c.kind == "page" for c in checks)
         notes.append(f"{skipped} page check{'s' * (skipped > 1)} skipped (--no-browser)")
     results = [result for group in nested for result in group]
@@ -212,12 +214,12 @@ async def run_fleet_async(config: Config, apps: Sequence[str] | None = None, *,
     names = list(apps if apps is not None else config.apps)
     needs_browser = use_browser and any(c.kind == "page" for name in names
                                         for c in config.suite_for(name))
-    browser_task = _launch(None) if needs_browser else None
+    browser = _launch(None) if needs_browser else None
     app_slots = asyncio.Semaphore(app_concurrency)
     from smokeseal.checks.http import read_only_client
 
     async with read_only_client() as client:
-        shared = Shared(client, asyncio.Semaphore(page_concurrency), browser_task)
+        shared = Shared(client, asyncio.Semaphore(page_concurrency), browser)
 
         async def one(name: str) -> RunResult:
             async with app_slots:
@@ -232,20 +234,7 @@ async def run_fleet_async(config: Config, apps: Sequence[str] | None = None, *,
         try:
             runs = await asyncio.gather(*(one(name) for name in names))
         finally:
-            browser_name = await _close_browser(browser_task) if browser_task else None
+            browser_name = await browser.aclose() if browser else None
     for run in runs:
         run.browser = browser_name
     return dict(zip(names, runs, strict=True))
-
-
-async def _close_browser(task: asyncio.Task[BrowserSession]) -> str | None:
-    """Close the browser if it opened; say which one it was."""
-    if not task.done():
-        task.cancel()
-    try:
-        session = await task
-    except BaseException:
-        return None
-    name = f"{session.executable} {session.version}"
-    await session.__aexit__(None, None, None)
-    return name

@@ -194,3 +194,15 @@ def test_a_tab_nobody_will_need_is_not_wiped_for_reuse(browser_executable: str,
             return session.tabs_opened
 
     assert asyncio.run(go()) == 2
+
+
+def test_the_headless_shell_is_preferred_to_the_full_browser(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("chromium", "chromium-headless-shell"):
+        (bin_dir / name).write_text("#!/bin/sh\n")
+        (bin_dir / name).chmod(0o755)
+    environ = {"PATH": str(bin_dir), "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path / "none")}
+    assert find_browser(environ) == str(bin_dir / "chromium-headless-shell")
+    (bin_dir / "chromium-headless-shell").unlink()
+    assert find_browser(environ) == str(bin_dir / "chromium")

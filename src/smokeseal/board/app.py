@@ -208,7 +208,9 @@ class Board:
         if before is not None and after is not None:
             raise BadRequest("before, after: give one of them, not both")
         # One more than shown tells whether the page has a neighbour, without asking again.
-        releases = self.ledger.releases(app, limit=limit + 1, before_id=before, after_id=after)
+        # The HTML list shows a line per release; the JSON list keeps the whole record.
+        releases = self.ledger.releases(app, limit=limit + 1, before_id=before,
+                                        after_id=after, lines=not api)
         beyond = len(releases) > limit
         releases = releases[-limit:] if after is not None else releases[:limit]
         base = "/api/releases" if api else "/deployments"

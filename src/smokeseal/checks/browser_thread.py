@@ -1,0 +1,169 @@
+"""The browser on a thread and event loop of its own, so that it can start early.
+
+Starting Playwright's driver and Chromium is the longest wait of a run with page checks,
+and none of it needs the config. So ``prod-smoke`` starts it first (:func:`prelaunch`),
+while Python goes on importing and reading the config, and the runner takes that browser
+when its suite has page checks (:func:`take_prelaunched`). Playwright's objects belong to
+the event loop that made them, so the session lives on this thread's loop and page checks
+are sent to it; the caller's loop awaits their results and runs its HTTP checks meanwhile.
+
+This module does not import Playwright; its thread does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from smokeseal.checks.browser import BrowserSession
+
+__all__ = ["BrowserThread", "prelaunch", "take_prelaunched"]
+
+T = TypeVar("T")
+
+
+class BrowserThread:
+    """One :class:`~smokeseal.checks.browser.BrowserSession`, launched and used on its thread.
+
+    ``executable`` None means :func:`~smokeseal.checks.browser.find_browser`, asked on the
+    thread. Failures to find or launch come out of :meth:`ready` and :meth:`run` as
+    :class:`~smokeseal.errors.BrowserError`.
+    """
+
+    def __init__(self, executable: str | None = None) -> None:
+        self.executable = executable
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name="smokeseal-browser",
+                                        daemon=True)
+        self._opened: Future[BrowserSession] | None = None
+        self._closed = False
+        self._imported = threading.Event()
+        self._launching: asyncio.Task[BrowserSession] | None = None
+
+    def start(self, *, head_start: float = 0.0) -> BrowserThread:
+        """Start launching. With ``head_start``, wait up to that long for the thread to
+        import Playwright: imports hold the GIL, so the caller's own would slow the
+        thread's to half speed and put off starting the driver."""
+        self._thread.start()
+        self._opened = asyncio.run_coroutine_threadsafe(self._open(), self._loop)
+        if head_start:
+            self._imported.wait(head_start)
+        return self
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.close()
+
+    async def _open(self) -> BrowserSession:
+        self._launching = asyncio.current_task()
+        try:
+            from smokeseal.checks.browser import BrowserSession
+        finally:
+            self._imported.set()
+        return await BrowserSession(self.executable).__aenter__()
+
+    def _session(self) -> Future[BrowserSession]:
+        if self._opened is None:
+            raise RuntimeError("BrowserThread.start() was not called")
+        return self._opened
+
+    async def ready(self) -> None:
+        """Return once the browser is up; raise BrowserError when it cannot be."""
+        session = await asyncio.wrap_future(self._session())
+        self.executable = session.executable
+
+    def plan(self, checks: int) -> None:
+        """Tell the session ``checks`` more page checks are coming (after :meth:`ready`)."""
+        session = self._session().result(timeout=0)
+        # On the browser's loop, ahead of the checks that are sent after this call.
+        self._loop.call_soon_threadsafe(session.plan, checks)
+
+    async def run(self, work: Callable[[BrowserSession], Awaitable[T]]) -> T:
+        """``await work(session)`` on the browser's loop; the result comes back to this one."""
+        opened = self._session()
+
+        async def there() -> T:
+            return await work(await asyncio.wrap_future(opened))
+
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(there(), self._loop))
+
+    async def aclose(self) -> str | None:
+        """Close the browser and end the thread, without blocking this loop."""
+        return await asyncio.to_thread(self.close)
+
+    def close(self) -> str | None:
+        """Close the browser (or stop its launch) and end the thread; idempotent.
+
+        Returns the browser it was (``executable version``), if it had opened.
+        """
+        if self._closed:
+            return None
+        self._closed = True
+        name = None
+        if self._opened is not None:
+            name = asyncio.run_coroutine_threadsafe(self._shut(), self._loop).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        return name
+
+    async def _shut(self) -> str | None:
+        # _open was sent to this loop before _shut, so its task is there by now.
+        launching = self._launching
+        if launching is None:
+            return None
+        # Still launching: stop there (BrowserSession cleans up what it started).
+        launching.cancel()
+        try:
+            session = await launching
+        except BaseException:
+            return None
+        name = f"{session.executable} {session.version}"
+        await session.__aexit__(None, None, None)
+        return name
+
+
+_prelaunched: BrowserThread | None = None
+_lock = threading.Lock()
+
+
+def prelaunch(executable: str | None = None) -> BrowserThread:
+    """Start the browser now for a run that will probably want it.
+
+    If no runner takes it, it is closed at exit: a wrong guess costs a little time, never
+    a result.
+    """
+    global _prelaunched
+    with _lock:
+        if _prelaunched is None:
+            _prelaunched = BrowserThread(executable).start(head_start=1.0)
+            atexit.register(_discard)
+        return _prelaunched
+
+
+def take_prelaunched(executable: str | None = None) -> BrowserThread | None:
+    """The prelaunched browser, if there is one for ``executable``; it is the caller's now."""
+    global _prelaunched
+    with _lock:
+        found, _prelaunched = _prelaunched, None
+    if found is None:
+        return None
+    if executable is not None and executable != found.executable:
+        found.close()  # made for another browser
+        return None
+    return found
+
+
+def _discard() -> None:
+    global _prelaunched
+    with _lock:
+        found, _prelaunched = _prelaunched, None
+    if found is not None:
+        found.close()
