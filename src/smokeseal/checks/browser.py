@@ -127,10 +127,11 @@ def _origin(url: str) -> str | None:
 class _Tab:
     """A context with one page, its guard installed once, reporting to the current visit."""
 
-    def __init__(self, context: BrowserContext, page: Page, cdp: CDPSession) -> None:
+    def __init__(self, context: BrowserContext, page: Page) -> None:
         self.context = context
         self.page = page
-        self.cdp = cdp
+        #: Opened by the first wipe: a tab used once never needs it.
+        self.cdp: CDPSession | None = None
         self.visit = _Visit()
         #: Cleared by a check that left the page in doubt (a load that timed out, say).
         self.reusable = True
@@ -142,7 +143,7 @@ class _Tab:
             # No extra request headers: on cross-origin fetches they would force CORS
             # preflights.
             page = await context.new_page()
-            tab = cls(context, page, await context.new_cdp_session(page))
+            tab = cls(context, page)
             await context.route("**/*", tab._guard)
             await context.route_web_socket(re.compile(r".*"), tab._refuse_socket)
             page.on("pageerror", tab._on_page_error)
@@ -188,6 +189,8 @@ class _Tab:
             for frame in self.page.frames:
                 await frame.evaluate("() => { try { sessionStorage.clear() } catch (e) {} }")
             await self.page.goto("about:blank", timeout=5000)
+            if self.cdp is None:
+                self.cdp = await self.context.new_cdp_session(self.page)
             for origin in self.visit.origins:
                 await self.cdp.send("Storage.clearDataForOrigin",
                                     {"origin": origin, "storageTypes": "all"})
