@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from smokeseal._startup import _pages_likely, _smoke_command
+from smokeseal._startup import _command, _pages_likely, _seal_as_smoke
 
 pytestmark = pytest.mark.unit
 
@@ -65,10 +65,18 @@ def test_a_config_it_cannot_read_starts_nothing_and_one_it_cannot_parse_guesses_
     assert _pages_likely(["a"]) is False
 
 
-def test_the_smoke_command_is_found_behind_global_options() -> None:
-    assert _smoke_command(["--config", "x.yml", "smoke", "app", "--json"]) == \
-        ["--config", "x.yml", "app", "--json"]
-    assert _smoke_command(["smoke", "--all"]) == ["--all"]
-    assert _smoke_command(["--config", "smoke", "seal", "1"]) is None
-    assert _smoke_command(["seal", "smoke"]) is None
-    assert _smoke_command([]) is None
+def test_the_command_is_found_behind_global_options() -> None:
+    assert _command(["--config", "x.yml", "smoke", "app", "--json"]) == \
+        ("smoke", ["--config", "x.yml", "app", "--json"])
+    assert _command(["smoke", "--all"]) == ("smoke", ["--all"])
+    assert _command(["--config", "smoke", "seal", "1"]) == ("seal", ["--config", "smoke", "1"])
+    assert _command(["--debug"]) is None
+
+
+def test_a_seal_guesses_from_its_app_or_from_every_app(config: str) -> None:
+    assert _seal_as_smoke(["--config", config, "http@v1.2"]) == ["--config", config, "http"]
+    assert _pages_likely(_seal_as_smoke(["--config", config, "http@v1.2"])) is False
+    assert _pages_likely(_seal_as_smoke(["--config", config, "pages@v1.2"])) is True
+    assert _seal_as_smoke(["--config", config, "42", "--json"]) == \
+        ["--config", config, "--json", "--all"]
+    assert _pages_likely(_seal_as_smoke(["--config", config, "42", "--no-browser"])) is False

@@ -39,9 +39,12 @@ _VALUED = ("--config", "--url", "--junit", "--database-url")
 
 
 def main() -> None:
-    smoke = _smoke_command(sys.argv[1:])
-    if smoke is not None:
-        _maybe_prelaunch(smoke)
+    found = _command(sys.argv[1:])
+    if found is not None and found[0] in ("smoke", "seal"):
+        command, args = found
+        if command == "seal":
+            args = _seal_as_smoke(args)
+        _maybe_prelaunch(args)
     from smokeseal.cli import main as cli_main
 
     cli_main()
@@ -54,13 +57,24 @@ def prod_smoke_main() -> None:
     cli_prod_smoke_main()
 
 
-def _smoke_command(args: list[str]) -> list[str] | None:
-    """``smokeseal [global options] smoke ARGS``: the global options and ARGS, else None."""
+def _command(args: list[str]) -> tuple[str, list[str]] | None:
+    """``smokeseal [global options] COMMAND ARGS``: COMMAND, and the options with ARGS."""
     for i, arg in enumerate(args):
         if arg.startswith("-") or (i > 0 and args[i - 1] in _VALUED):
             continue
-        return args[:i] + args[i + 1:] if arg == "smoke" else None
+        return arg, args[:i] + args[i + 1:]
     return None
+
+
+def _seal_as_smoke(args: list[str]) -> list[str]:
+    """``seal APP@VERSION`` smokes APP; ``seal ID`` names no app before the ledger is read,
+    so it counts as every app."""
+    for i, arg in enumerate(args):
+        if arg.startswith("-") or (i > 0 and args[i - 1] in _VALUED):
+            continue
+        rest = args[:i] + args[i + 1:]
+        return [*rest, arg.split("@", 1)[0]] if "@" in arg else [*rest, "--all"]
+    return args
 
 
 def _maybe_prelaunch(args: list[str]) -> None:
