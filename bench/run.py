@@ -318,8 +318,14 @@ def bench_scaling(report: Report, rounds: int) -> None:
         return checks
 
     sizes = (1, 6, 24, 96)
-    slopes: dict[float, tuple[float, float]] = {}
-    ends: dict[float, tuple[float, float]] = {}
+    pages = {n: (n + 1) // 2 for n in sizes}
+    medians: dict[float, dict[int, float]] = {}
+
+    def per_page(latency: float, small: int, large: int) -> float:
+        """Wall time each page check adds between suites of ``small`` and ``large`` checks."""
+        return ((medians[latency][large] - medians[latency][small])
+                / (pages[large] - pages[small]))
+
     # The demo app answers at once, as no production does; the second series gives every
     # response the latency of a production a continent away.
     for latency in (0.0, 0.2):
@@ -342,24 +348,19 @@ def bench_scaling(report: Report, rounds: int) -> None:
             per = statistics.median(times[n]) / n
             report.add(Row("scaling", f"{n} checks ({(n + 1) // 2} pages){where}", times[n],
                            note=f"{per * 1000:.0f} ms per check"))
-        medians = {n: statistics.median(times[n]) for n in sizes}
-        pages = {n: (n + 1) // 2 for n in sizes}
-        early = (medians[6] - medians[1]) / (pages[6] - pages[1])
-        late = (medians[96] - medians[24]) / (pages[96] - pages[24])
+        medians[latency] = {n: statistics.median(times[n]) for n in sizes}
         report.note("scaling", f"{where[2:]}: each page check beyond the first adds "
-                    f"~{early * 1000:.0f} ms up to 6 checks and ~{late * 1000:.0f} ms from 24 "
-                    "on; HTTP checks add nothing measurable.")
-        slopes[latency] = (early, late)
-        ends[latency] = (medians[1], medians[6])
-    fast, far = slopes[0.0], slopes[0.2]
+                    f"~{per_page(latency, 1, 6) * 1000:.0f} ms up to 6 checks and "
+                    f"~{per_page(latency, 24, 96) * 1000:.0f} ms from 24 on; HTTP checks add "
+                    "nothing measurable.")
+    render, wave = per_page(0.0, 24, 96), per_page(0.2, 24, 96) * PAGE_CONCURRENCY
     report.note("scaling", "where the limit is: against a server that answers at once, the "
-                f"CPU is the limit from the second page on (~{fast[1] * 1000:.0f} ms of both "
+                f"CPU is the limit from the second page on (~{render * 1000:.0f} ms of both "
                 "cores per render: browser, renderer, Playwright's driver). Against a distant "
                 f"server, up to {PAGE_CONCURRENCY} pages wait side by side: 6 checks take "
-                f"{ends[0.2][1]:.2f} s against {ends[0.2][0]:.2f} s for 1; beyond that pages go "
-                f"in waves of {PAGE_CONCURRENCY} (page_concurrency), ~"
-                f"{far[1] * PAGE_CONCURRENCY:.1f} s a wave here, each page making three round "
-                "trips.")
+                f"{medians[0.2][6]:.2f} s against {medians[0.2][1]:.2f} s for 1; beyond that "
+                f"pages go in waves of {PAGE_CONCURRENCY} (page_concurrency), ~{wave:.1f} s a "
+                "wave here, each page making three round trips.")
 
 
 # --- e. the board -------------------------------------------------------------------------

@@ -57,24 +57,29 @@ def prod_smoke_main() -> None:
     cli_prod_smoke_main()
 
 
+def _positionals(args: list[str]) -> list[int]:
+    """Where the arguments are that are neither options nor the values of options."""
+    return [i for i, arg in enumerate(args)
+            if not arg.startswith("-") and not (i > 0 and args[i - 1] in _VALUED)]
+
+
 def _command(args: list[str]) -> tuple[str, list[str]] | None:
     """``smokeseal [global options] COMMAND ARGS``: COMMAND, and the options with ARGS."""
-    for i, arg in enumerate(args):
-        if arg.startswith("-") or (i > 0 and args[i - 1] in _VALUED):
-            continue
-        return arg, args[:i] + args[i + 1:]
-    return None
+    found = _positionals(args)
+    if not found:
+        return None
+    i = found[0]
+    return args[i], args[:i] + args[i + 1:]
 
 
 def _seal_as_smoke(args: list[str]) -> list[str]:
     """``seal APP@VERSION`` smokes APP; ``seal ID`` names no app before the ledger is read,
     so it counts as every app."""
-    for i, arg in enumerate(args):
-        if arg.startswith("-") or (i > 0 and args[i - 1] in _VALUED):
-            continue
-        rest = args[:i] + args[i + 1:]
-        return [*rest, arg.split("@", 1)[0]] if "@" in arg else [*rest, "--all"]
-    return args
+    found = _command(args)
+    if found is None:
+        return args
+    release, rest = found
+    return [*rest, release.split("@", 1)[0]] if "@" in release else [*rest, "--all"]
 
 
 def _maybe_prelaunch(args: list[str]) -> None:
@@ -97,15 +102,12 @@ def _pages_likely(args: list[str]) -> bool:
     if any(a in ("--no-browser", "--help", "-h", "--version") for a in args):
         return False
     config: str | None = None
-    positional: list[str] = []
     for i, arg in enumerate(args):
         if arg.startswith("--config="):
             config = arg.split("=", 1)[1]
-        elif i > 0 and args[i - 1] in _VALUED:
-            if args[i - 1] == "--config":
-                config = arg
-        elif not arg.startswith("-"):
-            positional.append(arg)
+        elif arg == "--config" and i + 1 < len(args):
+            config = args[i + 1]
+    positional = [args[i] for i in _positionals(args)]
     path = config or os.environ.get("SMOKESEAL_CONFIG") or "smokeseal.yml"
     try:
         with open(path, encoding="utf-8") as handle:
