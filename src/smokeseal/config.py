@@ -37,6 +37,8 @@ __all__ = [
     "Check",
     "Config",
     "Expect",
+    "Suite",
+    "VersionSource",
     "find_config_path",
     "load_config",
     "normalise_url",
@@ -60,9 +62,39 @@ class Expect(_Model):
     selector: str | None = None
     text: str | None = None
     title: str | None = None
+    not_text: str | list[str] | None = None
     header: dict[str, str] | None = None
     max_ms: PositiveInt | None = None
     no_writes: bool = False
+    #: A check that is meant to leave the app (a sign-in page on an SSO host) names where
+    #: it must end: a URL prefix or a bare host. Without it, ending on another host fails.
+    redirect_to: str | None = None
+
+    @field_validator("not_text")
+    @classmethod
+    def _not_text(cls, value: str | list[str] | None) -> str | list[str] | None:
+        texts = [value] if isinstance(value, str) else (value or [])
+        if isinstance(value, list) and not value:
+            raise ValueError("must list at least one text")
+        if any(not t for t in texts):
+            raise ValueError("an empty text is on every page; give the text that must be absent")
+        return value
+
+    @field_validator("redirect_to")
+    @classmethod
+    def _redirect_to(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        target = value if "://" in value else f"https://{value}"
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not a host or an absolute http(s) URL")
+        return value
+
+    def absent_texts(self) -> tuple[str, ...]:
+        if self.not_text is None:
+            return ()
+        return (self.not_text,) if isinstance(self.not_text, str) else tuple(self.not_text)
 
     @field_validator("status")
     @classmethod
@@ -82,7 +114,8 @@ class Expect(_Model):
 
 
 _PAGE_ONLY = ("selector", "title", "no_writes")
-_NOT_FOR_COMMAND = ("status", "selector", "text", "title", "header", "no_writes")
+_NOT_FOR_COMMAND = ("status", "selector", "text", "not_text", "title", "header", "no_writes",
+                    "redirect_to")
 
 
 class Check(_Model):
@@ -94,6 +127,11 @@ class Check(_Model):
     command: str | None = None
     method: Literal["GET", "HEAD"] = "GET"
     timeout: PositiveFloat | None = None
+    #: Tries after a failure (None: the suite's default, else 1). A pass on a retry is
+    #: ``flaky``. Command checks run once: their runner has retries of its own.
+    retries: int | None = Field(default=None, ge=0, le=5)
+    #: get only: False stops at the first answer, so a 3xx and its Location can be asserted.
+    follow_redirects: bool = True
     expect: Expect = Field(default_factory=Expect)
     env: dict[str, str] = Field(default_factory=dict)
     junit: str | None = None
@@ -133,8 +171,13 @@ class Check(_Model):
             for key in ("env", "junit", "cwd"):
                 if key in self.model_fields_set:
                     raise ValueError(f"'{key}' applies only to command checks")
-        if kind != "get" and "method" in self.model_fields_set:
-            raise ValueError("'method' applies only to get checks")
+        if kind != "get":
+            for key in ("method", "follow_redirects"):
+                if key in self.model_fields_set:
+                    raise ValueError(f"'{key}' applies only to get checks")
+        if kind == "command" and "retries" in self.model_fields_set:
+            raise ValueError("'retries' applies to get and page checks (a command check's "
+                             "own runner retries; its JUnit flaky results are read)")
         return self
 
     @property
@@ -154,11 +197,72 @@ class Check(_Model):
     def label(self) -> str:
         return self.name or f"{self.kind} {self.target}"
 
+    @property
+    def attempts(self) -> int:
+        """How many times the check may run: once, plus its retries (default 1)."""
+        if self.kind == "command":
+            return 1
+        return 1 + (1 if self.retries is None else self.retries)
+
+
+#: Texts that mark a 200 that is really an error page (a framework's error shell).
+ERROR_SHELL_TEXTS = ("Internal Server Error", "Application error: a client-side exception",
+                     "Something went wrong")
 
 HEALTH_SUITE: tuple[Check, ...] = (
-    Check(name="home renders", page="/", expect=Expect(status=200)),
+    Check(name="home renders", page="/",
+          expect=Expect(status=200, not_text=list(ERROR_SHELL_TEXTS))),
     Check(name="up", get="/up", expect=Expect(status=200)),
 )
+
+
+class Suite(_Model):
+    """A suite written as a mapping: its checks and what they share."""
+
+    retries: int = Field(default=1, ge=0, le=5)
+    checks: list[Check]
+
+
+class VersionSource(_Model):
+    """Where production says which revision it serves: exactly one of ``json`` (a dotted
+    key in a JSON body), ``header`` (a response header) or ``pattern`` (a regular expression
+    with one group, over the body)."""
+
+    path: str = "/version"
+    json_key: str | None = Field(default=None, alias="json")
+    header: str | None = None
+    pattern: str | None = None
+    timeout: PositiveFloat = 10
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"{value!r} must be a path on the app's url starting with '/'")
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _one_group(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            compiled = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        if compiled.groups != 1:
+            raise ValueError(f"needs exactly one group (it has {compiled.groups}): the "
+                             "part that is the revision")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> VersionSource:
+        given = [k for k, v in (("json", self.json_key), ("header", self.header),
+                                ("pattern", self.pattern)) if v is not None]
+        if len(given) != 1:
+            raise ValueError("version needs exactly one of 'json', 'header' or 'pattern'"
+                             + (f", not {' and '.join(given)}" if given else ""))
+        return self
 
 
 class Gate(_Model):
@@ -218,8 +322,12 @@ class App(_Model):
     deploy: str | None = None
     deploy_timeout: PositiveFloat = 1800
     gate: Gate = Field(default_factory=Gate)
-    suite: str | list[Check] | None = None
+    suite: str | list[Check] | Suite | None = None
     notify: Notify = Field(default_factory=Notify)
+    #: How to read the revision production serves; the gate waits for it, the seal checks it.
+    version: VersionSource | None = None
+    #: The whole run's budget, seconds: past it, what has not answered is failed.
+    seal_timeout: PositiveFloat = 300
 
     @field_validator("url")
     @classmethod
@@ -236,7 +344,7 @@ class Config(_Model):
     database_url: str | None = None
     evidence_dir: str | None = None
     apps: dict[str, App]
-    suites: dict[str, list[Check]] = Field(default_factory=dict)
+    suites: dict[str, list[Check] | Suite] = Field(default_factory=dict)
 
     _path: Path | None = PrivateAttr(default=None)
 
@@ -263,18 +371,25 @@ class Config(_Model):
             raise UsageError(f"unknown app {name!r} (apps in {self._where()}: {known})") from None
 
     def suite_for(self, name: str) -> tuple[Check, ...]:
-        """The checks app ``name`` runs, in order."""
+        """The checks app ``name`` runs, in order, each with its ``retries`` settled."""
         suite = self.app(name).suite
+        if isinstance(suite, str):
+            # "health" by name when not defined; other names were rejected at load time.
+            suite = self.suites.get(suite)
         if suite is None:
             return HEALTH_SUITE
-        if isinstance(suite, list):
-            return tuple(suite)
-        if suite in self.suites:
-            return tuple(self.suites[suite])
-        return HEALTH_SUITE  # "health" by name; other names were rejected at load time
+        if isinstance(suite, Suite):
+            return tuple(_with_retries(c, suite.retries) for c in suite.checks)
+        return tuple(suite)
 
     def _where(self) -> str:
         return str(self._path) if self._path else "config"
+
+
+def _with_retries(check: Check, retries: int) -> Check:
+    if check.retries is not None or check.kind == "command":
+        return check
+    return check.model_copy(update={"retries": retries})
 
 
 def normalise_url(value: str) -> str:
@@ -331,8 +446,10 @@ def parse_config(text: str, *, source: str = DEFAULT_CONFIG_NAME,
 
 def _all_field_names() -> set[str]:
     names: set[str] = set()
-    for model in (Expect, Check, Gate, Discord, GithubRelease, Notify, App, Config):
+    for model in (Expect, Check, Suite, VersionSource, Gate, Discord, GithubRelease, Notify,
+                  App, Config):
         names.update(model.model_fields)
+    names.add("json")
     return names
 
 
@@ -346,13 +463,16 @@ def _check_cross_references(config: Config, document: Document) -> None:
             known = ", ".join(sorted([*config.suites, "health"]))
             raise document.error(f"unknown suite {suite!r} (known: {known})",
                                  ("apps", app_name, "suite"))
-    suites: list[tuple[KeyPath, list[Check]]] = [
+    suites: list[tuple[KeyPath, list[Check] | Suite]] = [
         (("suites", name), checks) for name, checks in config.suites.items()
     ] + [
         (("apps", name, "suite"), app.suite)
-        for name, app in config.apps.items() if isinstance(app.suite, list)
+        for name, app in config.apps.items() if isinstance(app.suite, list | Suite)
     ]
-    for at, checks in suites:
+    for at, suite in suites:
+        checks = suite.checks if isinstance(suite, Suite) else suite
+        if isinstance(suite, Suite):
+            at = (*at, "checks")
         if not checks:
             raise document.error("a suite needs at least one check", at)
         seen: set[str] = set()

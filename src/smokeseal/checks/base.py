@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from smokeseal import __version__
 
@@ -13,9 +15,11 @@ __all__ = [
     "READ_ONLY_METHODS",
     "USER_AGENT",
     "CheckResult",
+    "Outcome",
     "Stopwatch",
     "header_failures",
     "join_url",
+    "off_app",
     "shorten",
     "slug",
     "status_failure",
@@ -26,9 +30,17 @@ READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 USER_AGENT = f"smokeseal/{__version__} (read-only smoke check)"
 
 
+Outcome = Literal["passed", "failed", "flaky", "skipped"]
+
+
 @dataclass
 class CheckResult:
-    """The outcome of one check (or one testcase of a ``command`` check)."""
+    """The outcome of one check (or one testcase of a ``command`` check).
+
+    ``ok`` says the check passed (on its first try or a retry); ``skipped`` that it did not
+    run, which is never ok. ``first_failure`` is why an earlier try failed: set on a pass, it
+    makes the check ``flaky``.
+    """
 
     name: str
     kind: str
@@ -39,12 +51,30 @@ class CheckResult:
     skipped: bool = False
     blocked_writes: list[str] = field(default_factory=list)
     evidence: str | None = None
+    first_failure: str | None = None
+    attempts: int = 1
+    #: Findings that do not fail the check but are worth showing (third-party assets that
+    #: failed to load, say).
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.skipped:
+            self.ok = False
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.skipped:
+            return "skipped"
+        if not self.ok:
+            return "failed"
+        return "flaky" if self.first_failure else "passed"
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "name": self.name,
             "kind": self.kind,
             "ok": self.ok,
+            "outcome": self.outcome,
             "detail": self.detail,
             "duration_ms": self.duration_ms,
         }
@@ -52,6 +82,12 @@ class CheckResult:
             out["url"] = self.url
         if self.skipped:
             out["skipped"] = True
+        if self.first_failure is not None:
+            out["first_failure"] = self.first_failure
+        if self.attempts > 1:
+            out["attempts"] = self.attempts
+        if self.notes:
+            out["notes"] = list(self.notes)
         if self.blocked_writes:
             out["blocked_writes"] = list(self.blocked_writes)
         if self.evidence is not None:
@@ -72,6 +108,38 @@ class Stopwatch:
 def join_url(base_url: str, path: str) -> str:
     """``https://x.com/app`` + ``/up`` -> ``https://x.com/app/up``."""
     return base_url.rstrip("/") + path
+
+
+def _host_port(url: str) -> tuple[str, int | None] | None:
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.hostname.lower(), None if port == default else port
+
+
+def off_app(url: str, app_urls: Sequence[str], redirect_to: str | None = None) -> str | None:
+    """Why ``url`` is not a place the check may end, or None when it is.
+
+    A check may end on the host (and port) of any of ``app_urls`` (the canonical url and its
+    aliases; http and https alike), or, with ``redirect_to`` (a URL prefix or a bare host),
+    only where that says.
+    """
+    if redirect_to is not None:
+        if "://" in redirect_to:
+            ok = url.startswith(redirect_to)
+        else:
+            where = _host_port(url)
+            ok = where is not None and where[0] == redirect_to.lower()
+        return None if ok else f"expected to end on {redirect_to}, ended on {url}"
+    where = _host_port(url)
+    if where is not None and where in {_host_port(u) for u in app_urls}:
+        return None
+    return f"left the app: ended on {url}"
 
 
 def slug(text: str) -> str:
