@@ -35,7 +35,7 @@ os.environ.setdefault("NODE_COMPILE_CACHE", os.path.join(
     os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "smokeseal", "node"))
 
 #: Options of ``smoke`` (and the global ones) that take a value.
-_VALUED = ("--config", "--url", "--junit", "--database-url")
+_VALUED = ("--config", "--url", "--junit", "--database-url", "--sha")
 
 
 def main() -> None:

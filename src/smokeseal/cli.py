@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +85,8 @@ def _options(
 
 
 def _smoke(app_name: str | None, every_app: bool, url: str | None, as_json: bool,
-           junit: Path | None, no_browser: bool, config: Path | None, debug: bool) -> None:
+           junit: Path | None, no_browser: bool, config: Path | None, debug: bool,
+           sha: str | None = None) -> None:
     from smokeseal.config import find_config_path, load_config
 
     _globals.debug = _globals.debug or debug
@@ -92,11 +94,18 @@ def _smoke(app_name: str | None, every_app: bool, url: str | None, as_json: bool
         raise UsageError("give APP, or --all for every app in the config")
     if every_app and url is not None:
         raise UsageError("--url: checks one app; it cannot go with --all")
+    if every_app and sha is not None:
+        raise UsageError("--sha: names one app's release; it cannot go with --all")
+    if sha is not None and not re.fullmatch(r"[0-9a-fA-F]{7,40}", sha):
+        raise UsageError(f"--sha: {sha!r} is not a commit sha (7 to 40 hex digits)")
     loaded = load_config(find_config_path(config or _globals.config))
     if app_name is None:
         _smoke_fleet(loaded, as_json=as_json, junit=junit, no_browser=no_browser)
+    if sha is not None and loaded.app(app_name).version is None:
+        raise UsageError(f"--sha: app {app_name!r} has no 'version:' in the config, so the "
+                         "revision production serves cannot be read")
     _smoke_and_show(loaded, app_name, url=url, as_json=as_json, junit=junit,
-                    no_browser=no_browser)
+                    no_browser=no_browser, sha=sha)
 
 
 def _smoke_fleet(config: Config, *, as_json: bool, junit: Path | None,
@@ -132,16 +141,16 @@ def _smoke_fleet(config: Config, *, as_json: bool, junit: Path | None,
 
 def _smoke_and_show(config: Config, app_name: str, *, url: str | None = None,
                     as_json: bool = False, junit: Path | None = None,
-                    no_browser: bool = False) -> NoReturn:
+                    no_browser: bool = False, sha: str | None = None) -> NoReturn:
     from smokeseal.report import Progress, print_run
     from smokeseal.runner import run_app
     from smokeseal.seal import seal_from_run
 
-    checks = config.suite_for(app_name)
     target = url or config.app(app_name).url
-    with Progress(stderr, len(checks), target) as progress:
-        run = run_app(config, app_name, url=url, use_browser=not no_browser, on_result=progress)
-    seal = seal_from_run(run)
+    with Progress(stderr, _check_count(config, app_name), target) as progress:
+        run = run_app(config, app_name, url=url, use_browser=not no_browser, on_result=progress,
+                      expected_sha=sha)
+    seal = seal_from_run(run, expected_sha=sha)
     if junit is not None:
         _write_junit(junit, [(app_name, seal)])
     if as_json:
@@ -149,6 +158,11 @@ def _smoke_and_show(config: Config, app_name: str, *, url: str | None = None,
     else:
         print_run(stdout, app_name, run, seal)
     raise typer.Exit(0 if seal.green else 1)
+
+
+def _check_count(config: Config, app_name: str) -> int:
+    """Checks a run of the app shows: its suite, and the version check where it has one."""
+    return len(config.suite_for(app_name)) + int(config.app(app_name).version is not None)
 
 
 AppArgument = Annotated[str, typer.Argument(metavar="APP", help="An app named in the config.",
@@ -163,21 +177,26 @@ UrlOption = Annotated[str | None, typer.Option(
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the seal as JSON.")]
 JunitOption = Annotated[Path | None, typer.Option("--junit", metavar="FILE",
                                                   help="Also write JUnit XML to FILE.")]
-NoBrowserOption = Annotated[bool, typer.Option("--no-browser",
-                                               help="Skip page checks (and say so).")]
+NoBrowserOption = Annotated[bool, typer.Option(
+    "--no-browser", help="Skip page checks (and say so): the result is then red, since "
+    "they went unverified.")]
+ShaOption = Annotated[str | None, typer.Option(
+    "--sha", help="The commit production must serve (needs the app's 'version:'); another "
+    "revision answering is a failed version check.")]
 
 
 @app.command("smoke")
 def smoke_command(app_name: MaybeAppArgument = None, every_app: AllOption = False,
                   url: UrlOption = None, as_json: JsonOption = False,
                   junit: JunitOption = None, no_browser: NoBrowserOption = False,
-                  config: ConfigOption = None, debug: DebugOption = False) -> None:
+                  sha: ShaOption = None, config: ConfigOption = None,
+                  debug: DebugOption = False) -> None:
     """Run APP's suite (or every app's, with --all) against its production URL and record
     nothing (= prod-smoke APP).
 
     Exit 0 when every check passed, 1 when one failed, 2 for bad usage or config.
     """
-    _smoke(app_name, every_app, url, as_json, junit, no_browser, config, debug)
+    _smoke(app_name, every_app, url, as_json, junit, no_browser, config, debug, sha)
 
 
 prod_smoke_app.command(help=smoke_command.__doc__)(smoke_command)
@@ -614,7 +633,7 @@ def _ship(config: Config, ledger: Ledger, release: Release, *, no_browser: bool)
                               say=lambda m: stderr.print(m, markup=False, highlight=False,
                                                          soft_wrap=True),
                               waiting=lambda text: Waiting(stderr, text))
-    total = len(config.suite_for(release.app))
+    total = _check_count(config, release.app)
     with Progress(stderr, total, config.app(release.app).url) as progress:
         seal, warnings = seal_after_ship(config, ledger, shipped,
                                          use_browser=not no_browser, on_result=progress)
@@ -653,7 +672,7 @@ def seal_command(ref: ReleaseArgument, as_json: JsonOption = False,
     with _ledger(config) as ledger:
         release = ledger.release(ref)
         url = config.app(release.app).url
-        with Progress(stderr, len(config.suite_for(release.app)), url) as progress:
+        with Progress(stderr, _check_count(config, release.app), url) as progress:
             seal, recorded = seal_release(config, ledger, release, use_browser=not no_browser,
                                           on_result=progress)
         from smokeseal.outbox import deliver_quietly

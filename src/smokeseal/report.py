@@ -7,7 +7,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -15,7 +15,7 @@ from rich.text import Text
 
 from smokeseal.checks.base import CheckResult
 from smokeseal.runner import RunResult
-from smokeseal.seal import Seal
+from smokeseal.seal import CheckRecord, Seal
 
 if TYPE_CHECKING:
     from smokeseal.ledger import Message, Release
@@ -63,33 +63,46 @@ def print_seal(console: Console, seal: Seal, title: Text) -> None:
     console.print(title)
     console.print(checks_table(seal.checks))
     for check in seal.checks:
-        if check.get("evidence"):
-            console.print(Text(f"  evidence for {terminal_safe(check['name'])}: "
-                               f"{check['evidence']}", style="dim"))
+        if check.evidence:
+            console.print(Text(f"  evidence for {terminal_safe(check.name)}: "
+                               f"{check.evidence}", style="dim"))
+    if seal.revision:
+        expected = f" (release {seal.expected_sha[:7]})" if seal.expected_sha else ""
+        console.print(Text(f"revision served: {terminal_safe(seal.revision)}{expected}",
+                           style="dim"))
     colour = "green" if seal.green else "red"
     console.print(Text.assemble(f"{seal.emoji} ", (seal.status, f"bold {colour}"), " · ",
                                 terminal_safe(seal.summary), (f" · {seal.duration_ms} ms", "dim")))
     print_rollback(console, seal)
 
 
-def checks_table(checks: list[dict[str, Any]]) -> Table:
+_MARKS = {"passed": ("✓", "green"), "flaky": ("✓", "yellow"), "failed": ("✗", "bold red"),
+          "skipped": ("–", "yellow")}
+
+
+def checks_table(checks: list[CheckRecord]) -> Table:
     table = Table(box=None, show_header=True, header_style="dim", pad_edge=False)
     table.add_column("", width=1)
     table.add_column("check", style="bold", no_wrap=True)
     table.add_column("detail", overflow="fold")
     table.add_column("ms", justify="right", style="dim")
     for check in checks:
-        ok = bool(check.get("ok"))
-        if check.get("skipped"):
-            mark = Text("–", style="dim")
-        else:
-            mark = Text("✓", style="green") if ok else Text("✗", style="bold red")
-        detail = terminal_safe(str(check.get("detail", "")))
-        blocked = check.get("blocked_writes") or []
-        if blocked and not ok:
-            detail += "\nblocked: " + ", ".join(terminal_safe(b) for b in blocked[:5])
-        table.add_row(mark, Text(terminal_safe(str(check.get("name", "")))),
-                      Text(detail, style="" if ok else "red"), str(check.get("duration_ms", "")))
+        mark, style = _MARKS[check.outcome]
+        detail = terminal_safe(check.detail)
+        if check.flaky:
+            first = terminal_safe(check.first_failure or "")
+            detail += f"\nflaky: failed on the first try: {first}"
+        if check.skipped:
+            detail += "\nnot verified"
+        if check.blocked_writes and not check.ok:
+            detail += "\nblocked: " + ", ".join(terminal_safe(b)
+                                                for b in check.blocked_writes[:5])
+        for note in check.notes[:5]:
+            detail += "\n" + terminal_safe(note)
+        table.add_row(Text(mark, style=style), Text(terminal_safe(check.name)),
+                      Text(detail, style={"failed": "red", "flaky": "yellow",
+                                          "skipped": "yellow"}.get(check.outcome, "")),
+                      "" if check.duration_ms is None else str(check.duration_ms))
     return table
 
 
@@ -121,7 +134,7 @@ class Progress:
             self._status.__exit__(None, None, None)
 
     def __call__(self, result: CheckResult) -> None:
-        self.count(result.ok)
+        self.count(result.outcome != "failed")
 
     def count(self, ok: bool) -> None:
         self._done += 1
@@ -193,28 +206,34 @@ def _junit_suite(suite_name: str, seal: Seal) -> ET.Element:
     suite = ET.Element("testsuite", {
         "name": suite_name,
         "tests": str(len(checks)),
-        "failures": str(sum(not c.get("ok") and not c.get("skipped") for c in checks)),
+        "failures": str(sum(c.outcome == "failed" for c in checks)),
         "errors": "0",
-        "skipped": str(sum(bool(c.get("skipped")) for c in checks)),
+        "skipped": str(sum(c.outcome == "skipped" for c in checks)),
         "time": f"{seal.duration_ms / 1000:.3f}",
         "timestamp": seal.checked_at.removesuffix("Z"),
     })
-    ET.SubElement(ET.SubElement(suite, "properties"), "property",
-                  {"name": "base_url", "value": seal.base_url})
+    properties = ET.SubElement(suite, "properties")
+    ET.SubElement(properties, "property", {"name": "base_url", "value": seal.base_url})
+    if seal.revision:
+        ET.SubElement(properties, "property", {"name": "revision", "value": _xml(seal.revision)})
     for check in checks:
         case = ET.SubElement(suite, "testcase", {
-            "name": _xml(str(check.get("name", ""))),
-            "classname": f"{suite_name}.{check.get('kind', '')}",
-            "time": f"{check.get('duration_ms', 0) / 1000:.3f}",
+            "name": _xml(check.name),
+            "classname": f"{suite_name}.{check.kind}",
+            "time": f"{(check.duration_ms or 0) / 1000:.3f}",
         })
-        detail = _xml(str(check.get("detail", "")))
-        if check.get("skipped"):
+        detail = _xml(check.detail)
+        if check.outcome == "skipped":
             ET.SubElement(case, "skipped", {"message": detail})
-        elif not check.get("ok"):
+        elif check.outcome == "failed":
             failure = ET.SubElement(case, "failure",
                                     {"message": (detail.splitlines() or [""])[0]})
-            evidence = check.get("evidence")
-            failure.text = detail + (f"\nevidence: {evidence}" if evidence else "")
+            failure.text = detail + (f"\nevidence: {check.evidence}" if check.evidence else "")
+        elif check.outcome == "flaky":
+            # Surefire's rerun format, which CI test reports show as a flaky pass.
+            first = _xml(check.first_failure or "")
+            flaky = ET.SubElement(case, "flakyFailure", {"message": first})
+            flaky.text = first
     return suite
 
 
@@ -227,10 +246,12 @@ def print_fleet(console: Console, seals: dict[str, Seal], seconds: float) -> Non
                                     terminal_safe(seal.summary.split("; ")[0]),
                                     (f" · {seal.duration_ms} ms", "dim")), soft_wrap=True)
         for check in seal.checks:
-            if not check.get("ok"):
-                console.print(Text(f"    ✗ {terminal_safe(str(check.get('name')))}: "
-                                   f"{terminal_safe(str(check.get('detail')))}", style="red"),
-                              soft_wrap=True)
+            if check.outcome != "passed":
+                mark, style = _MARKS[check.outcome]
+                detail = (f"flaky, {check.first_failure} on the first try" if check.flaky
+                          else check.detail)
+                console.print(Text(f"    {mark} {terminal_safe(check.name)}: "
+                                   f"{terminal_safe(detail)}", style=style), soft_wrap=True)
     green = sum(seal.green for seal in seals.values())
     pace = len(seals) / seconds * 60 if seconds > 0 else 0.0
     console.print(Text.assemble(
@@ -294,7 +315,7 @@ def print_release(console: Console, release: Release, history: list[dict[str, ob
                                     terminal_safe(str(seal.get("summary", ""))),
                                     f" · {seal.get('checked_at')} against "
                                     f"{seal.get('base_url')}"))
-        console.print(checks_table(seal.get("checks", [])))
+        console.print(checks_table(Seal.from_dict(seal).checks))
         for command in seal.get("rollback", []):
             console.print(Text(f"  rollback: {command}", style="red"))
     if len(history) > 1:

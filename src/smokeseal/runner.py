@@ -7,25 +7,33 @@ checks begin as soon as it is up. Playwright is imported only when a suite has p
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smokeseal.checks.base import CheckResult, Stopwatch, join_url
-from smokeseal.config import Check, Config, normalise_url
+from smokeseal.config import Check, Config, VersionSource, normalise_url
 from smokeseal.errors import UsageError
 
 if TYPE_CHECKING:
     from smokeseal.checks.browser_thread import BrowserThread
 
-__all__ = ["APP_CONCURRENCY", "PAGE_CONCURRENCY", "RunResult", "Shared", "evidence_folder",
-           "run_app", "run_fleet", "run_fleet_async", "run_suite", "run_suite_async"]
+__all__ = ["APP_CONCURRENCY", "GRACE", "PAGE_CONCURRENCY", "RunResult", "Shared", "Target",
+           "evidence_folder", "run_app", "run_fleet", "run_fleet_async", "run_suite",
+           "run_suite_async", "run_target", "target_for"]
 
 #: Page checks at once; each is a renderer process, and this machine class has two cores.
 PAGE_CONCURRENCY = 6
 NO_BROWSER = "skipped: --no-browser"
+#: A check's hard deadline is its timeout plus this: room for evidence and cleanup.
+GRACE = 5.0
+#: How long page checks wait for the browser to come up.
+LAUNCH_DEADLINE = 60.0
+#: Between a failed try and its retry: long enough for a blip to pass.
+RETRY_PAUSE = 0.5
+DEFAULT_BUDGET = 300.0
 
 OnResult = Callable[[CheckResult], None]
 
@@ -40,6 +48,8 @@ class RunResult:
     results: list[CheckResult]
     browser: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: The revision production served, where the app says how to read it.
+    revision: str | None = None
 
     @property
     def ran(self) -> list[CheckResult]:
@@ -47,26 +57,53 @@ class RunResult:
 
     @property
     def failed(self) -> list[CheckResult]:
-        return [r for r in self.results if not r.ok]
+        return [r for r in self.results if r.outcome == "failed"]
 
     @property
     def passed(self) -> bool:
-        """Green: at least one check ran and none failed."""
-        return bool(self.ran) and not self.failed
+        """Green: every check ran, and none failed (see :func:`smokeseal.seal.verdict`)."""
+        from smokeseal.seal import verdict
+
+        return verdict(self.results) == "green"
 
 
-def run_app(config: Config, app: str, *, url: str | None = None, use_browser: bool = True,
-            on_result: OnResult | None = None) -> RunResult:
-    """Run app ``app``'s suite against its canonical URL (or ``url``)."""
+@dataclass(frozen=True)
+class Target:
+    """Where and how one app's suite runs."""
+
+    checks: tuple[Check, ...]
+    base_url: str
+    #: Hosts a check may end on: the canonical url and its aliases.
+    app_urls: tuple[str, ...] = ()
+    version: VersionSource | None = None
+    expected_sha: str | None = None
+    #: The whole run's budget, seconds.
+    budget: float = DEFAULT_BUDGET
+    evidence_dir: Path | None = None
+
+
+def target_for(config: Config, app: str, *, url: str | None = None,
+               expected_sha: str | None = None) -> Target:
+    """App ``app``'s suite, aimed at its canonical URL (or ``url``)."""
+    app_config = config.app(app)
     checks = config.suite_for(app)
     if url is not None:
         try:
             url = normalise_url(url)
         except ValueError as exc:
             raise UsageError(f"--url: {exc}") from None
-    base_url = url or config.app(app).url
-    return run_suite(checks, base_url, use_browser=use_browser, on_result=on_result,
-                     evidence_dir=evidence_folder(config, app), base_dir=config.base_dir)
+    base_url = url or app_config.url
+    app_urls = (base_url,) if url else (app_config.url, *app_config.aliases)
+    return Target(checks, base_url, app_urls, app_config.version, expected_sha,
+                  app_config.seal_timeout, evidence_folder(config, app))
+
+
+def run_app(config: Config, app: str, *, url: str | None = None, use_browser: bool = True,
+            on_result: OnResult | None = None, expected_sha: str | None = None) -> RunResult:
+    """Run app ``app``'s suite against its canonical URL (or ``url``)."""
+    target = target_for(config, app, url=url, expected_sha=expected_sha)
+    return asyncio.run(run_target(target, use_browser=use_browser, on_result=on_result,
+                                  base_dir=config.base_dir))
 
 
 def evidence_folder(config: Config, app: str) -> Path:
@@ -92,30 +129,45 @@ async def run_suite_async(
     checks: Sequence[Check],
     base_url: str,
     *,
+    app_urls: Sequence[str] = (),
+    version: VersionSource | None = None,
+    expected_sha: str | None = None,
+    budget: float = DEFAULT_BUDGET,
+    evidence_dir: Path | None = None,
+    **options: Any,
+) -> RunResult:
+    """Run ``checks`` at once against ``base_url``; see :func:`run_target`."""
+    target = Target(tuple(checks), base_url, tuple(app_urls) or (base_url,), version,
+                    expected_sha, budget, evidence_dir)
+    return await run_target(target, **options)
+
+
+async def run_target(
+    target: Target,
+    *,
     use_browser: bool = True,
     browser_executable: str | None = None,
-    evidence_dir: Path | None = None,
     base_dir: Path | None = None,
     page_concurrency: int = PAGE_CONCURRENCY,
     on_result: OnResult | None = None,
     shared: Shared | None = None,
 ) -> RunResult:
-    """Run ``checks`` at once. With ``shared``, use its client and browser (left open)."""
+    """Run a target's checks at once. With ``shared``, use its client and browser (left
+    open)."""
     if shared is not None:
-        return await _run_checks(checks, base_url, shared, use_browser=use_browser,
-                                 evidence_dir=evidence_dir, base_dir=base_dir,
+        return await _run_checks(target, shared, use_browser=use_browser, base_dir=base_dir,
                                  on_result=on_result)
-    needs_browser = use_browser and any(c.kind == "page" for c in checks)
+    needs_browser = use_browser and any(c.kind == "page" for c in target.checks)
     browser = _launch(browser_executable) if needs_browser else None
     from smokeseal.checks.http import read_only_client
 
     async with read_only_client() as client:
         try:
-            run = await _run_checks(checks, base_url,
+            run = await _run_checks(target,
                                     Shared(client, asyncio.Semaphore(page_concurrency),
                                            browser),
-                                    use_browser=use_browser, evidence_dir=evidence_dir,
-                                    base_dir=base_dir, on_result=on_result)
+                                    use_browser=use_browser, base_dir=base_dir,
+                                    on_result=on_result)
         finally:
             browser_name = await browser.aclose() if browser else None
     run.browser = browser_name
@@ -130,14 +182,31 @@ def _launch(executable: str | None) -> BrowserThread:
     return take_prelaunched(executable) or BrowserThread(executable).start()
 
 
-async def _run_checks(checks: Sequence[Check], base_url: str, shared: Shared, *,
-                      use_browser: bool, evidence_dir: Path | None, base_dir: Path | None,
-                      on_result: OnResult | None) -> RunResult:
+def _default_timeout(kind: str) -> float:
+    return {"get": 10.0, "page": 15.0, "command": 300.0}.get(kind, 10.0)
+
+
+class _Budget:
+    """The run's time budget, on the event loop's clock."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._end = asyncio.get_running_loop().time() + seconds
+
+    def left(self) -> float:
+        return self._end - asyncio.get_running_loop().time()
+
+
+async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
+                      base_dir: Path | None, on_result: OnResult | None) -> RunResult:
     checked_at = datetime.now(UTC)
     watch = Stopwatch()
+    budget = _Budget(target.budget)
     base_dir = base_dir or Path.cwd()
     browser = shared.browser if use_browser else None
-    notes: list[str] = []
+    base_url = target.base_url
+    checks = target.checks
+    planned: list[bool] = []  # this suite's page checks are announced to the browser once
 
     def report(results: list[CheckResult]) -> list[CheckResult]:
         if on_result is not None:
@@ -145,48 +214,128 @@ async def _run_checks(checks: Sequence[Check], base_url: str, shared: Shared, *,
                 on_result(result)
         return results
 
-    from smokeseal.checks.http import run_get_check
-
-    planned: list[bool] = []  # this suite's page checks are announced to the browser once
-
-    async def one(check: Check) -> list[CheckResult]:
-        if check.kind == "get":
-            return report([await run_get_check(shared.client, check, base_url)])
+    async def once(check: Check) -> list[CheckResult]:
+        """One attempt, under the check's hard deadline (its timeout plus a grace)."""
+        if check.kind == "page" and browser is None:
+            return [CheckResult(check.label, "page", False, NO_BROWSER, 0,
+                                url=join_url(base_url, check.target), skipped=True)]
+        if check.kind == "page":
+            assert browser is not None
+            if (ready := await _browser_ready(check, browser)) is not None:
+                return [ready]
+            if not planned:
+                planned.append(True)
+                browser.plan(sum(c.kind == "page" for c in checks))
+            # Waiting for a page slot is not the check's own time: its deadline starts after.
+            async with shared.page_slots:
+                return await _bounded(check, lambda: _page(check, browser))
         if check.kind == "command":
             from smokeseal.checks.command import run_command_check
 
-            return report(await run_command_check(check, base_url, base_dir))
-        if browser is None:
-            return report([CheckResult(check.label, "page", True, NO_BROWSER, 0,
-                                       url=join_url(base_url, check.target), skipped=True)])
-        return report([await _page(check, browser)])
+            return await _bounded(check, lambda: run_command_check(check, base_url, base_dir))
+        from smokeseal.checks.http import run_get_check
 
-    async def _page(check: Check, browser: BrowserThread) -> CheckResult:
-        from smokeseal.checks.browser import describe_error, run_page_check
+        return await _bounded(check, lambda: _one(run_get_check(
+            shared.client, check, base_url, app_urls=target.app_urls)))
+
+    async def _browser_ready(check: Check, browser: BrowserThread) -> CheckResult | None:
         from smokeseal.errors import BrowserError
 
         url = join_url(base_url, check.target)
         try:
-            await browser.ready()
+            async with asyncio.timeout(max(min(LAUNCH_DEADLINE, budget.left()), 0)):
+                await browser.ready()
         except BrowserError as exc:
             return CheckResult(check.label, "page", False, f"no browser: {exc}", 0, url=url)
-        if not planned:
-            planned.append(True)
-            browser.plan(sum(c.kind == "page" for c in checks))
-        async with shared.page_slots:
-            try:
-                return await browser.run(
-                    lambda session: run_page_check(session, check, base_url, evidence_dir))
-            except Exception as exc:
-                return CheckResult(check.label, "page", False,
-                                   f"browser failed: {describe_error(exc)}", 0, url=url)
+        except TimeoutError:
+            return CheckResult(check.label, "page", False, "no browser: it did not start "
+                               f"within {LAUNCH_DEADLINE:g} s", 0, url=url)
+        return None
 
-    nested = await asyncio.gather(*(one(check) for check in checks))
-    if browser is None and any(c.kind == "page" for c in checks):
-        skipped = sum(c.kind == "page" for c in checks)
-        notes.append(f"{skipped} page check{'s' * (skipped > 1)} skipped (--no-browser)")
+    async def _page(check: Check, browser: BrowserThread) -> list[CheckResult]:
+        from smokeseal.checks.browser import describe_error, run_page_check
+
+        try:
+            return [await browser.run(lambda session: run_page_check(
+                session, check, base_url, target.evidence_dir, app_urls=target.app_urls))]
+        except Exception as exc:
+            return [CheckResult(check.label, "page", False,
+                                f"browser failed: {describe_error(exc)}", 0,
+                                url=join_url(base_url, check.target))]
+
+    async def _bounded(check: Check, work: Callable[[], Awaitable[list[CheckResult]]]
+                       ) -> list[CheckResult]:
+        """``work`` within the check's deadline and the run's budget; whatever goes wrong
+        in it becomes this check's failure, never the run's."""
+        timeout = (check.timeout or _default_timeout(check.kind)) + GRACE
+        left = budget.left()
+        url = join_url(base_url, check.target) if check.kind != "command" else None
+        if left <= 0:
+            return [CheckResult(check.label, check.kind, False, "not run: the run's budget "
+                                f"(seal_timeout {budget.seconds:g} s) was spent", 0, url=url)]
+        limit = min(timeout, left)
+        started = Stopwatch()
+        try:
+            async with asyncio.timeout(limit):
+                return await work()
+        except TimeoutError:
+            why = (f"no answer within {limit:g} s" if limit == timeout else
+                   f"stopped at the run's budget (seal_timeout {budget.seconds:g} s)")
+            return [CheckResult(check.label, check.kind, False, why, started.ms(), url=url)]
+        except Exception as exc:  # one check's bug or surprise must not end the run
+            return [CheckResult(check.label, check.kind, False,
+                                f"check failed to run: {_describe(exc)}", started.ms(),
+                                url=url)]
+
+    async def with_retries(check: Check) -> list[CheckResult]:
+        first_failure: str | None = None
+        results: list[CheckResult] = []
+        for attempt in range(1, check.attempts + 1):
+            results = await once(check)
+            failed = [r for r in results if r.outcome == "failed"]
+            if not failed:
+                if first_failure is not None:
+                    for result in results:
+                        result.first_failure = first_failure
+                        result.attempts = attempt
+                return results
+            first_failure = first_failure or failed[0].detail.splitlines()[0]
+            if attempt < check.attempts and budget.left() > RETRY_PAUSE:
+                await asyncio.sleep(RETRY_PAUSE)
+            else:
+                break
+        for result in results:
+            result.attempts = attempt
+        return results
+
+    async def one(check: Check) -> list[CheckResult]:
+        return report(await with_retries(check))
+
+    async def version_check() -> list[CheckResult]:
+        assert target.version is not None
+        from smokeseal.checks.version import run_version_check
+
+        check = Check(name="version", get=target.version.path,
+                      timeout=target.version.timeout)
+        return report(await _bounded(check, lambda: _one(run_version_check(
+            shared.client, target.version, base_url, target.expected_sha))))  # type: ignore[arg-type]
+
+    work = [one(check) for check in checks]
+    if target.version is not None:
+        work.insert(0, version_check())
+    nested = await asyncio.gather(*work)
     results = [result for group in nested for result in group]
-    return RunResult(base_url, checked_at, watch.ms(), results, None, notes)
+    revision = next((r.revision for r in results if getattr(r, "revision", None)), None)
+    return RunResult(base_url, checked_at, watch.ms(), results, None, [], revision)
+
+
+async def _one(result: Awaitable[CheckResult]) -> list[CheckResult]:
+    return [await result]
+
+
+def _describe(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 #: Apps whose suites run at once in a fleet run; their page checks share PAGE_CONCURRENCY.
@@ -223,10 +372,9 @@ async def run_fleet_async(config: Config, apps: Sequence[str] | None = None, *,
 
         async def one(name: str) -> RunResult:
             async with app_slots:
-                run = await _run_checks(config.suite_for(name), config.app(name).url, shared,
-                                        use_browser=use_browser,
-                                        evidence_dir=evidence_folder(config, name),
-                                        base_dir=config.base_dir, on_result=None)
+                run = await _run_checks(target_for(config, name), shared,
+                                        use_browser=use_browser, base_dir=config.base_dir,
+                                        on_result=None)
             if on_app is not None:
                 on_app(name, run)
             return run

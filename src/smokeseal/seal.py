@@ -1,31 +1,113 @@
-"""The seal: the verdict of one suite run, in the shape the design's contract fixes."""
+"""The seal: the verdict of one suite run, in the shape the design's contract fixes.
+
+The verdict rule lives here and nowhere else (:func:`verdict`): a seal is green only when
+every check of the suite ran and none failed. A check that failed and then passed on a retry
+is ``flaky``: the seal stays green and names it. Skipped checks, a suite where nothing ran,
+an external suite with no test cases: never green, and the summary says what went
+unverified.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from smokeseal.checks.base import shorten
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+
+from smokeseal.checks.base import CheckResult, Outcome, shorten
 from smokeseal.runner import RunResult
 
-__all__ = ["Seal", "failed_seal", "rollback_commands", "seal_from_run", "summarise"]
+__all__ = ["SCHEMA_VERSION", "CheckRecord", "Seal", "clean_text", "failed_seal",
+           "flaky_phrase", "rollback_commands", "seal_from_run", "summarise", "verdict"]
 
 Status = Literal["green", "red"]
+#: 1: the first version (``ok`` and ``skipped`` only); 2: ``outcome``, flaky, revision.
+SCHEMA_VERSION = 2
 
 
-@dataclass
-class Seal:
+def clean_text(value: Any) -> Any:
+    """``value`` with NUL taken out of every string: PostgreSQL's JSONB refuses it, and it
+    is never meaningful in text read from production."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [clean_text(v) for v in value]
+    if isinstance(value, dict):
+        return {clean_text(k): clean_text(v) for k, v in value.items()}
+    return value
+
+
+class _Record(BaseModel):
+    # Records read back from the ledger may come from a newer smokeseal: keep what we do not
+    # know instead of refusing the whole seal.
+    model_config = ConfigDict(extra="allow")
+
+
+class CheckRecord(_Record):
+    """One check's result as the seal keeps it."""
+
+    name: str
+    kind: str
+    ok: bool
+    outcome: Outcome
+    detail: str = ""
+    duration_ms: int | None = None
+    url: str | None = None
+    skipped: bool = False
+    first_failure: str | None = None
+    attempts: int = 1
+    blocked_writes: list[str] = Field(default_factory=list)
+    evidence: str | None = None
+    notes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upgrade(cls, data: Any) -> Any:
+        # Schema 1 had no outcome: derive it the way schema 1 judged.
+        if isinstance(data, dict) and "outcome" not in data:
+            skipped = bool(data.get("skipped"))
+            outcome = "skipped" if skipped else "passed" if data.get("ok") else "failed"
+            data = {**data, "outcome": outcome, "ok": bool(data.get("ok")) and not skipped}
+        return data
+
+    @classmethod
+    def of(cls, result: CheckResult) -> CheckRecord:
+        return cls.model_validate(clean_text(result.to_dict()))
+
+    @property
+    def flaky(self) -> bool:
+        return self.outcome == "flaky"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's shape: empty optional fields left out."""
+        out = self.model_dump(exclude_defaults=True)
+        for key in ("name", "kind", "ok", "outcome", "detail", "duration_ms"):
+            out.setdefault(key, getattr(self, key))
+        return out
+
+
+class Seal(_Record):
+    """The verdict of one run, as recorded on the release and told to every sink."""
+
+    schema_version: int = SCHEMA_VERSION
     status: Status
     summary: str
     checked_at: str
     base_url: str
     duration_ms: int
-    checks: list[dict[str, Any]]
-    rollback: list[str] = field(default_factory=list)
+    checks: list[CheckRecord]
+    rollback: list[str] = Field(default_factory=list)
     last_green: dict[str, Any] | None = None
+    #: The revision production served (where the app says how to read it), and the
+    #: release's sha it was checked against.
+    revision: str | None = None
+    expected_sha: str | None = None
     #: Problems telling the seal (not part of the record); shown to the operator.
-    warnings: list[str] = field(default_factory=list)
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        return self._warnings
 
     @property
     def green(self) -> bool:
@@ -35,38 +117,66 @@ class Seal:
     def emoji(self) -> str:
         return "🟢" if self.green else "🔴"
 
+    @property
+    def flaky(self) -> list[CheckRecord]:
+        return [c for c in self.checks if c.flaky]
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "summary": self.summary,
-            "checked_at": self.checked_at,
-            "base_url": self.base_url,
-            "duration_ms": self.duration_ms,
-            "checks": self.checks,
-            "rollback": list(self.rollback),
-            **({"last_green": self.last_green} if self.last_green else {}),
-        }
+        out = self.model_dump(exclude={"checks"}, exclude_none=True)
+        out["checks"] = [c.to_dict() for c in self.checks]
+        out.setdefault("rollback", [])
+        cleaned: dict[str, Any] = clean_text(out)
+        return cleaned
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Seal:
+        """A recorded seal, of any schema version, read back."""
+        return cls.model_validate({"schema_version": 1, **data})
+
+
+def verdict(results: list[CheckResult] | list[CheckRecord]) -> Status:
+    """Green only when something ran and every check passed (flaky counts as passed)."""
+    if not results:
+        return "red"
+    return "green" if all(r.outcome in ("passed", "flaky") for r in results) else "red"
+
+
+def flaky_phrase(check: CheckRecord | CheckResult) -> str:
+    """``tasks render (500 on the first try)``."""
+    first = shorten((check.first_failure or "failed").splitlines()[0], 80)
+    return f"{check.name} ({first} on the first try)"
 
 
 def summarise(run: RunResult) -> str:
-    """``"5/6 passed; devops hidden: expected 404, got 200"``: every failure named."""
-    ran = run.ran
-    passed = sum(r.ok for r in ran)
-    parts = [f"{passed}/{len(ran)} passed" if ran else "no checks ran"]
+    """``"5/6 passed; devops hidden: expected 404, got 200"``: every failure, every flaky
+    check and everything that went unverified, named."""
+    results = run.results
+    passed = sum(r.outcome in ("passed", "flaky") for r in results)
+    parts = [f"{passed}/{len(results)} passed" if results else "no checks ran"]
+    flaky = [r for r in results if r.outcome == "flaky"]
+    if flaky:
+        parts[0] += f", {len(flaky)} flaky: " + ", ".join(flaky_phrase(r) for r in flaky)
     parts += [f"{r.name}: {shorten(r.detail.splitlines()[0] if r.detail else 'failed', 160)}"
-              for r in run.failed]
+              for r in results if r.outcome == "failed"]
+    skipped = [r for r in results if r.outcome == "skipped"]
+    if skipped:
+        names = ", ".join(r.name for r in skipped[:5]) + (" …" if len(skipped) > 5 else "")
+        parts.append(f"not verified: {len(skipped)} check{'s' * (len(skipped) > 1)} "
+                     f"skipped ({names})")
     parts += run.notes
     return "; ".join(parts)
 
 
-def seal_from_run(run: RunResult) -> Seal:
+def seal_from_run(run: RunResult, expected_sha: str | None = None) -> Seal:
     return Seal(
-        status="green" if run.passed else "red",
-        summary=summarise(run),
+        status=verdict(run.results),
+        summary=clean_text(summarise(run)),
         checked_at=run.checked_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         base_url=run.base_url,
         duration_ms=run.duration_ms,
-        checks=[r.to_dict() for r in run.results],
+        checks=[CheckRecord.of(r) for r in run.results],
+        revision=clean_text(run.revision),
+        expected_sha=expected_sha,
     )
 
 
@@ -80,7 +190,7 @@ def failed_seal(base_url: str, reason: str, checked_at: datetime | None = None) 
     """A red seal for a suite that could not run at all, saying why."""
     return Seal(
         status="red",
-        summary=f"could not run the suite: {shorten(reason, 300)}",
+        summary=clean_text(f"could not run the suite: {shorten(reason, 300)}"),
         checked_at=(checked_at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         base_url=base_url,
         duration_ms=0,

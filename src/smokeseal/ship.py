@@ -242,8 +242,11 @@ def seal_release(config: Config, ledger: Ledger, release: Release, *, use_browse
         raise UsageError(f"release {release.id} ({release.ref}) is {release.state}, not "
                          "shipped; only a shipped release can be sealed")
     config.app(release.app)  # an app gone from the config is a usage error, not a red seal
+    # The release's sha: where the app says how to read its revision, the seal checks that
+    # production serves this build, not an older one still answering.
     seal = seal_from_run(run_app(config, release.app, use_browser=use_browser,
-                                 on_result=on_result))
+                                 on_result=on_result, expected_sha=release.sha),
+                         expected_sha=release.sha)
     return _record(config, ledger, release, seal)
 
 

@@ -258,7 +258,7 @@ class Board:
         data = self.row(release)
         checks = (release.smoke_seal or {}).get("checks") or []
         data["checks"] = [
-            {**_CHECK_DEFAULTS, **check,
+            {**_CHECK_DEFAULTS, **_upgraded(check),
              "evidence_urls": self._evidence_urls(release.seal_id, index, check)}
             for index, check in enumerate(checks) if isinstance(check, dict)
         ]
@@ -382,7 +382,20 @@ class Board:
 
 _CHECK_DEFAULTS: dict[str, Any] = {"name": "", "kind": "", "ok": False, "detail": "",
                                    "duration_ms": None, "url": None, "skipped": False,
-                                   "blocked_writes": [], "evidence": None}
+                                   "blocked_writes": [], "evidence": None,
+                                   "outcome": "failed", "first_failure": None, "notes": []}
+
+
+def _upgraded(check: dict[str, Any]) -> dict[str, Any]:
+    """A check of any schema version, with its outcome (older seals had only ok/skipped)."""
+    from pydantic import ValidationError
+
+    from smokeseal.seal import CheckRecord
+
+    try:
+        return CheckRecord.model_validate(check).model_dump()
+    except ValidationError:
+        return check  # a damaged record still shows what it has
 _BADGE_HEADERS = {"cache-control": "no-cache, max-age=0"}
 
 

@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
+import contextlib
+import os
+import signal
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
@@ -109,9 +113,14 @@ class BrowserThread:
         self._closed = True
         name = None
         if self._opened is not None:
-            name = asyncio.run_coroutine_threadsafe(self._shut(), self._loop).result()
+            shutting = asyncio.run_coroutine_threadsafe(self._shut(), self._loop)
+            try:
+                name = shutting.result(timeout=CLOSE_DEADLINE)
+            except (TimeoutError, concurrent.futures.CancelledError):
+                # A wedged browser must not keep the run from its verdict.
+                _kill_driver()
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=CLOSE_DEADLINE)
         return name
 
     async def _shut(self) -> str | None:
@@ -128,6 +137,46 @@ class BrowserThread:
         name = f"{session.executable} {session.version}"
         await session.__aexit__(None, None, None)
         return name
+
+
+#: Seconds a browser gets to close before its driver and browser processes are killed.
+CLOSE_DEADLINE = 20.0
+
+
+def _kill_driver() -> None:
+    """Kill Playwright's driver (a child of this process) and everything it started."""
+    for pid in _children(os.getpid()):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as file:
+                command = file.read()
+        except OSError:
+            continue
+        if b"playwright" in command:
+            for victim in [*_descendants(pid), pid]:
+                with contextlib.suppress(OSError):
+                    os.kill(victim, signal.SIGKILL)
+
+
+def _children(parent: int) -> list[int]:
+    try:
+        tasks = os.listdir(f"/proc/{parent}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    for task in tasks:
+        try:
+            with open(f"/proc/{parent}/task/{task}/children") as file:
+                found += [int(pid) for pid in file.read().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _descendants(parent: int) -> list[int]:
+    out: list[int] = []
+    for child in _children(parent):
+        out += [child, *_descendants(child)]
+    return out
 
 
 _prelaunched: BrowserThread | None = None

@@ -84,9 +84,15 @@ def _seal_embed(release: Release, seal: Seal) -> dict[str, Any]:
                 EMBED_TITLE_LIMIT)
     lines = [neutralise(seal.summary, 500)]
     for check in seal.checks:
-        if not check.get("ok"):
-            lines.append(f"✗ **{neutralise(str(check['name']), 100)}**: "
-                         f"{neutralise(str(check.get('detail', '')), 300)}")
+        if check.outcome == "failed":
+            lines.append(f"✗ **{neutralise(check.name, 100)}**: "
+                         f"{neutralise(check.detail, 300)}")
+        elif check.outcome == "skipped":
+            lines.append(f"– **{neutralise(check.name, 100)}**: not verified "
+                         f"({neutralise(check.detail, 200)})")
+        elif check.flaky:
+            lines.append(f"⚠ **{neutralise(check.name, 100)}** is flaky: "
+                         f"{neutralise(check.first_failure or '', 200)} on the first try")
     if seal.rollback:
         lines.append("Rollback commands are in the alert and on the board; smokeseal ran none.")
     description = fit("\n".join(lines), EMBED_DESCRIPTION_LIMIT - 100)
