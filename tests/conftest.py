@@ -328,3 +328,94 @@ def shipped(config: Config, ledger: Ledger, version: str,
     release = resolve_release(ledger, config, "demo", version=version, sha="3f2a9c1dead",
                               notes=notes)
     return ship(config, ledger, release)
+
+
+# --- a production stand-in that breaks the ways real releases break ----------------------
+
+@dataclass
+class Broken:
+    """A production stand-in: healthy until a fault is set; serves ``revision`` on /version."""
+
+    url: str
+    log: list[tuple[str, str]]
+    state: dict[str, Any]
+
+    def fault(self, name: str | None) -> None:
+        self.state["fault"] = name
+
+
+HEALTHY_PAGE = ("<!doctype html><title>Studio</title><main id=root></main>"
+                "<script src='/assets/app.js'></script>")
+SPIN_PAGE = ("<!doctype html><title>Studio</title><main><h1>Studio</h1></main><script>"
+             "addEventListener('load', () => setTimeout(() => { while (true) {} }, 0))"
+             "</script>")
+NUL_PAGE = ("<!doctype html><title>Studio</title><main><h1>Studio</h1></main><script>"
+            "setTimeout(() => { throw new Error('bad\\u0000byte') }, 0)</script>")
+
+
+def _broken_app(log: list[tuple[str, str]], state: dict[str, Any]) -> Starlette:
+    from starlette.responses import HTMLResponse, JSONResponse
+
+    async def home(request: Request) -> Response:
+        log.append((request.method, request.url.path))
+        fault = state.get("fault")
+        if fault == "error_shell":
+            return HTMLResponse("<!doctype html><title>Studio</title>"
+                                "<h1>Something went wrong</h1><p>Please try again.</p>")
+        if fault == "sso":
+            return RedirectResponse(f"http://localhost:{request.url.port}/login", 302)
+        if fault == "spin":
+            return HTMLResponse(SPIN_PAGE)
+        if fault == "nul_error":
+            return HTMLResponse(NUL_PAGE)
+        if fault == "flaky":
+            state["home_hits"] = state.get("home_hits", 0) + 1
+            if state["home_hits"] == 1:
+                return HTMLResponse("<h1>warming up</h1>", 500)
+        return HTMLResponse(HEALTHY_PAGE)
+
+    async def bundle(request: Request) -> Response:
+        log.append((request.method, request.url.path))
+        if state.get("fault") == "blank":
+            return PlainTextResponse("not found", 404)
+        return Response("document.getElementById('root').innerHTML = '<h1>Studio</h1>'",
+                        media_type="text/javascript")
+
+    async def login(request: Request) -> Response:
+        log.append((request.method, request.url.path))
+        return HTMLResponse("<!doctype html><title>Sign in</title><form><input name=u></form>")
+
+    async def up(request: Request) -> Response:
+        log.append((request.method, request.url.path))
+        return PlainTextResponse("ok")
+
+    async def version(request: Request) -> Response:
+        log.append((request.method, request.url.path))
+        return JSONResponse({"sha": state["revision"]})
+
+    return Starlette(routes=[Route("/", home), Route("/assets/app.js", bundle),
+                             Route("/login", login), Route("/up", up),
+                             Route("/version", version)])
+
+
+@pytest.fixture(scope="session")
+def _broken_server() -> Iterator[tuple[BackgroundServer, list[tuple[str, str]],
+                                       dict[str, Any]]]:
+    log: list[tuple[str, str]] = []
+    state: dict[str, Any] = {}
+    with BackgroundServer(_broken_app(log, state)) as server:
+        yield server, log, state
+
+
+@pytest.fixture
+def broken(_broken_server: tuple[BackgroundServer, list[tuple[str, str]], dict[str, Any]],
+           request: pytest.FixtureRequest) -> Iterator[Broken]:
+    """A production stand-in with switchable breakages (blank page, error shell, SSO
+    redirect, spinning script, flaky first answer, old build). Healthy to begin with,
+    serving revision 3f2a9c1…; afterwards it must have received nothing but GET and HEAD."""
+    server, log, state = _broken_server
+    log.clear()
+    state.clear()
+    state["revision"] = "3f2a9c1b7d0e"
+    yield Broken(server.url, log, state)
+    _read_only_proof(request, list(log), "the broken stand-in")

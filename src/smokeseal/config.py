@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -150,6 +151,17 @@ class Check(_Model):
                 f"{value!r} must be a path on the app's url starting with '/'"
                 " (checks never leave the canonical host)"
             )
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _command_line(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                if not shlex.split(value):
+                    raise ValueError("is empty")
+            except ValueError as exc:
+                raise ValueError(f"cannot be split into arguments: {exc}") from None
         return value
 
     @model_validator(mode="after")

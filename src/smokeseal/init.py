@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from smokeseal.config import ERROR_SHELL_TEXTS
+
 __all__ = ["INTERNAL_ROUTES", "Probe", "app_name_for", "config_text", "probe"]
 
 #: Routes that no production app should serve publicly; a team adds its own.
@@ -56,11 +58,18 @@ apps:
     # deploy: "kamal deploy"
     # The hard gate after a deploy: this path must answer 200 within `timeout` seconds.
     gate: {{path: /up, timeout: 120, interval: 2}}
-    # Read-only checks, run against url after every ship. `page` opens a real browser
-    # (fails on a bad status or an uncaught page error); `get` is one HTTP GET. expect:
-    # status (a number or a list), selector (visible), text, title, max_ms, no_writes.
+    # How to read the revision production serves, so the gate waits for the new build and
+    # the seal is red while an old one still answers: a JSON key, a header or a pattern.
+    # version: {{path: /version, json: sha}}
+    # Read-only checks, run against url after every ship. `page` opens a real browser and
+    # fails on a bad status, an uncaught page error, a same-origin script or stylesheet
+    # that does not load, a page with no visible text, or ending on another host; `get`
+    # is one HTTP GET. expect: status (a number or a list), selector (visible), text
+    # (waited for), not_text (must be absent), title, header, max_ms, no_writes.
+    # A failed check is tried once more (retries: 0 turns that off); a pass on the retry
+    # is flaky: the seal stays green and names it.
     suite:
-      - {{name: home renders, page: /, expect: {{status: 200}}}}
+      - {{name: home renders, page: /, expect: {{status: 200, not_text: {json.dumps(list(ERROR_SHELL_TEXTS))}}}}}
       - {{name: up, get: /up, expect: {{status: 200}}}}
       # Internal routes must not be public: each must answer 404. Add your app's own.
 {routes}
