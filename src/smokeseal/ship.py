@@ -244,9 +244,9 @@ def seal_release(config: Config, ledger: Ledger, release: Release, *, use_browse
     config.app(release.app)  # an app gone from the config is a usage error, not a red seal
     # The release's sha: where the app says how to read its revision, the seal checks that
     # production serves this build, not an older one still answering.
+    sha = release.sha if config.app(release.app).version is not None else None
     seal = seal_from_run(run_app(config, release.app, use_browser=use_browser,
-                                 on_result=on_result, expected_sha=release.sha),
-                         expected_sha=release.sha)
+                                 on_result=on_result, expected_sha=sha), expected_sha=sha)
     return _record(config, ledger, release, seal)
 
 
