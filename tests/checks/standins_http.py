@@ -229,3 +229,31 @@ def build_app(build: Build, elsewhere: list[str]) -> Starlette:
         Route("/version/nested", nested), Route("/version/hang", hang),
         Route("/version/away", away), Route("/version/moved", moved),
     ])
+
+
+@dataclass
+class Live:
+    """The build stand-in as tests use it: what it serves, its server, and another host."""
+
+    state: Build
+    build: Served
+    elsewhere: Served
+
+    @property
+    def url(self) -> str:
+        return self.build.url
+
+    def reset(self) -> None:
+        self.state.reset()
+        self.build.log.clear()
+        self.elsewhere.log.clear()
+
+
+@contextmanager
+def live_build() -> Iterator[Live]:
+    """A build stand-in and another host it can redirect to, both on 127.0.0.1."""
+    state = Build()
+    where: list[str] = []
+    with serve(elsewhere_app()) as elsewhere, serve(build_app(state, where)) as build:
+        where.append(elsewhere.url)
+        yield Live(state, build, elsewhere)

@@ -20,38 +20,23 @@ from smokeseal.checks.version import (
     what_is_live,
 )
 from smokeseal.config import VersionSource
-from tests.checks.standins_http import (
-    NEW,
-    OLD,
-    Build,
-    Served,
-    build_app,
-    elsewhere_app,
-    serve,
-)
+from tests.checks.standins_http import NEW, OLD, Build, Live, Served, live_build
 from tests.conftest import _read_only_proof
 
 
 @pytest.fixture(scope="module")
-def _servers() -> Iterator[tuple[Build, Served, Served]]:
-    state = Build()
-    where: list[str] = []
-    with serve(elsewhere_app()) as elsewhere, serve(build_app(state, where)) as build:
-        where.append(elsewhere.url)
-        yield state, build, elsewhere
+def _live() -> Iterator[Live]:
+    with live_build() as live:
+        yield live
 
 
 @pytest.fixture
-def live(_servers: tuple[Build, Served, Served],
-         request: pytest.FixtureRequest) -> Iterator[tuple[Build, Served, Served]]:
+def live(_live: Live, request: pytest.FixtureRequest) -> Iterator[tuple[Build, Served, Served]]:
     """(what the build serves, the build's server, another host); read-only proof after."""
-    state, build, elsewhere = _servers
-    state.reset()
-    build.log.clear()
-    elsewhere.log.clear()
-    yield state, build, elsewhere
-    _read_only_proof(request, list(build.log.seen), "the build stand-in")
-    _read_only_proof(request, list(elsewhere.log.seen), "the other host")
+    _live.reset()
+    yield _live.state, _live.build, _live.elsewhere
+    _read_only_proof(request, list(_live.build.log.seen), "the build stand-in")
+    _read_only_proof(request, list(_live.elsewhere.log.seen), "the other host")
 
 
 def source(**kwargs: object) -> VersionSource:
