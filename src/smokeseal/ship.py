@@ -13,14 +13,18 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from smokeseal.checks.base import CheckResult, join_url
-from smokeseal.config import App, Config, Gate
+from smokeseal.config import App, Config, Gate, VersionSource
 from smokeseal.errors import ShipError, UsageError
 from smokeseal.ledger import Ledger, Release
 from smokeseal.seal import Seal, failed_seal, rollback_commands, seal_from_run
+
+if TYPE_CHECKING:
+    from smokeseal.checks.version import Revision
 
 __all__ = ["ShipResult", "deploy", "deploy_and_gate", "record_shipped", "resolve_release",
            "seal_after_ship", "seal_release", "ship", "wait_for_gate"]
@@ -123,8 +127,10 @@ def deploy_and_gate(config: Config, ledger: Ledger, release: Release, *, say: Sa
         say(f"deployed in {time.monotonic() - started:.1f} s")
     else:
         say("no deploy command configured; gating on what is live")
+    # With app.version, the gate also waits for the release's build to be the one answering.
     with waiting(f"gate: waiting for {join_url(app.url, app.gate.path)} to answer 200"):
-        wait_for_gate(app.url, app.gate, say=say)
+        wait_for_gate(app.url, app.gate, version=app.version, sha=release.sha,
+                      app_urls=app.aliases, say=say)
     from smokeseal.outbox import deliver_quietly, messages_for_ship
 
     shipped = ledger.mark_shipped(release.id, messages_for_ship(config))
@@ -198,34 +204,64 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def wait_for_gate(base_url: str, gate: Gate, *, say: Say = _quiet,
-                  clock: Callable[[], float] = time.monotonic) -> None:
-    """Poll ``gate.path`` every ``interval`` until it answers 200, or fail after ``timeout``."""
+def wait_for_gate(base_url: str, gate: Gate, *, version: VersionSource | None = None,
+                  sha: str | None = None, app_urls: Sequence[str] = (), say: Say = _quiet,
+                  clock: Callable[[], float] = time.monotonic) -> Revision | None:
+    """Poll ``gate.path`` every ``interval`` until it answers 200, or fail after ``timeout``.
+
+    With ``version`` and ``sha``, also wait until production serves ``sha``: a rolling
+    deploy is not done while the old build answers. Past ``timeout``, a gate that never
+    answered 200 raises :class:`ShipError`; one that did, while another revision (or none
+    that can be read) is live, returns: the release has shipped, and its seal's version
+    check will say what production serves. Returns the last revision read (None without
+    ``version`` and ``sha``). The version endpoint may redirect only on ``base_url`` and
+    ``app_urls`` (the aliases).
+    """
     import httpx
 
     from smokeseal.checks.http import describe_http_error, read_only_sync_client
+    from smokeseal.checks.version import read_revision_sync, same_revision, shown, what_is_live
 
     url = join_url(base_url, gate.path)
+    build = (version, sha) if version is not None and sha is not None else None
     deadline = clock() + gate.timeout
     attempts = 0
+    revision: Revision | None = None  # read only once /up has answered 200
     last = reported = "no answer"
-    say(f"gate: waiting for {url} to answer 200 (up to {gate.timeout:g} s)")
+    live = f" and {shown(build[1])} to be live" if build else ""
+    say(f"gate: waiting for {url} to answer 200{live} (up to {gate.timeout:g} s)")
     with read_only_sync_client(timeout=min(10.0, gate.timeout)) as client:
         while True:
             attempts += 1
+            up = False
             try:
                 status = client.get(url).status_code
-                if status == 200:
-                    say(f"gate: {url} answered 200 after {attempts} "
-                        f"attempt{'s' * (attempts > 1)}")
-                    return
-                last = f"status {status}"
+                up, last = status == 200, f"status {status}"
             except httpx.HTTPError as exc:
                 last = describe_http_error(exc)
+            tries = f"after {attempts} attempt{'s' * (attempts > 1)}"
+            if up and build is None:
+                say(f"gate: {url} answered 200 {tries}")
+                return None
+            if up and build is not None:
+                # Each read is bounded by version.timeout. An unreadable version is waited
+                # out like an old one (the first release to add /version meets the old
+                # build's 404), and never for longer than the gate's timeout.
+                revision = read_revision_sync(build[0], base_url, app_urls=app_urls)
+                if revision.value is not None and same_revision(revision.value, build[1]):
+                    say(f"gate: {url} answered 200 and {shown(revision.value)} is live {tries}")
+                    return revision
+                last = f"200, but {what_is_live(revision, build[1])}"
             remaining = deadline - clock()
             if remaining <= 0:
-                raise ShipError(f"gate: {url} did not answer 200 within {gate.timeout:g} s "
-                                f"({attempts} attempts, last: {last})")
+                if revision is None or build is None:
+                    raise ShipError(f"gate: {url} did not answer 200 within {gate.timeout:g} s "
+                                    f"({attempts} attempts, last: {last})")
+                # /up answered 200: as before, that ships; the seal tells the rest.
+                now = "answers 200" if up else f"answered 200 earlier (now {last})"
+                say(f"gate: {gate.path} {now} but {what_is_live(revision, build[1])}; "
+                    "shipping, the seal will say so")
+                return revision
             # A two-minute wait should read as a few lines, not sixty.
             if last != reported or attempts % 10 == 0:
                 say(f"gate: attempt {attempts}: {last}; retrying every {gate.interval:g} s")

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator, Sequence
+from urllib.parse import urlencode
 
 import pytest
 
+from smokeseal.checks.base import CheckResult
 from smokeseal.checks.http import BODY_LIMIT, WriteRefused, read_only_client, run_get_check
 from smokeseal.config import Check, Expect
-from tests.conftest import Demo, Edge
+from tests.checks.standins_http import Served, elsewhere_app, serve, site_app
+from tests.conftest import Demo, Edge, _read_only_proof
 
 pytestmark = pytest.mark.component
 
@@ -68,10 +72,12 @@ def test_redirects_are_followed_as_get_and_the_final_url_reported(edge: Edge, co
     assert edge.log == [("GET", "/redirect"), ("GET", "/ok")]
 
 
-def test_a_redirect_loop_is_named(edge: Edge) -> None:
+def test_a_redirect_loop_is_named_and_ends(edge: Edge) -> None:
     result = asyncio.run(run(get("/loop"), edge.url))
     assert not result.ok
-    assert result.detail == "redirect loop: more than 10 redirects"
+    assert result.detail == (f"redirect loop: more than 10 redirects, through {edge.url}/loop "
+                             "again and again")
+    assert edge.log == [("GET", "/loop")] * 11
 
 
 def test_a_server_that_never_answers_fails_within_the_timeout(edge: Edge) -> None:
@@ -125,3 +131,188 @@ def test_the_user_agent_says_who_is_asking(edge: Edge) -> None:
 def test_a_name_that_does_not_resolve_is_a_dns_failure() -> None:
     result = asyncio.run(run(get("/up"), "http://smokeseal-no-such-host.invalid"))
     assert result.detail.startswith("DNS lookup failed: ")
+
+
+# --- redirects never leave the app (issue 14) ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def _site_server() -> Iterator[Served]:
+    with serve(site_app()) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def _elsewhere_server() -> Iterator[Served]:
+    with serve(elsewhere_app()) as served:
+        yield served
+
+
+def _proved(served: Served, request: pytest.FixtureRequest, name: str) -> Iterator[Served]:
+    served.log.clear()
+    yield served
+    _read_only_proof(request, list(served.log.seen), name)
+
+
+@pytest.fixture
+def site(_site_server: Served, request: pytest.FixtureRequest) -> Iterator[Served]:
+    """The app under test: routes that redirect where the test says."""
+    yield from _proved(_site_server, request, "the redirecting app")
+
+
+@pytest.fixture
+def elsewhere(_elsewhere_server: Served, request: pytest.FixtureRequest) -> Iterator[Served]:
+    """Another host (an SSO provider, say), on another port of 127.0.0.1."""
+    yield from _proved(_elsewhere_server, request, "the other host")
+
+
+def to(target: str, code: int = 302) -> str:
+    return f"/to?{urlencode({'url': target, 'code': code})}"
+
+
+def run_on(check: Check, base_url: str, app_urls: Sequence[str] = ()) -> CheckResult:
+    async def go() -> CheckResult:
+        async with read_only_client() as client:
+            return await run_get_check(client, check, base_url, app_urls=app_urls)
+
+    return asyncio.run(go())
+
+
+def test_a_redirect_to_another_host_fails_and_nothing_is_sent_there(
+        site: Served, elsewhere: Served) -> None:
+    # Green while broken, before: the sign-in page of the SSO host answered 200 for /account.
+    result = run_on(get(to(f"{elsewhere.url}/login")), site.url)
+    assert (result.ok, result.detail) == (False, f"redirected off the app to {elsewhere.url}/login")
+    assert result.url == site.url + to(f"{elsewhere.url}/login")
+    assert elsewhere.log.seen == []
+    assert site.log.paths() == [to(f"{elsewhere.url}/login")]
+
+
+def test_another_host_name_on_the_same_port_is_another_host(site: Served) -> None:
+    target = f"http://localhost:{site.port}/landed"
+    result = run_on(get(to(target)), site.url)
+    assert result.detail == f"redirected off the app to {target}"
+    assert site.log.paths() == [to(target)]  # /landed was never asked for
+
+
+def test_a_scheme_relative_location_to_another_host_is_off_the_app(
+        site: Served, elsewhere: Served) -> None:
+    target = f"//127.0.0.1:{elsewhere.port}/login"
+    result = run_on(get(to(target)), site.url)
+    assert result.detail == f"redirected off the app to http:{target}"
+    assert elsewhere.log.seen == []
+
+
+def test_redirects_on_the_app_and_to_its_aliases_are_followed(
+        site: Served, elsewhere: Served) -> None:
+    # Red while fine, otherwise: apex to www, or the app's own absolute URLs.
+    same_host = run_on(get(to(f"{site.url}/landed")), site.url)
+    assert (same_host.ok, same_host.detail) == (True, f"200 via 1 redirect to {site.url}/landed")
+    alias = run_on(get(to(f"{elsewhere.url}/login", 301)), site.url,
+                   app_urls=[site.url, elsewhere.url])
+    assert (alias.ok, alias.url) == (True, f"{elsewhere.url}/login")
+    assert alias.detail == f"200 via 1 redirect to {elsewhere.url}/login"
+    assert elsewhere.log.seen == [("GET", "/login")]
+
+
+def test_off_the_app_is_judged_against_the_app_urls_not_only_the_base_url(
+        site: Served, elsewhere: Served) -> None:
+    # --url points the suite elsewhere (a staging host): the check may still end on base_url.
+    result = run_on(get(to("/landed")), site.url, app_urls=[elsewhere.url])
+    assert result.ok
+
+
+def test_a_redirect_named_by_redirect_to_is_the_expected_answer(
+        site: Served, elsewhere: Served) -> None:
+    target = f"{elsewhere.url}/login"
+    for redirect_to in (f"{elsewhere.url}/login", "127.0.0.1"):
+        for code in (302, 303, 307):  # any 3xx, when no status is given
+            result = run_on(get(to(target, code), expect=Expect(redirect_to=redirect_to)),
+                            site.url)
+            assert (result.ok, result.detail) == (True, f"{code} (Location: {target})")
+    assert elsewhere.log.seen == []
+
+
+def test_redirect_to_fails_when_the_redirect_goes_somewhere_else(
+        site: Served, elsewhere: Served) -> None:
+    wanted = "https://sso.example.com/login"
+    off = run_on(get(to(f"{elsewhere.url}/login"), expect=Expect(redirect_to=wanted)), site.url)
+    assert off.detail == f"redirected off the app to {elsewhere.url}/login, not to {wanted}"
+    stays = run_on(get("/landed", expect=Expect(redirect_to=wanted)), site.url)
+    assert stays.detail == f"expected a redirect to {wanted}, got 200"
+    assert elsewhere.log.seen == []
+
+
+def test_redirect_to_with_a_status_checks_that_status(site: Served, elsewhere: Served) -> None:
+    target = f"{elsewhere.url}/login"
+    result = run_on(get(to(target, 302), expect=Expect(redirect_to=target, status=301)), site.url)
+    assert result.detail == f"expected 301, got 302 (Location: {target})"
+
+
+def test_not_following_judges_the_first_answer_and_names_its_location(
+        site: Served, elsewhere: Served) -> None:
+    target = f"{elsewhere.url}/login"
+    check = get(to(target), follow_redirects=False,
+                expect=Expect(status=302, header={"Location": "/login"}))
+    result = run_on(check, site.url)
+    assert (result.ok, result.detail) == (True, f"302 (Location: {target})")
+    on_app = run_on(get(to("/landed"), follow_redirects=False), site.url)
+    assert on_app.detail == f"expected 2xx, got 302 (Location: {site.url}/landed)"
+    wrong = run_on(get(to("/landed"), follow_redirects=False,
+                       expect=Expect(status=302, header={"Location": "/signin"})), site.url)
+    assert wrong.detail == ("header Location: expected '/signin', got '/landed' "
+                            f"(Location: {site.url}/landed)")
+    assert elsewhere.log.seen == []
+    assert "/landed" not in site.log.paths()
+
+
+def test_not_text_fails_naming_each_text_that_is_there(site: Served) -> None:
+    texts = ["Internal Server Error", "Traceback", "Something went wrong"]
+    result = run_on(get("/error-shell", expect=Expect(status=200, not_text=texts)), site.url)
+    assert result.detail == ("text 'Internal Server Error' found in the body; "
+                             "text 'Something went wrong' found in the body")
+    assert run_on(get("/landed", expect=Expect(not_text="Internal Server Error")), site.url).ok
+
+
+def test_a_long_chain_of_new_urls_is_too_many_redirects(site: Served) -> None:
+    assert run_on(get("/chain?n=10"), site.url).detail == (
+        f"200 via 10 redirects to {site.url}/chain?n=0&s=0")
+    result = run_on(get("/chain?n=15"), site.url)
+    assert result.detail == ("too many redirects: more than 10, the last to "
+                             f"{site.url}/chain?n=4&s=0")
+    assert len(site.log.seen) == 11 + 11  # the passing chain, then the limit: never endless
+
+
+def test_coming_back_to_the_same_url_with_a_cookie_is_not_a_loop(site: Served) -> None:
+    result = run_on(get("/dance", expect=Expect(text="danced")), site.url)
+    assert (result.ok, result.detail) == (True, f"200 via 1 redirect to {site.url}/dance")
+
+
+def test_one_deadline_covers_every_hop(site: Served) -> None:
+    # Each hop answers within the timeout; all four together do not.
+    result = run_on(get("/chain?n=4&s=0.4", timeout=1), site.url)
+    assert result.detail == "no complete answer within 1 s"
+    assert result.duration_ms < 3000
+
+
+def test_head_stays_head_across_redirects(site: Served) -> None:
+    assert run_on(get(to("/landed", 302), method="HEAD"), site.url).ok
+    assert site.log.seen == [("HEAD", to("/landed", 302)), ("HEAD", "/landed")]
+
+
+def test_an_endless_body_is_cut_at_the_limit_and_judged(site: Served) -> None:
+    # Without the cap this would read until the deadline and say nothing about the text.
+    result = run_on(get("/endless", timeout=20, expect=Expect(text="never there")), site.url)
+    assert result.detail == "text 'never there' not found in the body"
+
+
+@pytest.mark.parametrize(("location", "says"), [
+    ("http://[::1", "server broke the HTTP protocol: Invalid URL in location header: "),
+    ("javascript:alert(1)", "{url} redirected to a malformed Location: "),
+    ("ftp://files.example.com/x", "redirected off the app to ftp://files.example.com/x"),
+])
+def test_a_malformed_or_foreign_location_is_a_failure_not_a_crash(
+        site: Served, location: str, says: str) -> None:
+    path = "/raw-location?" + urlencode({"url": location})
+    result = run_on(get(path), site.url)
+    assert not result.ok
+    assert result.detail.startswith(says.format(url=site.url + path))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import httpx
 
@@ -15,19 +17,25 @@ from smokeseal.checks.base import (
     Stopwatch,
     header_failures,
     join_url,
+    off_app,
     shorten,
     status_failure,
 )
-from smokeseal.config import Check
+from smokeseal.config import Check, Expect
 
 __all__ = [
     "BODY_LIMIT",
     "DEFAULT_TIMEOUT",
+    "MAX_REDIRECTS",
+    "RedirectLimit",
+    "Walk",
+    "WalkStopped",
     "WriteRefused",
     "describe_http_error",
     "read_only_client",
     "read_only_sync_client",
     "run_get_check",
+    "walk_on_app",
 ]
 
 DEFAULT_TIMEOUT = 10.0
@@ -101,43 +109,153 @@ def read_only_sync_client(timeout: float = DEFAULT_TIMEOUT) -> httpx.Client:
     )
 
 
-async def run_get_check(client: httpx.AsyncClient, check: Check, base_url: str) -> CheckResult:
-    """Send the check's request to ``base_url`` + its path and judge the answer."""
+async def run_get_check(client: httpx.AsyncClient, check: Check, base_url: str, *,
+                        app_urls: Sequence[str] = ()) -> CheckResult:
+    """Send the check's request to ``base_url`` + its path and judge the answer.
+
+    Redirects are followed hop by hop, only while they stay on the app: ``base_url`` and
+    ``app_urls`` (the canonical url and its aliases). A redirect anywhere else is where the
+    check stops: a failure, or, when ``expect.redirect_to`` names it, the expected answer.
+    """
     url = join_url(base_url, check.target)
     timeout = check.timeout or DEFAULT_TIMEOUT
+    expect = check.expect
     watch = Stopwatch()
 
     def failed(detail: str, final_url: str = url) -> CheckResult:
         return CheckResult(check.label, "get", False, detail, watch.ms(), url=final_url)
 
     try:
-        # httpx's timeouts are per read; a server that trickles one byte a second never trips
-        # them, so the whole exchange also runs under one deadline.
-        async with asyncio.timeout(timeout):
-            response, body = await _fetch(client, check.method, url, timeout)
+        walk = await walk_on_app(client, check.method, url, app_urls=(base_url, *app_urls),
+                                 timeout=timeout, follow_redirects=check.follow_redirects,
+                                 redirect_to=expect.redirect_to)
     except TimeoutError:
         return failed(f"no complete answer within {timeout:g} s")
-    except httpx.TooManyRedirects:
-        return failed(f"redirect loop: more than {MAX_REDIRECTS} redirects")
+    except WalkStopped as exc:
+        return failed(str(exc))
     except httpx.HTTPError as exc:
         return failed(describe_http_error(exc))
     except WriteRefused as exc:
         return failed(str(exc))
     ms = watch.ms()
-    final_url = str(response.url)
-    failures = _judge(check, response, body, ms)
-    hops = len(response.history)
-    where = f" via {hops} redirect{'s' if hops > 1 else ''} to {final_url}" if hops else ""
-    if failures:
-        return CheckResult(check.label, "get", False, "; ".join(failures) + where, ms,
-                           url=final_url)
-    return CheckResult(check.label, "get", True, f"{response.status_code}{where}", ms,
-                       url=final_url)
+    if walk.left_to is not None:
+        hops = len(walk.urls) - 1
+        detail = (f"redirected off the app to {walk.left_to}"
+                  + (f", not to {expect.redirect_to}" if expect.redirect_to else "")
+                  + (f" (after {_redirects(hops)} on the app)" if hops else ""))
+        return CheckResult(check.label, "get", False, detail, ms, url=walk.url)
+    failures = _judge(check, walk, ms)
+    head = "; ".join(failures) if failures else str(walk.response.status_code)
+    return CheckResult(check.label, "get", not failures, head + _where(walk), ms, url=walk.url)
+
+
+class WalkStopped(Exception):
+    """A walk on the app could not go on; the message says why, in one line."""
+
+
+class RedirectLimit(WalkStopped):
+    """More than :data:`MAX_REDIRECTS` redirects; the message says whether it was a loop."""
+
+
+@dataclass
+class Walk:
+    """How a request on the app ended: the answer to judge and the way there."""
+
+    response: httpx.Response
+    #: The answer's body, at most :data:`BODY_LIMIT` bytes.
+    body: bytes
+    #: Every URL requested, in order; the last one gave ``response``.
+    urls: list[str]
+    #: Where ``response`` redirects (absolute), when it is a redirect that was not followed.
+    location: str | None = None
+    #: Set when the walk stopped because the next hop would have left the app.
+    left_to: str | None = None
+
+    @property
+    def url(self) -> str:
+        return self.urls[-1]
+
+    def text(self) -> str:
+        return self.body.decode(self.response.encoding or "utf-8", errors="replace")
+
+
+async def walk_on_app(client: httpx.AsyncClient, method: str, url: str, *,
+                      app_urls: Sequence[str], timeout: float, follow_redirects: bool = True,
+                      redirect_to: str | None = None) -> Walk:
+    """Request ``url`` and follow its redirects one hop at a time, never off the app.
+
+    A hop is followed only when it stays on one of ``app_urls``' hosts (see
+    :func:`~smokeseal.checks.base.off_app`) and ``follow_redirects`` is true; a redirect to
+    where ``redirect_to`` says is an answer in itself and is not followed either. Nothing
+    is ever sent to another host. The whole walk, every hop and body, runs under one
+    ``timeout``: raises TimeoutError past it, :class:`RedirectLimit` after
+    :data:`MAX_REDIRECTS` redirects, :class:`WalkStopped` on a URL that cannot be requested,
+    and httpx errors as they come.
+    """
+    urls: list[str] = []
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise WalkStopped(f"invalid URL {url}: {exc}") from None
+    # httpx's timeouts are per read; a server that trickles one byte a second never trips
+    # them, and neither would a chain of slow hops, so the whole walk runs under one deadline.
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                response, body = await _fetch(client, method, url, timeout)
+            except httpx.InvalidURL as exc:
+                # httpx reads the Location of every redirect, followed or not, and raises
+                # this (not an HTTPError) for some that production may send: javascript:…
+                raise WalkStopped(f"{url} redirected to a malformed Location: {exc}") from None
+            urls.append(url)
+            walk = Walk(response, body, urls)
+            # httpx builds the next request (resolving a relative or scheme-relative Location,
+            # refusing a malformed one) even when it does not follow it.
+            nxt = response.next_request
+            if nxt is None:
+                return walk
+            walk.location = str(nxt.url)
+            if redirect_to is not None and off_app(walk.location, (), redirect_to) is None:
+                return walk
+            if not follow_redirects:
+                return walk
+            if off_app(walk.location, app_urls) is not None:
+                walk.location, walk.left_to = None, str(nxt.url)
+                return walk
+            if len(urls) > MAX_REDIRECTS:
+                raise RedirectLimit(_limit_message(urls, walk.location))
+            # Redirects keep the method: GET stays GET and HEAD stays HEAD.
+            url = walk.location
+
+
+def _limit_message(urls: list[str], nxt: str) -> str:
+    # A URL met twice is not a loop by itself (a sign-in dance sets a cookie and comes back),
+    # so only at the limit does a repeat make the chain a loop worth naming.
+    chain = [*urls, nxt]
+    repeated = next((u for u in chain if chain.count(u) > 1), None)
+    if repeated is not None:
+        return (f"redirect loop: more than {MAX_REDIRECTS} redirects, through {repeated} "
+                "again and again")
+    return f"too many redirects: more than {MAX_REDIRECTS}, the last to {nxt}"
+
+
+def _redirects(count: int) -> str:
+    return f"{count} redirect{'s' * (count > 1)}"
+
+
+def _where(walk: Walk) -> str:
+    """The way to the judged answer and, for a redirect, where it points."""
+    hops = len(walk.urls) - 1
+    out = f" via {_redirects(hops)} to {walk.url}" if hops else ""
+    if walk.location is not None:
+        out += f" (Location: {walk.location})"
+    return out
 
 
 async def _fetch(client: httpx.AsyncClient, method: str, url: str,
                  timeout: float) -> tuple[httpx.Response, bytes]:
-    async with client.stream(method, url, timeout=timeout) as response:
+    # One hop only: redirects are the caller's, so it can look where each one goes first.
+    async with client.stream(method, url, timeout=timeout, follow_redirects=False) as response:
         body = bytearray()
         async for chunk in response.aiter_bytes():
             body += chunk
@@ -146,19 +264,34 @@ async def _fetch(client: httpx.AsyncClient, method: str, url: str,
         return response, bytes(body[:BODY_LIMIT])
 
 
-def _judge(check: Check, response: httpx.Response, body: bytes, ms: int) -> list[str]:
+def _judge(check: Check, walk: Walk, ms: int) -> list[str]:
     expect = check.expect
+    response = walk.response
     failures = []
-    if problem := status_failure(expect.statuses(), response.status_code):
+    if expect.redirect_to is not None and (
+            walk.location is None or off_app(walk.location, (), expect.redirect_to)):
+        # Said once: "expected 3xx, got 200" next to it would only repeat it.
+        failures.append(f"expected a redirect to {expect.redirect_to}, "
+                        f"got {response.status_code}")
+    elif problem := _status_failure(expect, response.status_code):
         failures.append(problem)
-    if expect.text is not None:
-        text = body.decode(response.encoding or "utf-8", errors="replace")
-        if expect.text not in text:
+    texts = expect.absent_texts()
+    if expect.text is not None or texts:
+        body = walk.text()
+        if expect.text is not None and expect.text not in body:
             failures.append(f"text {shorten(expect.text, 60)!r} not found in the body")
+        failures += [f"text {shorten(t, 60)!r} found in the body" for t in texts if t in body]
     failures += header_failures(expect.header, dict(response.headers))
     if expect.max_ms is not None and ms > expect.max_ms:
         failures.append(f"took {ms} ms, over max_ms {expect.max_ms}")
     return failures
+
+
+def _status_failure(expect: Expect, got: int) -> str | None:
+    # A check that expects a redirect elsewhere is answered by that redirect: any 3xx.
+    if expect.redirect_to is not None and expect.status is None:
+        return None if 300 <= got < 400 else f"expected 3xx, got {got}"
+    return status_failure(expect.statuses(), got)
 
 
 def describe_http_error(exc: httpx.HTTPError) -> str:

@@ -1,0 +1,259 @@
+"""Stand-ins for get checks and the live build: an app whose routes redirect where a test says,
+another host that must never be asked, and a build whose served revision flips mid-deploy.
+
+Plain context managers, not fixtures, so that test modules can wrap them in fixtures of their
+own without a shared conftest. Every server records what it received; the fixtures apply the
+read-only proof to it afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from smokeseal.servers import BackgroundServer
+
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+@dataclass
+class Log:
+    """Every request a stand-in received, as (method, path with its query)."""
+
+    seen: list[tuple[str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        async def logged(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                query = scope.get("query_string", b"").decode()
+                with self.lock:
+                    self.seen.append((scope["method"],
+                                      scope["path"] + (f"?{query}" if query else "")))
+            await app(scope, receive, send)
+
+        return logged
+
+    def paths(self) -> list[str]:
+        with self.lock:
+            return [path for _, path in self.seen]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.seen.clear()
+
+
+@dataclass
+class Served:
+    url: str
+    port: int
+    log: Log
+
+
+@contextmanager
+def serve(app: ASGIApp) -> Iterator[Served]:
+    log = Log()
+    with BackgroundServer(log.wrap(app)) as server:
+        yield Served(server.url, server.port, log)
+
+
+# --- an app that redirects ------------------------------------------------------------------
+
+def site_app() -> Starlette:
+    """Routes for redirect cases; ``/to?url=U&code=C`` redirects to U (absolute or not)."""
+
+    async def to(request: Request) -> Response:
+        return RedirectResponse(request.query_params["url"],
+                                status_code=int(request.query_params.get("code", 302)))
+
+    async def raw_location(request: Request) -> Response:
+        # Starlette would quote a malformed Location; production's proxies do not.
+        return Response(status_code=302, headers={"Location": request.query_params["url"]})
+
+    async def chain(request: Request) -> Response:
+        left = int(request.query_params["n"])
+        if left == 0:
+            return PlainTextResponse("end of the chain")
+        await asyncio.sleep(float(request.query_params.get("s", "0")))
+        return RedirectResponse(f"/chain?n={left - 1}&s={request.query_params.get('s', '0')}",
+                                status_code=302)
+
+    async def dance(request: Request) -> Response:
+        # A sign-in dance: the first visit sets a cookie and sends the visitor back to the
+        # same URL; with the cookie, the page. The same URL twice is not a loop.
+        if request.cookies.get("visited") == "1":
+            return PlainTextResponse("danced")
+        response = RedirectResponse("/dance", status_code=302)
+        response.set_cookie("visited", "1")
+        return response
+
+    async def landed(request: Request) -> Response:
+        return PlainTextResponse("landed on the app")
+
+    async def error_shell(request: Request) -> Response:
+        # A framework's error page, served with 200: the body is the only sign.
+        return HTMLResponse("<h1>Internal Server Error</h1><p>Something went wrong</p>")
+
+    async def endless(request: Request) -> Response:
+        async def body() -> AsyncIterator[bytes]:
+            chunk = b"x" * 65536
+            while True:
+                yield chunk
+                await asyncio.sleep(0)
+
+        return StreamingResponse(body())
+
+    return Starlette(routes=[
+        Route("/to", to, methods=ALL_METHODS),
+        Route("/endless", endless),
+        Route("/raw-location", raw_location),
+        Route("/chain", chain),
+        Route("/dance", dance),
+        Route("/landed", landed, methods=ALL_METHODS),
+        Route("/error-shell", error_shell),
+    ])
+
+
+def elsewhere_app() -> Starlette:
+    """Another host: an SSO login page, say. Tests assert it was never asked."""
+
+    async def login(request: Request) -> Response:
+        return PlainTextResponse("sign in at the identity provider")
+
+    async def version(request: Request) -> Response:
+        return JSONResponse({"sha": "3f2a9c1deadbeef"})
+
+    return Starlette(routes=[Route("/login", login, methods=ALL_METHODS),
+                             Route("/version", version)])
+
+
+# --- the live build -----------------------------------------------------------------------
+
+OLD = "1a2b3c4d5e6f708192a3b4c5d6e7f80912345678"
+NEW = "3f2a9c1deadbeef00112233445566778899aabb"
+
+
+@dataclass
+class Build:
+    """What the build stand-in serves. ``flip_after``: how many revision reads get ``old``
+    before ``new`` answers (a rolling deploy); None never flips. ``up``: the statuses
+    ``/up`` answers, one per request, the last repeated."""
+
+    old: str = OLD
+    new: str = NEW
+    flip_after: int | None = None
+    up: list[int] = field(default_factory=lambda: [200])
+    reads: int = 0
+    up_asked: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.old, self.new, self.flip_after = OLD, NEW, None
+            self.up, self.reads, self.up_asked = [200], 0, 0
+
+    def revision(self) -> str:
+        with self.lock:
+            self.reads += 1
+            flipped = self.flip_after is not None and self.reads > self.flip_after
+            return self.new if flipped else self.old
+
+    def up_status(self) -> int:
+        with self.lock:
+            self.up_asked += 1
+            return self.up[min(self.up_asked, len(self.up)) - 1]
+
+
+def build_app(build: Build, elsewhere: list[str]) -> Starlette:
+    """``/up`` and every way a build says (or fails to say) its revision."""
+
+    async def up(request: Request) -> Response:
+        status = build.up_status()
+        return PlainTextResponse("ok" if status == 200 else "starting", status_code=status)
+
+    async def as_json(request: Request) -> Response:
+        rev = build.revision()
+        return JSONResponse({"sha": rev, "build": {"sha": rev, "number": 1234,
+                                                   "tags": [rev]},
+                             "nothing": None, "short": "abc", "long": rev * 10})
+
+    async def as_header(request: Request) -> Response:
+        return PlainTextResponse("ok", headers={"X-Revision": f"  {build.revision()}  "})
+
+    async def as_page(request: Request) -> Response:
+        return HTMLResponse(f'<!doctype html><meta name="revision" content="{build.revision()}">'
+                            "<main>about</main>")
+
+    async def as_text(request: Request) -> Response:
+        return PlainTextResponse(build.revision().upper() + "\n")
+
+    async def missing(request: Request) -> Response:
+        return PlainTextResponse("Not Found", status_code=404)
+
+    async def not_json(request: Request) -> Response:
+        return HTMLResponse("<html>this is not JSON</html>")
+
+    async def nested(request: Request) -> Response:
+        return Response("[" * 100_000 + "]" * 100_000, media_type="application/json")
+
+    async def hang(request: Request) -> Response:
+        await asyncio.sleep(30)
+        return JSONResponse({"sha": build.revision()})
+
+    async def away(request: Request) -> Response:
+        return RedirectResponse(f"{elsewhere[0]}/version", status_code=302)
+
+    async def moved(request: Request) -> Response:
+        return RedirectResponse("/version", status_code=301)
+
+    return Starlette(routes=[
+        Route("/up", up), Route("/version", as_json), Route("/version/header", as_header),
+        Route("/version/page", as_page), Route("/version/text", as_text),
+        Route("/version/404", missing), Route("/version/not-json", not_json),
+        Route("/version/nested", nested), Route("/version/hang", hang),
+        Route("/version/away", away), Route("/version/moved", moved),
+    ])
+
+
+@dataclass
+class Live:
+    """The build stand-in as tests use it: what it serves, its server, and another host."""
+
+    state: Build
+    build: Served
+    elsewhere: Served
+
+    @property
+    def url(self) -> str:
+        return self.build.url
+
+    def reset(self) -> None:
+        self.state.reset()
+        self.build.log.clear()
+        self.elsewhere.log.clear()
+
+
+@contextmanager
+def live_build() -> Iterator[Live]:
+    """A build stand-in and another host it can redirect to, both on 127.0.0.1."""
+    state = Build()
+    where: list[str] = []
+    with serve(elsewhere_app()) as elsewhere, serve(build_app(state, where)) as build:
+        where.append(elsewhere.url)
+        yield Live(state, build, elsewhere)
