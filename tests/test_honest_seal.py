@@ -75,7 +75,7 @@ def test_a_broken_home_page_is_never_green(config: Config, broken: Broken, ledge
     home = by_name(seal)["home renders"]
     assert home["outcome"] == "failed"
     assert why in str(home["detail"]), home["detail"]
-    assert f"home renders: " in str(seal["summary"])
+    assert "home renders: " in str(seal["summary"])
     assert seal["rollback"]
 
 

@@ -37,6 +37,7 @@ def config_text(url: str | None, app: str) -> str:
     routes = "\n".join(f"      - {{name: {name}, get: {path}, expect: {{status: 404}}}}"
                        for name, path in INTERNAL_ROUTES)
     edit = "" if url else "    # TODO: your production URL\n"
+    shells = json.dumps(list(ERROR_SHELL_TEXTS))
     return f"""\
 # smokeseal.yml, written by `smokeseal init` for {shown}.
 # After each edit: `smokeseal doctor` checks it, `prod-smoke {app}` runs the suite.
@@ -69,7 +70,7 @@ apps:
     # A failed check is tried once more (retries: 0 turns that off); a pass on the retry
     # is flaky: the seal stays green and names it.
     suite:
-      - {{name: home renders, page: /, expect: {{status: 200, not_text: {json.dumps(list(ERROR_SHELL_TEXTS))}}}}}
+      - {{name: home renders, page: /, expect: {{status: 200, not_text: {shells}}}}}
       - {{name: up, get: /up, expect: {{status: 200}}}}
       # Internal routes must not be public: each must answer 404. Add your app's own.
 {routes}

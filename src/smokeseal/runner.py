@@ -287,11 +287,13 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
                                 f"check failed to run: {_describe(exc)}", started.ms(),
                                 url=url)]
 
-    async def with_retries(check: Check) -> list[CheckResult]:
+    async def with_retries(check: Check,
+                           attempt_once: Callable[[], Awaitable[list[CheckResult]]] | None = None
+                           ) -> list[CheckResult]:
         first_failure: str | None = None
         results: list[CheckResult] = []
         for attempt in range(1, check.attempts + 1):
-            results = await once(check)
+            results = await (attempt_once() if attempt_once else once(check))
             failed = [r for r in results if r.outcome == "failed"]
             if not failed:
                 if first_failure is not None:
@@ -315,17 +317,21 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
         assert target.version is not None
         from smokeseal.checks.version import run_version_check
 
-        check = Check(name="version", get=target.version.path,
-                      timeout=target.version.timeout)
-        return report(await _bounded(check, lambda: _one(run_version_check(
-            shared.client, target.version, base_url, target.expected_sha))))  # type: ignore[arg-type]
+        source = target.version
+        check = Check(name="version", get=source.path, timeout=source.timeout)
+        found = await with_retries(check, lambda: _bounded(check, lambda: _one(
+            run_version_check(shared.client, source, base_url, target.expected_sha,
+                              app_urls=target.app_urls))))
+        revisions.extend(getattr(r, "revision", None) for r in found)
+        return report(found)
 
+    revisions: list[str | None] = []
     work = [one(check) for check in checks]
     if target.version is not None:
         work.insert(0, version_check())
     nested = await asyncio.gather(*work)
     results = [result for group in nested for result in group]
-    revision = next((r.revision for r in results if getattr(r, "revision", None)), None)
+    revision = next((r for r in revisions if r), None)
     return RunResult(base_url, checked_at, watch.ms(), results, None, [], revision)
 
 

@@ -122,6 +122,22 @@ def _host_port(url: str) -> tuple[str, int | None] | None:
     return parts.hostname.lower(), None if port == default else port
 
 
+def _ends_at(url: str, redirect_to: str) -> bool:
+    """``url`` is where ``redirect_to`` (a bare host, or a URL prefix) says: compared by
+    scheme, host and port, then by path at a ``/``, so ``sso.example.com.evil.io`` and
+    ``sso.example.com@evil.io`` are not ``sso.example.com``."""
+    where = _host_port(url)
+    if where is None:
+        return False
+    if "://" not in redirect_to:
+        return where[0] == redirect_to.lower()
+    want, got = urlsplit(redirect_to), urlsplit(url)
+    if want.scheme != got.scheme or _host_port(redirect_to) != where:
+        return False
+    prefix = want.path.rstrip("/")
+    return got.path == prefix or got.path.startswith(prefix + "/") or not prefix
+
+
 def off_app(url: str, app_urls: Sequence[str], redirect_to: str | None = None) -> str | None:
     """Why ``url`` is not a place the check may end, or None when it is.
 
@@ -130,12 +146,8 @@ def off_app(url: str, app_urls: Sequence[str], redirect_to: str | None = None) -
     only where that says.
     """
     if redirect_to is not None:
-        if "://" in redirect_to:
-            ok = url.startswith(redirect_to)
-        else:
-            where = _host_port(url)
-            ok = where is not None and where[0] == redirect_to.lower()
-        return None if ok else f"expected to end on {redirect_to}, ended on {url}"
+        return None if _ends_at(url, redirect_to) else (
+            f"expected to end on {redirect_to}, ended on {url}")
     where = _host_port(url)
     if where is not None and where in {_host_port(u) for u in app_urls}:
         return None
