@@ -75,7 +75,17 @@ PAGES = {
     # Sent away by script after the load event, as an SPA's auth guard does.
     "/js-away-late": "<main>Checking your session</main><script>addEventListener('load', () =>"
                      " setTimeout(() => { location.href = '{other}/landed' }, 300))</script>",
+    # Sent away while its own script is still loading: the browser cancels that request.
+    "/js-away-loading": "<script async src='/static/hang.js'></script>"
+                        "<script>setTimeout(() => { location.href = '{other}/landed' }, 200)"
+                        "</script><main>Redirecting</main>",
+    # Sent by script to a sign-in page that is down.
+    "/js-away-broken": "<script>location.href = '{other}/sso-down'</script>",
     "/landed": "<title>Sign in</title><main>Please sign in</main>",
+    # A third-party embed whose script never yields, on a page that renders after load.
+    "/embed-hangs": "<main id=m>Loading</main><iframe src='{other}/spin' width=300 height=100>"
+                    "</iframe><script>addEventListener('load', () => setTimeout(() => "
+                    "{ m.textContent = 'Shop front' }, 300))</script>",
     # Loads, then its script never yields again.
     "/spin": "<main>Spinning</main><script>addEventListener('load', () => "
              "setTimeout(() => { while (true) {} }))</script>",
@@ -154,6 +164,7 @@ def _shop_app(seen: list[tuple[str, str]]) -> ASGIApp:
     routes = [Route(path, page) for path in PAGES]
     routes += [Route("/away", away),
                Route("/empty-404", lambda request: HTMLResponse("", 404)),
+               Route("/sso-down", lambda request: HTMLResponse("<h1>Bad gateway</h1>", 502)),
                # The writes the guard must stop; were one to arrive, the proof names it.
                Route("/api/cart", lambda request: Response("ok"), methods=["GET", "POST"]),
                Route("/api/beacon", lambda request: Response("ok"), methods=["POST"])]

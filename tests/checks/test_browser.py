@@ -390,6 +390,22 @@ def test_ending_where_redirect_to_says_passes(browser_executable: str, shop: Sho
         assert (result.ok, result.detail, result.url) == (True, "200", f"{shop.other_url}/landed")
 
 
+def test_a_script_cancelled_as_the_page_moved_on_is_not_a_failure(browser_executable: str,
+                                                                  shop: Shop) -> None:
+    [result] = check_pages(browser_executable, shop.url,
+                           page("/js-away-loading", redirect_to="localhost", text="sign in"))
+    assert (result.ok, result.detail) == (True, "200")
+    assert ("GET", "/static/hang.js") in shop.seen  # it was in flight when the page left
+
+
+def test_the_status_judged_is_the_page_it_ended_on(browser_executable: str,
+                                                   shop: Shop) -> None:
+    """Sent on by script, the page that ended answered 502; the first one's 200 is past."""
+    [result] = check_pages(browser_executable, shop.url,
+                           page("/js-away-broken", redirect_to="localhost"))
+    assert (result.ok, result.detail) == (False, "expected 2xx, got 502")
+
+
 def test_redirect_to_fails_a_page_that_ends_elsewhere(browser_executable: str,
                                                       shop: Shop) -> None:
     stayed, elsewhere = check_pages(
@@ -428,3 +444,17 @@ def test_a_page_whose_script_never_yields_fails_and_its_tab_is_dropped(
     assert stuck.evidence is not None
     assert "url: " in (Path(stuck.evidence) / "console.txt").read_text()
     assert not (Path(stuck.evidence) / "screenshot.png").exists()  # a stuck page cannot draw
+
+
+@pytest.mark.timeout(90)
+def test_an_embed_that_never_yields_is_not_the_page_hanging(
+        browser_executable: str, shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With each site in its own renderer (the full Chromium's default), a stuck third-party
+    frame is skipped, and the page, rendering on, passes."""
+    import smokeseal.checks.browser as browser
+
+    monkeypatch.setattr(browser, "LAUNCH_ARGS", (*browser.LAUNCH_ARGS, "--site-per-process"))
+    [result] = check_pages(browser_executable, shop.url,
+                           page("/embed-hangs", text="Shop front"))
+    assert (result.ok, result.detail) == (True, "200")
+    assert ("GET", "/spin") in shop.seen  # the embed was really there

@@ -585,7 +585,8 @@ async def _judge(look: _Look, response: Response | None) -> None:
     if content:
         await _wait_for_content(look, look.status is not None and 200 <= look.status < 300)
     await _settle(look)
-    if content and not look.failures and (present := _present(look, await _rendered_text(look))):
+    if content and not look.failures and look.expect.not_text is not None \
+            and (present := _present(look, await _rendered_text(look))):
         look.failures.append(_shows(present))  # an error shell drawn as the page settled
     if expect.title is not None:
         title = await look.budget.bound(page.title())
@@ -695,16 +696,22 @@ async def _watch_text(look: _Look, shown: _Shown, blank_matters: bool) -> list[s
 
 async def _rendered_text(look: _Look) -> str:
     """What a visitor can read: the page's ``innerText`` and that of every frame drawn with
-    a size, whitespace collapsed."""
+    a size, whitespace collapsed. Frames are read at once: many slow ones cost one wait."""
     page = look.page
-    parts = [await look.budget.bound(_frame_text(page.main_frame))]
-    for frame in page.frames:
-        if frame != page.main_frame and frame not in look.slow_frames:
-            try:
-                parts.append(await asyncio.wait_for(_frame_text(frame), FRAME_TIMEOUT))
-            except TimeoutError:
-                look.slow_frames.add(frame)
+    children = [frame for frame in page.frames
+                if frame != page.main_frame and frame not in look.slow_frames]
+    parts = await asyncio.gather(look.budget.bound(_frame_text(page.main_frame)),
+                                 *(_child_frame_text(look, frame) for frame in children))
     return _squash(" ".join(parts))
+
+
+async def _child_frame_text(look: _Look, frame: Any) -> str:
+    # Only the page's own frame not answering is the page hanging; an embed may be slow.
+    try:
+        return await asyncio.wait_for(_frame_text(frame), FRAME_TIMEOUT)
+    except TimeoutError:
+        look.slow_frames.add(frame)
+        return ""
 
 
 async def _frame_text(frame: Any) -> str:
