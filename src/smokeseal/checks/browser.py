@@ -8,6 +8,23 @@ A tab is reused by a later check only once it is wiped back to a new visitor's s
 (cookies, storage and cache of every origin it saw, and a blank page): that saves starting
 a renderer and a context per check, about half of what a page check costs.
 
+What a page check judges, besides its ``expect`` keys:
+
+* **It stays on the app.** The page must end (after server and script redirects) on the
+  host of the base URL or of ``app_urls``, or, with ``expect.redirect_to``, there.
+* **Its own bundle loads.** A script or stylesheet from the app's hosts that answers 4xx/5xx
+  or fails on the network fails the check; one still loading is waited for within the
+  timeout. Other hosts' failures are listed in ``notes``.
+* **It shows something.** A page answered 2xx must show visible text within the timeout:
+  ``innerText`` of its document and of every frame drawn with a size (an iframe-only page
+  passes on its frame's text). A page with no text at all (an ``<img>`` or a ``<canvas>``)
+  fails unless ``expect.selector`` names what it shows and that became visible.
+  ``text`` and ``not_text`` are looked for in the same text, whitespace collapsed.
+* **It ends.** Every Playwright call is bounded with asyncio by the check's timeout plus
+  :data:`STEP_GRACE`, because Playwright's own timeouts do not cover ``evaluate`` or
+  ``title``: a page whose script never yields is this check's failure, and its tab is closed
+  rather than reused.
+
 This module imports Playwright; the runner imports it only when a suite has page checks.
 """
 
@@ -19,11 +36,12 @@ import glob
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from playwright.async_api import (
     Browser,
@@ -31,11 +49,14 @@ from playwright.async_api import (
     CDPSession,
     Page,
     Playwright,
+    Request,
+    Response,
     Route,
     WebSocketRoute,
     async_playwright,
 )
 from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from smokeseal.checks.base import (
     READ_ONLY_METHODS,
@@ -43,6 +64,7 @@ from smokeseal.checks.base import (
     Stopwatch,
     header_failures,
     join_url,
+    off_app,
     shorten,
     slug,
     status_failure,
@@ -51,12 +73,26 @@ from smokeseal.errors import BrowserError
 
 if TYPE_CHECKING:
     # Not at run time: pydantic would double the imports of a prelaunched browser's thread.
-    from smokeseal.config import Check
+    from smokeseal.config import Check, Expect
 
 __all__ = ["BROWSER_GONE", "DEFAULT_TIMEOUT", "LAUNCH_ARGS", "BrowserSession", "describe_error",
            "find_browser", "run_page_check"]
 
 DEFAULT_TIMEOUT = 15.0
+#: How long past the check's timeout a step may run before it is given up as hung: Playwright
+#: answers its own timeouts within this, so only a call nothing else bounds reaches it.
+STEP_GRACE = 2.0
+#: After the verdict: the evidence screenshot, closing a tab, wiping one for reuse.
+SCREENSHOT_TIMEOUT = 3.0
+CLOSE_TIMEOUT = 5.0
+WIPE_TIMEOUT = 5.0
+#: A frame other than the page's own may be slow to answer (a third-party embed still
+#: loading); it is read within this or skipped, never taken for the page hanging.
+FRAME_TIMEOUT = 1.0
+#: How often the rendered text is read while waiting for it.
+POLL = 0.1
+#: The resources that make up an app's bundle: one of its own that fails breaks the page.
+ASSET_TYPES = frozenset({"script", "stylesheet"})
 #: Without these Chromium keeps phoning home and stalls on a closed network.
 LAUNCH_ARGS = (
     "--disable-background-networking",
@@ -109,6 +145,16 @@ def _unwrap(path: str) -> str:
 
 
 @dataclass
+class _Asset:
+    """One script or stylesheet the page asked for."""
+
+    url: str
+    kind: str
+    problem: str | None = None
+    done: bool = False
+
+
+@dataclass
 class _Visit:
     """What one check's visit saw, collected by its tab's handlers."""
 
@@ -117,6 +163,12 @@ class _Visit:
     console_errors: list[str] = field(default_factory=list)
     errored: asyncio.Event = field(default_factory=asyncio.Event)
     origins: set[str] = field(default_factory=set)
+    assets: dict[Request, _Asset] = field(default_factory=dict)
+    #: Requests the guard aborted: their failure is ours, not production's.
+    aborted: set[Request] = field(default_factory=set)
+    #: The main frame's latest document answer: after a script redirect, the page that
+    #: ended is not the one ``goto`` answered with.
+    document: Response | None = None
 
 
 def _origin(url: str) -> str | None:
@@ -148,9 +200,12 @@ class _Tab:
             await context.route_web_socket(re.compile(r".*"), tab._refuse_socket)
             page.on("pageerror", tab._on_page_error)
             page.on("console", tab._on_console)
+            page.on("request", tab._on_request)
+            page.on("response", tab._on_response)
+            page.on("requestfinished", tab._on_request_finished)
+            page.on("requestfailed", tab._on_request_failed)
         except BaseException:
-            with contextlib.suppress(PlaywrightError):
-                await context.close()
+            await _close(context)
             raise
         return tab
 
@@ -162,11 +217,14 @@ class _Tab:
         request = route.request
         if origin := _origin(request.url):
             self.visit.origins.add(origin)
-        if request.method in READ_ONLY_METHODS:
-            await route.continue_()
-        else:
-            self.visit.blocked.append(f"{request.method} {request.url}")
-            await route.abort("blockedbyclient")
+        # A tab closed under a pending request makes these raise; nothing is left to guard.
+        with contextlib.suppress(PlaywrightError):
+            if request.method in READ_ONLY_METHODS:
+                await route.continue_()
+            else:
+                self.visit.blocked.append(f"{request.method} {request.url}")
+                self.visit.aborted.add(request)
+                await route.abort("blockedbyclient")
 
     async def _refuse_socket(self, ws: WebSocketRoute) -> None:
         # Never connected to the server: the page sees a socket that closes at once.
@@ -181,9 +239,50 @@ class _Tab:
         if message.type == "error":
             self.visit.console_errors.append(message.text)
 
+    def _on_request(self, request: Request) -> None:
+        if request.resource_type in ASSET_TYPES:
+            self.visit.assets[request] = _Asset(request.url, request.resource_type)
+        if (hop := request.redirected_from) is not None and (asset := self.visit.assets.get(hop)):
+            asset.done = True  # its redirect is followed by the request just made
+
+    def _on_response(self, response: Response) -> None:
+        request = response.request
+        asset = self.visit.assets.get(request)
+        # Only an error status is a failure: a 304 or an opaque 0 is not ``ok`` in
+        # Playwright's sense, yet the browser has what it needs.
+        if asset is not None and asset.problem is None and response.status >= 400:
+            asset.problem = f"answered {response.status}"
+        if request.is_navigation_request() and not 300 <= response.status < 400:
+            with contextlib.suppress(PlaywrightError):  # a service worker's has no frame
+                if request.frame == self.page.main_frame:
+                    self.visit.document = response
+
+    def _on_request_finished(self, request: Request) -> None:
+        if asset := self.visit.assets.get(request):
+            asset.done = True
+
+    def _on_request_failed(self, request: Request) -> None:
+        asset = self.visit.assets.get(request)
+        if asset is None:
+            return
+        asset.done = True
+        failure = request.failure or "failed"
+        # ERR_ABORTED is the browser cancelling (a navigation away, a script whose error
+        # status was already recorded), not production failing.
+        if asset.problem is None and request not in self.visit.aborted \
+                and "ERR_ABORTED" not in failure:
+            asset.problem = f"failed: {failure}"
+
     async def wipe(self) -> bool:
         """Back to a new visitor's state; False when that could not be made sure of."""
         try:
+            await asyncio.wait_for(self._wipe(), WIPE_TIMEOUT)
+        except (PlaywrightError, TimeoutError):
+            return False
+        self.visit = _Visit()
+        return True
+
+    async def _wipe(self) -> None:
             # sessionStorage belongs to the tab, not the origin: clear it while its frames
             # are still there to ask.
             for frame in self.page.frames:
@@ -196,14 +295,15 @@ class _Tab:
                                     {"origin": origin, "storageTypes": "all"})
             await self.context.clear_cookies()
             await self.cdp.send("Network.clearBrowserCache")
-        except PlaywrightError:
-            return False
-        self.visit = _Visit()
-        return True
 
     async def close(self) -> None:
-        with contextlib.suppress(PlaywrightError):
-            await self.context.close()
+        await _close(self.context)
+
+
+async def _close(context: BrowserContext) -> None:
+    """Close a context, giving up after :data:`CLOSE_TIMEOUT` (the browser takes it along)."""
+    with contextlib.suppress(PlaywrightError, TimeoutError):
+        await asyncio.wait_for(context.close(), CLOSE_TIMEOUT)
 
 
 class BrowserSession:
@@ -226,14 +326,18 @@ class BrowserSession:
         self._planned += checks
 
     @contextlib.asynccontextmanager
-    async def tab(self) -> AsyncIterator[_Tab]:
-        """A wiped tab from the pool, or a new one; back to the pool once wiped."""
+    async def tab(self, timeout: float = DEFAULT_TIMEOUT) -> AsyncIterator[_Tab]:
+        """A wiped tab from the pool, or a new one opened within ``timeout`` seconds (else
+        :class:`BrowserError`); back to the pool once wiped."""
         assert self.browser is not None
         self._planned -= 1
         if self._idle:
             tab = self._idle.pop()
         else:
-            tab = await _Tab.open(self.browser)
+            try:
+                tab = await asyncio.wait_for(_Tab.open(self.browser), timeout)
+            except TimeoutError:
+                raise BrowserError(f"no browser tab opened within {timeout:g} s") from None
             self.tabs_opened += 1
         keep = False
         try:
@@ -324,105 +428,368 @@ def _first_line(exc: BaseException) -> str:
     return re.sub(r"^[A-Za-z]+\.[A-Za-z_]+: ", "", line)  # "Page.goto: " names our call
 
 
+T = TypeVar("T")
+
+#: Lets the scripts queued by the load event run, so their errors are seen.
+_SETTLE = "() => new Promise(r => requestAnimationFrame(() => setTimeout(r)))"
+#: What a visitor can read in a frame: nothing in one drawn without a size (hidden, 0x0).
+_VISIBLE_TEXT = ("() => innerWidth > 0 && innerHeight > 0 && document.body "
+                 "? document.body.innerText : ''")
+
+
+class _Stuck(Exception):
+    """A step outlived the check's timeout and its grace: the page stopped answering."""
+
+
+class _Budget:
+    """The check's timeout, shared by every step of it."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return max(self._end - time.monotonic(), 0.0)
+
+    def ms(self) -> float:
+        """What is left, for a Playwright timeout (where 0 would mean none)."""
+        return max(self.left() * 1000, 1.0)
+
+    async def bound(self, step: Awaitable[T], hung: str | None = None) -> T:
+        """``await step``, given up after what is left plus :data:`STEP_GRACE`."""
+        try:
+            return await asyncio.wait_for(step, self.left() + STEP_GRACE)
+        except TimeoutError:
+            raise _Stuck(hung or f"the page's script did not yield within "
+                                  f"{self.seconds:g} s") from None
+
+
+@dataclass
+class _Look:
+    """One check's look at its page: what it was told to see, and what it found."""
+
+    page: Page
+    expect: Expect
+    budget: _Budget
+    visit: _Visit
+    #: Where the page may end and whose assets are its own.
+    app_urls: Sequence[str]
+    final_url: str
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    status: int | None = None
+    #: The page stopped answering: no screenshot of it, and its tab is not reused.
+    stuck: bool = False
+    #: The app's assets were waited for, so one still loading did not finish in time.
+    assets_waited: bool = False
+    #: Frames too slow to read once: not asked again on every poll.
+    slow_frames: set[Any] = field(default_factory=set)
+
+
+@dataclass
+class _Shown:
+    """What the selector wait and the text watch of one look tell each other."""
+
+    visible: bool = False
+    #: The selector wait ended (or there is none): no error shell can cut it short any more.
+    settled: bool = True
+    #: The page shows an error shell: the selector need not be waited for.
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 async def run_page_check(session: BrowserSession, check: Check, base_url: str,
-                         evidence_dir: Path | None = None) -> CheckResult:
-    """Open the check's page in a clean read-only tab and judge what rendered."""
+                         evidence_dir: Path | None = None, *,
+                         app_urls: Sequence[str] = ()) -> CheckResult:
+    """Open the check's page in a clean read-only tab and judge what rendered.
+
+    ``app_urls`` are the app's other URLs (its canonical url and aliases): the page may end
+    on their hosts as on ``base_url``'s, and their scripts and stylesheets are its own.
+    """
     url = join_url(base_url, check.target)
-    timeout = check.timeout or DEFAULT_TIMEOUT
+    budget = _Budget(check.timeout or DEFAULT_TIMEOUT)
     watch = Stopwatch()
-    async with session.tab() as tab:
-        visit = tab.start()
-        failures, final_url, status = await _visit(tab.page, check, url, timeout,
-                                                   visit.page_errors, visit.errored)
-        if status is None:
-            tab.reusable = False  # it never loaded: do not trust what is left of it
-        ms = watch.ms()
-        blocked = list(visit.blocked)
-        if check.expect.max_ms is not None and ms > check.expect.max_ms:
-            failures.append(f"took {ms} ms, over max_ms {check.expect.max_ms}")
-        if blocked and check.expect.no_writes:
-            failures.append(f"page tried to write: {_list_blocked(blocked)}")
-        evidence = None
-        if failures and evidence_dir is not None:
-            evidence = await _keep_evidence(tab.page, evidence_dir / slug(check.label),
-                                            visit.page_errors, visit.console_errors, blocked)
-        if failures:
-            detail = "; ".join(failures)
+    try:
+        async with session.tab(budget.left() + STEP_GRACE) as tab:
+            look = _Look(tab.page, check.expect, budget, tab.start(), (base_url, *app_urls), url)
+            await _visit(look)
+            if look.status is None or look.stuck:
+                tab.reusable = False  # it never loaded, or stopped answering: do not trust it
+            return await _result(check, look, watch.ms(), evidence_dir)
+    except BrowserError as exc:
+        return CheckResult(check.label, "page", False, f"could not load: {exc}", watch.ms(),
+                           url=url)
+
+
+async def _result(check: Check, look: _Look, ms: int, evidence_dir: Path | None) -> CheckResult:
+    failures = look.failures
+    blocked = list(look.visit.blocked)
+    if check.expect.max_ms is not None and ms > check.expect.max_ms:
+        failures.append(f"took {ms} ms, over max_ms {check.expect.max_ms}")
+    if blocked and check.expect.no_writes:
+        failures.append(f"page tried to write: {_list_blocked(blocked)}")
+    evidence = None
+    if failures and evidence_dir is not None:
+        evidence = await _keep_evidence(look, evidence_dir / slug(check.label), blocked)
+    if failures:
+        detail = "; ".join(failures)
+    else:
+        detail = str(look.status)
+        if blocked:
+            detail += f"; blocked {len(blocked)} write attempt{'s' * (len(blocked) > 1)}"
+    return CheckResult(check.label, "page", not failures, detail, ms, url=look.final_url,
+                       blocked_writes=blocked, evidence=evidence, notes=look.notes)
+
+
+async def _visit(look: _Look) -> None:
+    budget = look.budget
+    try:
+        response = await budget.bound(
+            look.page.goto(look.final_url, wait_until="load", timeout=budget.ms()),
+            hung="page did not finish loading")
+    except (PlaywrightError, _Stuck) as exc:
+        look.stuck = isinstance(exc, _Stuck)
+        look.failures.append(f"could not load: {_load_failure(exc, budget.seconds)}")
+    else:
+        try:
+            await _judge(look, response)
+        except _Stuck as exc:
+            look.stuck = True
+            look.failures.append(str(exc))
+        except PlaywrightError as exc:
+            look.failures.append(f"page failed while checking: {describe_error(exc)}")
+        look.final_url = look.page.url
+    look.failures += _asset_failures(look)
+    if errors := look.visit.page_errors:
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        look.failures.insert(0, f"uncaught page error: {shorten(errors[0])}{more}")
+
+
+def _load_failure(exc: BaseException, seconds: float) -> str:
+    reason = describe_error(exc)
+    if isinstance(exc, _Stuck | PlaywrightTimeoutError) or "Timeout" in reason:
+        return f"page did not finish loading within {seconds:g} s"
+    return reason
+
+
+async def _judge(look: _Look, response: Response | None) -> None:
+    """Everything after the load event, in the order a reader wants the failures."""
+    expect, page = look.expect, look.page
+    if expect.redirect_to is not None:
+        await _wait_to_arrive(look)
+    document = look.visit.document or response
+    look.status = document.status if document is not None else None
+    _judge_place_and_status(look)
+    # A wrong place or status or an uncaught error already fails the check: say so now
+    # rather than wait out the timeout for content that will not come.
+    content = not look.failures and not look.visit.errored.is_set()
+    if content:
+        await _wait_for_content(look, look.status is not None and 200 <= look.status < 300)
+    await _settle(look)
+    if content and not look.failures and look.expect.not_text is not None \
+            and (present := _present(look, await _rendered_text(look))):
+        look.failures.append(_shows(present))  # an error shell drawn as the page settled
+    if expect.title is not None:
+        title = await look.budget.bound(page.title())
+        if expect.title not in title:
+            look.failures.append(f"title {shorten(title, 60)!r} does not contain "
+                                 f"{expect.title!r}")
+    if expect.header is not None and document is not None:
+        headers = await look.budget.bound(document.all_headers(),
+                                          hung="the browser did not answer")
+        look.failures += header_failures(expect.header, headers)
+    await _settle_assets(look)
+    # A script may still have sent the page elsewhere while it was being judged.
+    if (left := off_app(page.url, look.app_urls, expect.redirect_to)) \
+            and left not in look.failures:
+        look.failures.append(left)
+
+
+def _judge_place_and_status(look: _Look) -> None:
+    if left := off_app(look.page.url, look.app_urls, look.expect.redirect_to):
+        look.failures.append(left)
+    if look.status is None:
+        look.failures.append("no response for the page")
+    elif problem := status_failure(look.expect.statuses(), look.status):
+        look.failures.append(problem)
+
+
+async def _wait_to_arrive(look: _Look) -> None:
+    """A check meant to end elsewhere (an SSO sign-in page) waits for the page to get there:
+    an app may send it on by script after its own page loaded."""
+    def arrived(url: str) -> bool:
+        return off_app(url, look.app_urls, look.expect.redirect_to) is None
+
+    with contextlib.suppress(PlaywrightTimeoutError):  # then the place is named as wrong
+        await look.budget.bound(look.page.wait_for_url(arrived, wait_until="load",
+                                                       timeout=look.budget.ms()))
+
+
+async def _settle(look: _Look) -> None:
+    try:
+        await look.budget.bound(look.page.evaluate(_SETTLE))
+    except PlaywrightError as exc:
+        # The page navigated meanwhile: where it went is judged next.
+        if describe_error(exc) == BROWSER_GONE:
+            raise
+
+
+async def _wait_for_content(look: _Look, blank_matters: bool) -> None:
+    """The selector and the text, waited for side by side: each gets the whole timeout and
+    each failure is named."""
+    shown = _Shown(settled=look.expect.selector is None)
+    waits = [asyncio.ensure_future(_watch_text(look, shown, blank_matters))]
+    if look.expect.selector is not None:
+        waits.insert(0, asyncio.ensure_future(_wait_selector(look, look.expect.selector, shown)))
+    try:
+        for found in await asyncio.gather(*waits):
+            look.failures += found
+    finally:
+        for wait in waits:  # one failed (the page stopped answering): stop the other
+            wait.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+
+
+async def _wait_selector(look: _Look, selector: str, shown: _Shown) -> list[str]:
+    wait = look.page.locator(selector).first.wait_for(state="visible", timeout=look.budget.ms())
+    try:
+        shown.visible = await _first_done(look.budget.bound(wait), look.visit.errored.wait(),
+                                          shown.stop.wait())
+    except PlaywrightTimeoutError:
+        return [f"selector {selector!r} not visible within {look.budget.seconds:g} s"]
+    except PlaywrightError as exc:
+        if describe_error(exc) == BROWSER_GONE:
+            raise
+        return [f"selector {selector!r}: {describe_error(exc)}"]
+    finally:
+        shown.settled = True
+    return []
+
+
+async def _watch_text(look: _Look, shown: _Shown, blank_matters: bool) -> list[str]:
+    """Read the rendered text until it has what is expected, shows an error shell, or the
+    timeout is up: a page that renders after load (an SPA) is waited for."""
+    expect = look.expect
+    wanted = _squash(expect.text) if expect.text is not None else None
+    while True:
+        text = await _rendered_text(look)
+        if present := _present(look, text):
+            shown.stop.set()
+            return [_shows(present)]
+        # A visible selector counts as showing something: a canvas app has no text.
+        blank = blank_matters and not text and not shown.visible
+        missing = wanted is not None and wanted not in text
+        # While the selector is awaited, an error shell may still be drawn instead.
+        watching = not shown.settled and look.expect.not_text is not None
+        if not (blank or missing or watching) or look.visit.errored.is_set():
+            return []  # an uncaught error decides the check on its own
+        if look.budget.left() <= 0:
+            break
+        await asyncio.sleep(min(POLL, look.budget.left()))
+    failures = []
+    if missing:
+        failures.append(f"text {shorten(expect.text or '', 60)!r} not on the page within "
+                        f"{look.budget.seconds:g} s")
+    if blank:
+        failures.append("page shows no visible text")
+    return failures
+
+
+async def _rendered_text(look: _Look) -> str:
+    """What a visitor can read: the page's ``innerText`` and that of every frame drawn with
+    a size, whitespace collapsed. Frames are read at once: many slow ones cost one wait."""
+    page = look.page
+    children = [frame for frame in page.frames
+                if frame != page.main_frame and frame not in look.slow_frames]
+    parts = await asyncio.gather(look.budget.bound(_frame_text(page.main_frame)),
+                                 *(_child_frame_text(look, frame) for frame in children))
+    return _squash(" ".join(parts))
+
+
+async def _child_frame_text(look: _Look, frame: Any) -> str:
+    # Only the page's own frame not answering is the page hanging; an embed may be slow.
+    try:
+        return await asyncio.wait_for(_frame_text(frame), FRAME_TIMEOUT)
+    except TimeoutError:
+        look.slow_frames.add(frame)
+        return ""
+
+
+async def _frame_text(frame: Any) -> str:
+    try:
+        return str(await frame.evaluate(_VISIBLE_TEXT))
+    except PlaywrightError as exc:
+        if describe_error(exc) == BROWSER_GONE:
+            raise
+        return ""  # navigating or detached: it shows nothing at this moment
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _present(look: _Look, text: str) -> list[str]:
+    """The ``not_text`` texts the page shows."""
+    return [absent for absent in look.expect.absent_texts() if _squash(absent) in text]
+
+
+def _shows(present: list[str]) -> str:
+    return "page shows " + ", ".join(repr(shorten(text, 60)) for text in present)
+
+
+async def _settle_assets(look: _Look) -> None:
+    """Wait, within the timeout, for the app's own scripts and stylesheets still loading:
+    one that fails after the verdict must not pass unseen."""
+    look.assets_waited = True
+    while any(not a.done and _own(look, a.url) for a in look.visit.assets.values()):
+        if look.budget.left() <= 0:
+            return
+        await asyncio.sleep(min(0.05, look.budget.left()))
+
+
+def _own(look: _Look, url: str) -> bool:
+    return off_app(url, look.app_urls) is None
+
+
+def _asset_failures(look: _Look) -> list[str]:
+    """The app's failed scripts and stylesheets; other hosts' go to the notes."""
+    failures = []
+    for asset in look.visit.assets.values():
+        own = _own(look, asset.url)
+        problem = asset.problem
+        if problem is None and not asset.done and own and look.assets_waited:
+            problem = f"did not finish loading within {look.budget.seconds:g} s"
+        if problem is None:
+            continue
+        if own:
+            failures.append(f"{asset.kind} {_path(asset.url)} {problem}")
         else:
-            detail = str(status)
-            if blocked:
-                detail += f"; blocked {len(blocked)} write attempt{'s' * (len(blocked) > 1)}"
-        return CheckResult(check.label, "page", not failures, detail, ms, url=final_url,
-                           blocked_writes=blocked, evidence=evidence)
+            look.notes.append(f"third-party {asset.kind} {shorten(asset.url, 100)} {problem}")
+    if len(failures) > 3:
+        failures[3:] = [f"+{len(failures) - 3} more of the app's scripts and stylesheets "
+                        f"failed"]
+    return failures
 
 
-async def _visit(page: Any, check: Check, url: str, timeout: float, page_errors: list[str],
-                 errored: asyncio.Event) -> tuple[list[str], str, int | None]:
-    expect = check.expect
-    watch = Stopwatch()
+def _path(url: str) -> str:
+    """An app's own URL by its path: the host is the app's."""
+    match = re.match(r"https?://[^/?#]+(.*)", url)
+    return shorten((match.group(1) if match else url) or "/", 100)
 
-    def remaining_ms() -> float:
-        return max(timeout * 1000 - watch.ms(), 1.0)
 
+async def _first_done(step: Awaitable[Any], *interrupts: Awaitable[Any]) -> bool:
+    """True when ``step`` ended (its error raised), False when an interrupt came first."""
+    waiting = asyncio.ensure_future(step)
+    stoppers = [asyncio.ensure_future(interrupt) for interrupt in interrupts]
     try:
-        response = await page.goto(url, wait_until="load", timeout=remaining_ms())
-    except PlaywrightError as exc:
-        reason = describe_error(exc)
-        if "Timeout" in reason:
-            reason = f"page did not finish loading within {timeout:g} s"
-        return [f"could not load: {reason}"], url, None
-    final_url = page.url
-    failures: list[str] = []
-    status = response.status if response is not None else None
-    if status is None:
-        failures.append("no response for the page")
-    elif problem := status_failure(expect.statuses(), status):
-        failures.append(problem)
-    try:
-        # A wrong status or an uncaught error already fails the check: say so now rather
-        # than wait out the timeout for a selector that will not come.
-        if expect.selector is not None and not failures and not errored.is_set():
-            visible = await _first_done(
-                page.locator(expect.selector).first.wait_for(state="visible",
-                                                             timeout=remaining_ms()),
-                errored.wait())
-            if visible is False:
-                failures.append(f"selector {expect.selector!r} not visible "
-                                f"within {timeout:g} s")
-        # Let scripts queued by the load event run, so their errors are seen.
-        await page.evaluate("() => new Promise(r => requestAnimationFrame(() => setTimeout(r)))")
-        if expect.title is not None:
-            title = await page.title()
-            if expect.title not in title:
-                failures.append(f"title {shorten(title, 60)!r} does not contain "
-                                f"{expect.title!r}")
-        if expect.text is not None:
-            body = await page.locator("body").inner_text(timeout=remaining_ms())
-            if expect.text not in body:
-                failures.append(f"text {shorten(expect.text, 60)!r} not on the page")
-        if expect.header is not None and response is not None:
-            failures += header_failures(expect.header, await response.all_headers())
-    except PlaywrightError as exc:
-        failures.append(f"page failed while checking: {describe_error(exc)}")
-    if page_errors:
-        more = f" (+{len(page_errors) - 1} more)" if len(page_errors) > 1 else ""
-        failures.insert(0, f"uncaught page error: {shorten(page_errors[0])}{more}")
-    return failures, final_url, status
-
-
-async def _first_done(wait_for: Any, interrupted: Any) -> bool | None:
-    """True when ``wait_for`` succeeded, False when it failed, None when interrupted first."""
-    waiting = asyncio.ensure_future(wait_for)
-    stopper = asyncio.ensure_future(interrupted)
-    await asyncio.wait({waiting, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (waiting, stopper):
-        if not task.done():
+        await asyncio.wait({waiting, *stoppers}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (waiting, *stoppers):
             task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, PlaywrightError):
-            await task
+        await asyncio.gather(waiting, *stoppers, return_exceptions=True)
     if waiting.cancelled():
-        return None
-    return waiting.exception() is None
+        return False
+    waiting.result()
+    return True
 
 
 def _error_text(error: Any) -> str:
@@ -436,21 +803,23 @@ def _list_blocked(blocked: list[str]) -> str:
     return shown + (f" (+{len(blocked) - 3} more)" if len(blocked) > 3 else "")
 
 
-async def _keep_evidence(page: Any, folder: Path, page_errors: list[str],
-                         console_errors: list[str], blocked: list[str]) -> str | None:
+async def _keep_evidence(look: _Look, folder: Path, blocked: list[str]) -> str | None:
     """Screenshot and log what the page showed; evidence is best-effort, never a failure."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        log = ["url: " + page.url]
-        log += [f"page error: {e}" for e in page_errors]
-        log += [f"console error: {e}" for e in console_errors]
+        log = ["url: " + look.page.url]
+        log += [f"page error: {e}" for e in look.visit.page_errors]
+        log += [f"console error: {e}" for e in look.visit.console_errors]
         log += [f"blocked write: {b}" for b in blocked]
+        log += [f"note: {n}" for n in look.notes]
         (folder / "console.txt").write_text("\n".join(log) + "\n", encoding="utf-8")
-        # A hung page still leaves its console log behind.
-        with contextlib.suppress(PlaywrightError, TimeoutError):
-            await asyncio.wait_for(
-                page.screenshot(path=str(folder / "screenshot.png"), full_page=True,
-                                timeout=5000), 6)
+        # A hung page still leaves its console log behind; a stuck one cannot be drawn.
+        if not look.stuck:
+            with contextlib.suppress(PlaywrightError, TimeoutError):
+                await asyncio.wait_for(
+                    look.page.screenshot(path=str(folder / "screenshot.png"), full_page=True,
+                                         timeout=SCREENSHOT_TIMEOUT * 1000),
+                    SCREENSHOT_TIMEOUT + 1)
         return str(folder)
     except OSError:
         return None

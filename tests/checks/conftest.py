@@ -1,0 +1,189 @@
+"""A production stand-in for page checks: pages that break the ways real releases do.
+
+It serves on 127.0.0.1 and is reachable as ``localhost`` too: the same server under another
+host name plays a third-party CDN, an SSO host or an alias. It records every request, and
+after each test it must have received nothing but GET and HEAD.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from smokeseal.servers import BackgroundServer
+from tests.conftest import _read_only_proof
+
+#: A 1x1 transparent PNG: a page that shows an image and no text.
+PIXEL = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+
+#: Page bodies by path; ``{other}`` is this server under its other host name.
+PAGES = {
+    # A 200 that is really a framework's error shell.
+    "/": "<title>Shop</title><div id=__next><h2>Application error: a client-side exception "
+         "has occurred</h2></div>",
+    "/bundle": '<title>Shop</title><link rel=stylesheet href="/static/app.css">'
+               '<script src="/static/app.js"></script><script src="/static/moved.js"></script>'
+               "<main>Welcome to the shop</main>",
+    "/bundle/missing-script": '<script src="/static/missing.js"></script><main>Shop</main>',
+    "/bundle/broken-style": '<link rel=stylesheet href="/static/broken.css"><main>Shop</main>',
+    "/bundle/cut-script": '<script src="/static/cut.js"></script><main>Shop</main>',
+    "/bundle/not-modified": '<script src="/static/not-modified.js"></script><main>Shop</main>',
+    # Requested as the load event fires: still in flight when the page has loaded.
+    "/bundle/late-404": "<main>Shop</main><script>addEventListener('load', () => {"
+                        "const s = document.createElement('script'); s.src = "
+                        "'/static/slow-404.js'; document.head.append(s) })</script>",
+    "/bundle/hanging": "<main>Shop</main><script>addEventListener('load', () => {"
+                       "const s = document.createElement('script'); s.src = '/static/hang.js';"
+                       " document.head.append(s) })</script>",
+    "/bundle/third-party": '<link rel=stylesheet href="{other}/static/broken.css">'
+                           '<script src="{other}/static/missing.js"></script><main>Shop</main>',
+    "/writes": "<main>Shop</main><form id=f method=post action=/api/cart target=t></form>"
+               "<iframe name=t hidden></iframe><script>"
+               "fetch('/api/cart', {method: 'POST'}).catch(() => {});"
+               "navigator.sendBeacon('/api/beacon', 'x'); f.submit()</script>",
+    "/blank": "<!doctype html><title>Blank</title><body></body>",
+    "/blank/hidden": '<div style="display:none">hidden text</div>'
+                     '<div hidden><iframe srcdoc="<p>text in a hidden frame</p>"></iframe></div>',
+    "/spa": "<div id=root></div><script>setTimeout(() => "
+            "{ root.textContent = 'Rendered after load' }, 500)</script>",
+    "/canvas": "<canvas width=200 height=100></canvas><script>"
+               "document.querySelector('canvas').getContext('2d').fillRect(0, 0, 50, 50)</script>",
+    "/image": '<img src="/static/pixel.png" width=100 height=100 alt="">',
+    "/framed": '<iframe src="/framed/inner" width=400 height=200></iframe>',
+    "/framed/inner": "<p>Inside the frame</p>",
+    "/framed/empty": '<iframe src="/blank" width=400 height=200></iframe>',
+    "/error-shell": "<main><h1>Something went wrong</h1><p>Please try again.</p></main>",
+    "/late-error-shell": "<main id=m>Loading</main><script>addEventListener('load', () => "
+                         "setTimeout(() => { m.textContent = 'Something went wrong' }, 300))"
+                         "</script>",
+    "/late-text": "<main id=m>Loading</main><script>addEventListener('load', () => "
+                  "setTimeout(() => { m.textContent = 'Ready to ship' }, 100))</script>",
+    # Sent away by script before the load event.
+    "/js-away": "<script>location.href = '{other}/landed'</script><main>Redirecting</main>",
+    # Sent away by script after the load event, as an SPA's auth guard does.
+    "/js-away-late": "<main>Checking your session</main><script>addEventListener('load', () =>"
+                     " setTimeout(() => { location.href = '{other}/landed' }, 300))</script>",
+    # Sent away while its own script is still loading: the browser cancels that request.
+    "/js-away-loading": "<script async src='/static/hang.js'></script>"
+                        "<script>setTimeout(() => { location.href = '{other}/landed' }, 200)"
+                        "</script><main>Redirecting</main>",
+    # Sent by script to a sign-in page that is down.
+    "/js-away-broken": "<script>location.href = '{other}/sso-down'</script>",
+    "/landed": "<title>Sign in</title><main>Please sign in</main>",
+    # A third-party embed whose script never yields, on a page that renders after load.
+    "/embed-hangs": "<main id=m>Loading</main><iframe src='{other}/spin' width=300 height=100>"
+                    "</iframe><script>addEventListener('load', () => setTimeout(() => "
+                    "{ m.textContent = 'Shop front' }, 300))</script>",
+    # Loads, then its script never yields again.
+    "/spin": "<main>Spinning</main><script>addEventListener('load', () => "
+             "setTimeout(() => { while (true) {} }))</script>",
+}
+
+
+@dataclass
+class Shop:
+    url: str
+    #: The same server as ``localhost``: another host, for the browser and for smokeseal.
+    other_url: str
+    seen: list[tuple[str, str]] = field(default_factory=list)
+
+
+class _Recorder:
+    """ASGI middleware: log every request's method and path before routing."""
+
+    def __init__(self, app: ASGIApp, seen: list[tuple[str, str]]) -> None:
+        self.app = app
+        self.seen = seen
+        self.lock = threading.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            with self.lock:
+                self.seen.append((scope.get("method", "WEBSOCKET"), scope["path"]))
+        await self.app(scope, receive, send)
+
+
+class _CutShort:
+    """A script whose connection ends before its declared length: a network failure."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/javascript"),
+                                (b"content-length", b"1000")]})
+        # uvicorn refuses the short body and drops the connection: the point of it.
+        with contextlib.suppress(RuntimeError):
+            await send({"type": "http.response.body", "body": b"console.log(1)"})
+
+
+def _js(body: str = "document.documentElement.dataset.js = 'ran'", status: int = 200
+        ) -> Response:
+    return Response(body, status, media_type="text/javascript")
+
+
+def _shop_app(seen: list[tuple[str, str]]) -> ASGIApp:
+    async def page(request: Request) -> Response:
+        other = f"http://localhost:{request.url.port}"
+        return HTMLResponse(PAGES[request.url.path].replace("{other}", other))
+
+    async def slow_404(request: Request) -> Response:
+        await asyncio.sleep(1.5)
+        return _js("", 404)
+
+    async def hang(request: Request) -> Response:
+        await asyncio.sleep(30)
+        return _js()
+
+    async def away(request: Request) -> Response:
+        return RedirectResponse(f"http://localhost:{request.url.port}/landed", 302)
+
+    statics = [
+        Route("/static/app.js", lambda request: _js()),
+        Route("/static/app.css", lambda request: Response("main { color: #123 }",
+                                                          media_type="text/css")),
+        Route("/static/moved.js", lambda request: RedirectResponse("/static/app.js", 302)),
+        Route("/static/missing.js", lambda request: _js("", 404)),
+        Route("/static/broken.css", lambda request: Response("", 500, media_type="text/css")),
+        Route("/static/not-modified.js", lambda request: Response(status_code=304)),
+        Route("/static/pixel.png", lambda request: Response(PIXEL, media_type="image/png")),
+        Route("/static/cut.js", _CutShort()),
+        Route("/static/slow-404.js", slow_404),
+        Route("/static/hang.js", hang),
+    ]
+    routes = [Route(path, page) for path in PAGES]
+    routes += [Route("/away", away),
+               Route("/empty-404", lambda request: HTMLResponse("", 404)),
+               Route("/sso-down", lambda request: HTMLResponse("<h1>Bad gateway</h1>", 502)),
+               # The writes the guard must stop; were one to arrive, the proof names it.
+               Route("/api/cart", lambda request: Response("ok"), methods=["GET", "POST"]),
+               Route("/api/beacon", lambda request: Response("ok"), methods=["POST"])]
+    return _Recorder(Starlette(routes=routes + statics), seen)
+
+
+@pytest.fixture(scope="session")
+def _shop_server() -> Iterator[tuple[BackgroundServer, list[tuple[str, str]]]]:
+    seen: list[tuple[str, str]] = []
+    with BackgroundServer(_shop_app(seen)) as server:
+        yield server, seen
+
+
+@pytest.fixture
+def shop(_shop_server: tuple[BackgroundServer, list[tuple[str, str]]],
+         request: pytest.FixtureRequest) -> Iterator[Shop]:
+    """The stand-in production app on 127.0.0.1 (and as localhost), its request log empty.
+    Afterwards it must have received nothing but GET and HEAD."""
+    server, seen = _shop_server
+    seen.clear()
+    yield Shop(server.url, f"http://localhost:{server.port}", seen)
+    _read_only_proof(request, list(seen), "the shop stand-in")
