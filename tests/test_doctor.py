@@ -14,7 +14,7 @@ from starlette.routing import Route
 from smokeseal.demo import create_app
 from smokeseal.doctor import Finding, diagnose
 from smokeseal.servers import BackgroundServer
-from tests.conftest import Demo, Edge
+from tests.conftest import Broken, Demo, Edge
 
 pytestmark = pytest.mark.component
 
@@ -179,3 +179,15 @@ def test_doctor_reports_a_stranger_alias_and_exits_1(demo: Demo, edge: Edge, tmp
     assert lines[at].startswith("✗ app demo")
     assert lines[at + 1].strip().startswith(f"fix: redirect {edge.url} to {demo.url}")
     assert lines[-1] == "1 problem"
+
+
+def test_doctor_reads_the_revision_served_or_says_why_it_cannot(
+        broken: Broken, write_config: Callable[[str], Path], tmp_path: Path) -> None:
+    good = write_config(config(broken.url, "    version: {path: /version, json: sha}\n"))
+    said = [f.message for f in run(good, tmp_path) if f.area == "app demo"]
+    assert any(m.startswith("version: production serves 3f2a9c1b7d0e (") for m in said), said
+    wrong = write_config(config(broken.url, "    version: {path: /version, json: build.sha}\n"))
+    [problem] = [f for f in problems(run(wrong, tmp_path)) if f.area == "app demo"]
+    assert problem.message.startswith("version: cannot read the revision served: ")
+    assert "build" in problem.message
+    assert problem.fix is not None and "apps.demo.version" in problem.fix

@@ -250,7 +250,24 @@ async def _check_app(client: httpx.AsyncClient, name: str, app: App) -> list[Fin
                                 "endpoint (one that answers 200 when it is up)"))
     for alias, look in zip(app.aliases, aliases, strict=True):
         findings.append(_alias_finding(name, app, alias, look, canonical))
+    if app.version is not None:
+        findings.append(await _version_finding(client, name, app))
     return findings
+
+
+async def _version_finding(client: httpx.AsyncClient, name: str, app: App) -> Finding:
+    """Whether the revision production serves can be read the way the config says."""
+    from smokeseal.checks.version import read_revision
+
+    assert app.version is not None
+    found = await read_revision(client, app.version, app.url, app_urls=app.aliases)
+    area = f"app {name}"
+    if found.value is None:
+        return Finding(area, False, f"version: cannot read the revision served: "
+                       f"{found.detail}; every seal would be red",
+                       f"point apps.{name}.version at what production serves (a path with a "
+                       "JSON key, a header or a pattern), or remove it")
+    return Finding(area, True, f"version: production serves {found.value} ({found.detail})")
 
 
 def _alias_finding(name: str, app: App, alias: str, look: _Look, canonical: _Look) -> Finding:
