@@ -21,7 +21,7 @@ from smokeseal.checks.browser import BROWSER_GONE
 from smokeseal.config import Config
 from smokeseal.ledger import Ledger
 from smokeseal.outbox import deliver
-from tests.conftest import Api, Demo, shipped
+from tests.conftest import Api, Demo, Edge, shipped
 from tests.reliability.conftest import Hostile
 from tests.standins import DISCORD_TOKEN
 
@@ -65,6 +65,26 @@ def test_a_browser_that_dies_mid_run_fails_its_page_checks_and_nothing_else(
     for page in (slow, hung):
         assert page["detail"] == f"could not load: {BROWSER_GONE}"
     assert took < 20  # the crash ended the wait; the check did not sit out its timeout
+
+
+@pytest.mark.e2e
+def test_a_browser_killed_once_is_relaunched_and_the_retry_judges_production(
+        edge: Edge, browser_executable: str, tmp_path: Path) -> None:
+    # Killed two seconds in, while the page takes four: only the first browser dies.
+    doomed = tmp_path / "once-doomed-chromium"
+    marker = tmp_path / "killed-once"
+    doomed.write_text(f'#!/bin/sh\nif [ ! -e "{marker}" ]; then touch "{marker}"; '
+                      f'(sleep 2; kill -9 $$) & fi\nexec "{browser_executable}" "$@"\n')
+    doomed.chmod(doomed.stat().st_mode | stat.S_IXUSR)
+    (tmp_path / "smokeseal.yml").write_text(
+        f"apps:\n  prod:\n    url: {edge.url}\n    suite:\n"
+        "      - {name: slow page, page: '/slow?s=4', timeout: 20}\n")
+    done = run("prod-smoke", "prod", "--json", env=clean_env(SMOKESEAL_BROWSER=str(doomed)),
+               cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [page] = json.loads(done.stdout)["checks"]
+    assert page["outcome"] == "flaky"
+    assert page["first_failure"] == f"could not load: {BROWSER_GONE}"
 
 
 # --- the evidence folder --------------------------------------------------------------------

@@ -317,6 +317,8 @@ class BrowserSession:
         self._recycling: set[asyncio.Task[None]] = set()
         #: Tabs (contexts) opened in this session; fewer than page checks means reuse.
         self.tabs_opened = 0
+        #: Browsers launched in place of one that crashed (see :meth:`relaunch`).
+        self.relaunches = 0
         #: Page checks still to come (see :meth:`plan`): a used tab is wiped for reuse only
         #: while some are.
         self._planned = 0
@@ -376,18 +378,41 @@ class BrowserSession:
                 await (await starting).stop()
             raise
         try:
-            self.browser = await self._playwright.chromium.launch(
-                executable_path=executable, args=list(LAUNCH_ARGS), headless=True, timeout=30_000
-            )
-        except BaseException as exc:
+            self.browser = await self._launch(executable)
+        except BaseException:
             # Cancelled mid-launch too: the driver must not outlive the session.
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._playwright.stop())
-            if isinstance(exc, PlaywrightError):
-                raise BrowserError(f"could not launch {executable}: {_first_line(exc)}") from exc
             raise
         self.executable = executable
         return self
+
+    async def _launch(self, executable: str) -> Browser:
+        assert self._playwright is not None
+        try:
+            return await self._playwright.chromium.launch(
+                executable_path=executable, args=list(LAUNCH_ARGS), headless=True, timeout=30_000
+            )
+        except PlaywrightError as exc:
+            raise BrowserError(f"could not launch {executable}: {_first_line(exc)}") from exc
+
+    @property
+    def crashed(self) -> bool:
+        """The browser went away under the session (killed, out of memory)."""
+        return self.browser is not None and not self.browser.is_connected()
+
+    async def relaunch(self) -> None:
+        """A fresh browser in place of one that crashed; Playwright's driver stays. Tabs of
+        the old one are dropped, so nothing of it is reused."""
+        for task in list(self._recycling):
+            task.cancel()
+        self._idle.clear()
+        if self.browser is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.browser.close(), CLOSE_TIMEOUT)
+        assert self.executable is not None
+        self.browser = await self._launch(self.executable)
+        self.relaunches += 1
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:

@@ -48,6 +48,7 @@ class BrowserThread:
         self._closed = False
         self._imported = threading.Event()
         self._launching: asyncio.Task[BrowserSession] | None = None
+        self._relaunching = asyncio.Lock()
 
     def start(self, *, head_start: float = 0.0) -> BrowserThread:
         """Start launching. With ``head_start``, wait up to that long for the thread to
@@ -95,7 +96,14 @@ class BrowserThread:
         opened = self._session()
 
         async def there() -> T:
-            return await work(await asyncio.wrap_future(opened))
+            session = await asyncio.wrap_future(opened)
+            if session.crashed and session.relaunches < MAX_RELAUNCHES:
+                # A browser killed mid-run (the OOM killer, say) must not fail every page
+                # check after it: the next one gets a fresh browser, once or twice per run.
+                async with self._relaunching:
+                    if session.crashed:
+                        await session.relaunch()
+            return await work(session)
 
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(there(), self._loop))
 
@@ -141,6 +149,8 @@ class BrowserThread:
 
 #: Seconds a browser gets to close before its driver and browser processes are killed.
 CLOSE_DEADLINE = 20.0
+#: Fresh browsers a run may launch in place of crashed ones.
+MAX_RELAUNCHES = 2
 
 
 def _kill_driver() -> None:
