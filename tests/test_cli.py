@@ -56,9 +56,11 @@ def test_json_is_the_seal_record(demo: Demo, demo_config: Path) -> None:
                                                    "cycle hidden"]
     assert {"checked_at", "duration_ms", "rollback"} <= seal.keys()
     assert seal["checks"][4] == {"name": "devops hidden", "kind": "get", "ok": False,
+                                 "outcome": "failed", "attempts": 2,
                                  "detail": "expected 404, got 200",
                                  "duration_ms": seal["checks"][4]["duration_ms"],
                                  "url": demo.url + "/devops"}
+    assert seal["schema_version"] == 2
 
 
 def test_junit_is_written_for_ci(demo: Demo, demo_config: Path, tmp_path: Path) -> None:
@@ -77,9 +79,11 @@ def test_url_overrides_the_canonical_url(demo: Demo, write_config: Callable[[str
                                          closed_port: int) -> None:
     path = write_config(demo.config_yaml().replace(demo.url, f"http://127.0.0.1:{closed_port}"))
     done = cli("prod-smoke", "-c", str(path), "demo", "--url", demo.url, "--no-browser")
-    assert done.returncode == 0, done.stdout
+    # Skipped page checks went unverified: never green, and said.
+    assert done.returncode == 1, done.stdout
     assert f"→ {demo.url} (canonical URL)" in done.stdout
-    assert "3 page checks skipped (--no-browser)" in done.stdout
+    assert "3/6 passed; not verified: 3 checks skipped" in " ".join(done.stdout.split())
+    assert "expected" not in done.stdout  # the three HTTP checks passed against --url
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -116,9 +120,10 @@ def test_debug_shows_the_traceback(write_config: Callable[[str], Path]) -> None:
 def test_the_config_comes_from_the_environment(demo_config: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    done = cli("prod-smoke", "demo", "--no-browser", cwd=elsewhere,
+    done = cli("prod-smoke", "demo", "--json", cwd=elsewhere,
                env={"SMOKESEAL_CONFIG": str(demo_config)})
     assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["base_url"].startswith("http://127.0.0.1:")
     missing = cli("prod-smoke", "demo", cwd=elsewhere)
     assert missing.returncode == 2
     assert missing.stderr.strip() == (f"error: {elsewhere}/smokeseal.yml: no such file "

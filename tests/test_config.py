@@ -205,3 +205,12 @@ def test_config_path_prefers_the_flag_then_the_environment(
     monkeypatch.setenv("SMOKESEAL_CONFIG", "/etc/smokeseal.yml")
     assert find_config_path() == Path("/etc/smokeseal.yml")
     assert find_config_path("mine.yml") == Path("mine.yml")
+
+
+@pytest.mark.unit
+def test_a_key_with_a_line_break_is_named_on_one_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config('apps: {"\\n": null}', environ={})
+    assert str(caught.value) == ("smokeseal.yml:1: apps.'\\n': Input should be a valid "
+                                 "dictionary or instance of App")
+    assert "\n" not in str(caught.value)

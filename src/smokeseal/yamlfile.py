@@ -28,6 +28,9 @@ def key_text(at: KeyPath) -> str:
     """``("apps", "a", "suite", 0)`` -> ``apps.a.suite[0]``."""
     out = ""
     for part in at:
+        if not isinstance(part, int):
+            # A key with a line break or a control character must not break the one line.
+            part = part if part.isprintable() and part.strip() == part and part else repr(part)
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
 

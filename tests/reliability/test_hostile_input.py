@@ -58,7 +58,7 @@ def test_production_text_is_escaped_on_the_board_and_inert_in_discord_and_notes(
                                   notes="## Changes\n- hostile-proofing")
         result = ship(hostile_config, ledger, release)
         assert result.seal is not None and result.seal.status == "red"
-        details = " ".join(c["detail"] for c in result.seal.checks)
+        details = " ".join(c.detail for c in result.seal.checks)
         assert "<script>alert('xss')</script>" in details  # production's text, as it came
         # Sealed again: the seal section is replaced, even though the text fakes its end.
         seal_release(hostile_config, ledger, ledger.release(release.id))
