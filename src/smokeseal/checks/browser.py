@@ -606,7 +606,8 @@ async def _judge(look: _Look, response: Response | None) -> None:
     _judge_place_and_status(look)
     # A wrong place or status or an uncaught error already fails the check: say so now
     # rather than wait out the timeout for content that will not come.
-    content = not look.failures and not look.visit.errored.is_set()
+    content = (not look.failures and not look.visit.errored.is_set()
+               and not _own_asset_failed(look))
     if content:
         await _wait_for_content(look, look.status is not None and 200 <= look.status < 300)
     await _settle(look)
@@ -773,6 +774,13 @@ async def _settle_assets(look: _Look) -> None:
 
 def _own(look: _Look, url: str) -> bool:
     return off_app(url, look.app_urls) is None
+
+
+def _own_asset_failed(look: _Look) -> bool:
+    """One of the app's scripts or stylesheets has failed already (a 404 bundle): the check
+    has failed, and content that bundle would have drawn is not worth waiting for."""
+    return any(asset.problem is not None and _own(look, asset.url)
+               for asset in look.visit.assets.values())
 
 
 def _asset_failures(look: _Look) -> list[str]:
