@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Demo, Edge
+from tests.conftest import Broken, Demo, Edge
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -209,3 +209,44 @@ def test_prod_smoke_all_gives_one_result_per_app(demo: Demo, edge: Edge,
     both = cli("prod-smoke", "--config", str(path), "--all", "studio")
     assert both.returncode == 2
     assert both.stderr.strip() == "error: give APP, or --all for every app in the config"
+
+
+def test_prod_smoke_sha_checks_the_revision_production_serves(
+        broken: Broken, write_config: Callable[[str], Path]) -> None:
+    path = write_config(f"apps:\n  shop:\n    url: {broken.url}\n"
+                        "    version: {path: /version, json: sha}\n"
+                        "    suite: [{name: up, get: /up}]\n")
+    live = cli("prod-smoke", "-c", str(path), "shop", "--sha", "3f2a9c1", "--json")
+    assert live.returncode == 0, live.stdout + live.stderr
+    record = json.loads(live.stdout)
+    assert (record["revision"], record["expected_sha"]) == ("3f2a9c1b7d0e", "3f2a9c1")
+    old = cli("prod-smoke", "-c", str(path), "shop", "--sha", "1a2b3c4d")
+    assert old.returncode == 1
+    out = " ".join(old.stdout.split())
+    assert "version" in out and "3f2a9c1" in out and "1a2b3c4" in out
+    assert "revision served: 3f2a9c1b7d0e (release 1a2b3c4)" in out
+    # Without --sha the revision is read and recorded, not judged.
+    plain = cli("prod-smoke", "-c", str(path), "shop", "--json")
+    assert plain.returncode == 0 and json.loads(plain.stdout)["revision"] == "3f2a9c1b7d0e"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--sha", "xyz"], "error: --sha: 'xyz' is not a commit sha (7 to 40 hex digits)"),
+    (["--sha", "3f2a9c1", "--all"], "error: --sha: names one app's release; it cannot "
+                                    "go with --all"),
+])
+def test_bad_sha_arguments_exit_2(broken: Broken, write_config: Callable[[str], Path],
+                                  args: list[str], message: str) -> None:
+    path = write_config(f"apps:\n  shop:\n    url: {broken.url}\n")
+    done = cli("prod-smoke", "-c", str(path), *(["shop"] if "--all" not in args else []),
+               *args)
+    assert (done.returncode, done.stderr.strip()) == (2, message)
+
+
+def test_sha_needs_the_apps_version_source(broken: Broken,
+                                           write_config: Callable[[str], Path]) -> None:
+    path = write_config(f"apps:\n  shop:\n    url: {broken.url}\n")
+    done = cli("prod-smoke", "-c", str(path), "shop", "--sha", "3f2a9c1")
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("error: --sha: app 'shop' has no 'version:' in the config, "
+                                   "so the revision production serves cannot be read")
