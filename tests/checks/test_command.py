@@ -89,6 +89,19 @@ def test_junit_becomes_one_result_per_testcase(tmp_path: Path) -> None:
     assert results[2].detail == "skipped: not verified"
 
 
+@pytest.mark.unit
+def test_a_failure_named_by_its_matcher_shows_what_was_expected_and_received() -> None:
+    [case] = parse_junit("""<testsuite><testcase name="devops hidden">
+      <failure message="expect(received).toBe(expected) // Object.is equality" type="FAILURE">
+        Error: expect(received).toBe(expected) // Object.is equality
+
+        Expected: 404
+        Received: 200
+          at smoke.spec.js:17:50</failure></testcase></testsuite>""", "spec")
+    assert case.detail == ("expect(received).toBe(expected) // Object.is equality; "
+                           "Expected: 404; Received: 200")
+
+
 def test_the_url_reaches_arguments_and_environment(tmp_path: Path) -> None:
     script(tmp_path, """\
         import os, sys

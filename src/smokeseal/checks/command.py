@@ -557,7 +557,7 @@ def _case(case: ET.Element, prefix: str) -> CheckResult:
     flaky = found.get("flakyFailure", []) + found.get("flakyError", [])
     if final is not None:
         tries = f" (failed all {len(reruns) + 1} tries)" if reruns else ""
-        return CheckResult(name, "command", False, shorten(_message(final), 300) + tries, ms,
+        return CheckResult(name, "command", False, shorten(_failure(final), 300) + tries, ms,
                            attempts=len(reruns) + 1)
     if reruns:
         # Surefire writes reruns only beside the final failure: without one, no run is
@@ -575,6 +575,15 @@ def _case(case: ET.Element, prefix: str) -> CheckResult:
                            first_failure=shorten(_message(flaky[0]), 300),
                            attempts=len(flaky) + 1)
     return CheckResult(name, "command", True, "passed", ms)
+
+
+def _failure(element: ET.Element) -> str:
+    """The message, and the Expected/Received lines of the report when the message is only
+    the matcher's name (Playwright and Jest: "expect(received).toBe(expected)")."""
+    message = _message(element)
+    shown = [line.strip() for line in (element.text or "").splitlines()
+             if line.strip().startswith(("Expected:", "Received:"))][:2]
+    return "; ".join([message, *(line for line in shown if line not in message)])
 
 
 def _message(element: ET.Element, fallback: str | None = None) -> str:
