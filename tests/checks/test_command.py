@@ -255,10 +255,15 @@ def test_playwright_is_told_where_to_write_and_to_report_retries(
 def test_the_configured_playwright_output_name_is_left_alone(tmp_path: Path) -> None:
     script(tmp_path, f"""\
         import os
-        open(os.environ["PLAYWRIGHT_JUNIT_OUTPUT_NAME"], "w").write({PASSING!r})
+        name = os.environ["PLAYWRIGHT_JUNIT_OUTPUT_NAME"]
+        assert name == "report/junit.xml", name
+        os.makedirs("report")
+        open(name, "w").write({PASSING!r})
     """)
-    check = Check(command=f"{PY} suite.py", env={"PLAYWRIGHT_JUNIT_OUTPUT_NAME": "{junit}"})
-    assert [r.outcome for r in run(check, "http://x", tmp_path)] == ["passed", "passed"]
+    check = Check(command=f"{PY} suite.py", junit="report/junit.xml",
+                  env={"PLAYWRIGHT_JUNIT_OUTPUT_NAME": "report/junit.xml"})
+    results = run(check, "http://x", tmp_path)
+    assert [r.outcome for r in results] == ["passed", "passed"], results[0].detail
 
 
 # --- nothing verified is never a pass ------------------------------------------------------
