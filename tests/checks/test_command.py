@@ -165,6 +165,7 @@ def test_a_nonzero_exit_fails_even_when_no_testcase_failed(tmp_path: Path) -> No
     assert results[-1].detail.startswith("exit status 2 although no test failed")
 
 
+@pytest.mark.usefixtures("strays")
 def test_a_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     script(tmp_path, SPAWNER)
     started = time.monotonic()
@@ -559,6 +560,7 @@ def test_max_ms_fails_a_command_that_took_longer(tmp_path: Path, with_junit: boo
 
 # --- never end? Every process it started is stopped --------------------------------------
 
+@pytest.mark.usefixtures("strays")
 def test_cancelling_the_check_kills_its_process_group_before_it_propagates(
         tmp_path: Path) -> None:
     script(tmp_path, SPAWNER)
@@ -577,6 +579,7 @@ def test_cancelling_the_check_kills_its_process_group_before_it_propagates(
     assert len(asyncio.run(cancel_midway())) == 2
 
 
+@pytest.mark.usefixtures("strays")
 def test_a_command_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path) -> None:
     script(tmp_path, SPAWNER)
 
@@ -593,6 +596,7 @@ def test_a_command_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path
     asyncio.run(cancel_midway())
 
 
+@pytest.mark.usefixtures("strays")
 def test_processes_left_holding_the_output_are_stopped_not_waited_for(tmp_path: Path) -> None:
     # The runner exits 0 but leaves a server behind that keeps its stdout open: without
     # care, the check would wait for the time limit and fail a run that passed.

@@ -28,6 +28,7 @@ def _sigint(disposition: signal.Handlers) -> Callable[[], None]:
     return set_sigint
 
 
+@pytest.mark.usefixtures("strays")
 @pytest.mark.parametrize(("sig", "sigint"), [
     (signal.SIGINT, signal.SIG_DFL),
     (signal.SIGTERM, signal.SIG_DFL),
