@@ -25,8 +25,8 @@ postgres:
 demo: browser
 	$(BIN)/smokeseal demo
 
-## Every test tier, with a real Chromium and a real PostgreSQL.
-test: browser postgres
+## Every test tier, with a real Chromium, a real PostgreSQL and real Playwright Test.
+test: browser postgres tests/playwright/node_modules
 	$(BIN)/python -m pytest
 
 ## Unit and component tests only: no browser, no database server.
@@ -38,7 +38,8 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .smokeseal bench/playwright/node_modules
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .smokeseal bench/playwright/node_modules \
+		tests/playwright/node_modules
 
 ## Benchmarks (not part of `make test`): prints every figure with its goal, writes bench/RESULTS.md.
 bench: browser postgres bench/playwright/node_modules
@@ -47,4 +48,11 @@ bench: browser postgres bench/playwright/node_modules
 bench/playwright/node_modules: bench/playwright/package-lock.json
 	@scripts/ensure-system node
 	cd bench/playwright && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Playwright Test for the command check's e2e test (tests/checks/test_command_playwright.py);
+# it drives the system Chromium, so no browser is downloaded.
+tests/playwright/node_modules: tests/playwright/package-lock.json
+	@scripts/ensure-system node
+	cd tests/playwright && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	@touch $@

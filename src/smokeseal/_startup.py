@@ -8,6 +8,7 @@ not in the library, so that code importing smokeseal keeps its own environment.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import types
 
@@ -38,7 +39,29 @@ os.environ.setdefault("NODE_COMPILE_CACHE", os.path.join(
 _VALUED = ("--config", "--url", "--junit", "--database-url", "--sha")
 
 
+def _on_sigterm(signum: int, frame: types.FrameType | None) -> None:
+    """SIGTERM (a cancelled CI job, ``docker stop``, systemd) ends a run as Ctrl-C does.
+
+    It is handed to SIGINT's handler: during a suite run that is asyncio's, which cancels the
+    run so every check cleans up (a command check stops its process group) before the CLI's
+    KeyboardInterrupt path prints "interrupted" and exits 130; otherwise it is Python's,
+    which raises KeyboardInterrupt. Raising here directly would land inside whichever task
+    runs at that instant and could end it without its cleanup.
+    """
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:  # SIGINT ignored (a background job) or default: SIGTERM must still end the run
+        raise KeyboardInterrupt
+
+
+def _end_on_sigterm() -> None:
+    # Only the console scripts: code importing smokeseal keeps its own signal handling.
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def main() -> None:
+    _end_on_sigterm()
     found = _command(sys.argv[1:])
     if found is not None and found[0] in ("smoke", "seal"):
         command, args = found
@@ -51,6 +74,7 @@ def main() -> None:
 
 
 def prod_smoke_main() -> None:
+    _end_on_sigterm()
     _maybe_prelaunch(sys.argv[1:])
     from smokeseal.cli import prod_smoke_main as cli_prod_smoke_main
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from starlette.applications import Starlette
@@ -21,6 +24,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smokeseal.servers import BackgroundServer
+from tests.checks.procs import running
 from tests.conftest import _read_only_proof
 
 #: A 1x1 transparent PNG: a page that shows an image and no text.
@@ -187,3 +191,15 @@ def shop(_shop_server: tuple[BackgroundServer, list[tuple[str, str]]],
     seen.clear()
     yield Shop(server.url, f"http://localhost:{server.port}", seen)
     _read_only_proof(request, list(seen), "the shop stand-in")
+
+
+@pytest.fixture
+def strays(tmp_path: Path) -> Iterator[Path]:
+    """The test's folder, where commands started from tests.checks.procs.SPAWNER write their
+    pids; whatever of them still runs afterwards (a test that failed) is killed, so a
+    failure never leaves processes behind on a shared machine."""
+    yield tmp_path
+    for pids in tmp_path.rglob("pids.txt"):
+        for pid in (int(p) for p in pids.read_text().split()):
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -1,154 +1,637 @@
-"""``command`` checks: run a team's existing suite (a Playwright spec, pytest, …).
+"""``command`` checks: run a team's existing suite (a Playwright spec, pytest, Maven, …).
 
-``{url}`` in the arguments and in ``env`` becomes the app's canonical URL. The command runs
-under a time limit in its own process group (so a timeout kills its children too), and its
-JUnit XML becomes one result per testcase.
+``{url}`` in the arguments and in ``env`` becomes the app's URL; ``{junit}`` becomes a fresh
+results file for this run only (in a temporary folder, removed afterwards), read back when
+``junit`` is not set. The command runs under a time limit in its own process group, so a
+timeout, the run's deadline, Ctrl-C or SIGTERM stop everything it started. Its JUnit XML (the
+``junit`` file, ``{junit}``, or printed on stdout) becomes one result per testcase.
+
+Nothing unverified passes: a JUnit document with no testcases, a results file that is missing
+or unreadable, or JUnit on stdout that does not parse is a failure, whatever the exit status;
+a skipped testcase is a skipped result. Only a command that gives no JUnit at all is judged by
+its exit status, and its result says so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
+import re
 import shlex
 import signal
+import tempfile
+import weakref
 import xml.etree.ElementTree as ET
-from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from smokeseal.checks.base import CheckResult, Stopwatch, shorten
 from smokeseal.config import Check
 
-__all__ = ["DEFAULT_TIMEOUT", "TAIL_LINES", "parse_junit", "run_command_check"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "JUNIT_LENIENT_LIMIT",
+    "NO_CASES",
+    "STDOUT_LIMIT",
+    "STOP_GRACE",
+    "TAIL_LINES",
+    "JUnitError",
+    "parse_junit",
+    "read_junit_file",
+    "run_command_check",
+]
 
 DEFAULT_TIMEOUT = 300.0
 TAIL_LINES = 20
 _TAIL_BYTES = 64 * 1024
+#: JUnit printed on stdout is kept up to this size; a larger report belongs in a file.
+STDOUT_LIMIT = 16 * 1024 * 1024
+#: Seconds between SIGTERM and SIGKILL when the command's process group is stopped.
+STOP_GRACE = 2.0
+#: Seconds to wait, once the command has exited, for processes it left holding its output.
+_LEFTOVER_GRACE = 2.0
+#: Files up to this size get a second, lenient read when they are not well-formed XML.
+JUNIT_LENIENT_LIMIT = 64 * 1024 * 1024
+_CHUNK = 1024 * 1024
+NO_CASES = "JUnit has no test cases: nothing was verified"
+
+_PLACEHOLDER = re.compile(r"\{(url|junit)\}")
+_JUNIT_ON_STDOUT = re.compile(rb"<(testsuites?)[\s>/]")
+
+
+# --- the check ---------------------------------------------------------------------------
 
 
 async def run_command_check(check: Check, base_url: str, base_dir: Path) -> list[CheckResult]:
-    """Run the check's command; one result per JUnit testcase, or one for the whole run."""
-    argv = [arg.replace("{url}", base_url) for arg in shlex.split(check.target)]
-    env = {**os.environ, "SMOKESEAL_URL": base_url}
-    env.update({key: value.replace("{url}", base_url) for key, value in check.env.items()})
-    cwd = base_dir / check.cwd if check.cwd else base_dir
-    junit = cwd / check.junit if check.junit else None
-    timeout = check.timeout or DEFAULT_TIMEOUT
+    """Run the check's command; one result per JUnit testcase, or one for the whole run.
+
+    Never raises (but for cancellation, which it passes on once the command's process group
+    is stopped): whatever goes wrong is this check's failed result.
+    """
     watch = Stopwatch()
+    try:
+        with _fresh_results(check) as fresh:
+            plan = _plan(check, base_url, base_dir, fresh)
+            if isinstance(plan, str):
+                return [_whole(check, False, plan, watch.ms())]
+            if plan.junit is None or not plan.shared:
+                return await _run(check, plan)
+            return await _run_alone(check, plan)
+    except Exception as exc:  # a bug or an odd system error: this check fails, the run goes on
+        return [_whole(check, False, f"could not run the command check: "
+                                     f"{type(exc).__name__}: {exc}", watch.ms())]
 
-    def whole(ok: bool, detail: str) -> list[CheckResult]:
-        return [CheckResult(check.label, "command", ok, detail, watch.ms())]
 
-    if junit is not None:
+def _whole(check: Check, ok: bool, detail: str, ms: int) -> CheckResult:
+    return CheckResult(check.label, "command", ok, detail, ms)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    #: The results file to read; None: look for JUnit on stdout.
+    junit: Path | None
+    #: ``junit`` is a fixed path that other runs in this process may write too.
+    shared: bool
+    timeout: float
+
+
+def _uses_fresh_junit(check: Check) -> bool:
+    texts = [check.target, check.junit or "", *check.env.values()]
+    return any("{junit}" in text for text in texts)
+
+
+@contextlib.contextmanager
+def _fresh_results(check: Check) -> Iterator[Path | None]:
+    """``{junit}``'s file: unique to this run, so no other run can read or overwrite it."""
+    if not _uses_fresh_junit(check):
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="smokeseal-junit-",
+                                     ignore_cleanup_errors=True) as folder:
+        yield Path(folder) / "results.xml"
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
+    """Replace ``{url}`` and ``{junit}`` in one pass (a URL holding "{junit}" stays as is)."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def _plan(check: Check, base_url: str, base_dir: Path, fresh: Path | None) -> _Plan | str:
+    """What to run, where, and where its results will be; or why it cannot run."""
+    try:
+        words = shlex.split(check.target)
+    except ValueError as exc:  # "No closing quotation", "No escaped character"
+        return f"cannot read the command line: {exc}: {check.target}"
+    if not words:
+        return "empty command"
+    values = {"url": base_url} | ({"junit": str(fresh)} if fresh is not None else {})
+    argv = [_fill(word, values) for word in words]
+    cwd = base_dir / check.cwd if check.cwd else base_dir
+    if not cwd.is_dir():
+        return f"cwd {cwd} is not a directory"
+    junit = cwd / _fill(check.junit, values) if check.junit else fresh
+    user_env = {key: _fill(value, values) for key, value in check.env.items()}
+    env = {**os.environ, "SMOKESEAL_URL": base_url, **user_env}
+    _playwright_defaults(env, user_env, junit)
+    return _Plan(argv, env, cwd, junit, shared=junit is not None and junit != fresh,
+                 timeout=check.timeout or DEFAULT_TIMEOUT)
+
+
+def _playwright_defaults(env: dict[str, str], user_env: Mapping[str, str],
+                         junit: Path | None) -> None:
+    """Point Playwright Test's junit reporter at the file smokeseal reads, and have it report
+    a test that passed on a retry as flaky; other runners ignore these variables."""
+    names = ("PLAYWRIGHT_JUNIT_OUTPUT_NAME", "PLAYWRIGHT_JUNIT_OUTPUT_FILE")
+    if junit is not None and not any(name in user_env for name in names):
+        # Without it the reporter prints to stdout and `junit: results.xml` would never
+        # appear; an inherited *_OUTPUT_FILE would win over the name, so it goes.
+        env.pop("PLAYWRIGHT_JUNIT_OUTPUT_FILE", None)
+        env["PLAYWRIGHT_JUNIT_OUTPUT_NAME"] = str(junit)
+    env.setdefault("PLAYWRIGHT_JUNIT_INCLUDE_RETRIES", "1")
+
+
+# One lock per results file and event loop: apps that share a fixed `junit` path in one
+# `prod-smoke --all` run take turns, so none reads another's results. The loop is part of the
+# key because an asyncio.Lock binds to the loop it is first awaited on.
+_LOCKS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, weakref.WeakValueDictionary[str, asyncio.Lock]
+] = weakref.WeakKeyDictionary()
+
+
+def _results_lock(path: Path) -> asyncio.Lock:
+    locks = _LOCKS.setdefault(asyncio.get_running_loop(), weakref.WeakValueDictionary())
+    key = os.path.realpath(path)
+    lock = locks.get(key)
+    if lock is None:
+        lock = locks[key] = asyncio.Lock()
+    return lock
+
+
+async def _run_alone(check: Check, plan: _Plan) -> list[CheckResult]:
+    assert plan.junit is not None
+    lock = _results_lock(plan.junit)
+    contended = lock.locked()
+    waiting = Stopwatch()
+    async with lock:
+        waited_ms = waiting.ms()
+        results = await _run(check, plan)
+    if contended:
+        results[0].notes.append(f"waited {waited_ms} ms for another run writing {plan.junit}")
+    return results
+
+
+async def _run(check: Check, plan: _Plan) -> list[CheckResult]:
+    watch = Stopwatch()
+    if plan.junit is not None and plan.shared:
         # A results file left by an earlier run must never pass for this one.
-        with contextlib.suppress(FileNotFoundError):
-            junit.unlink()
+        try:
+            plan.junit.unlink(missing_ok=True)
+        except OSError as exc:
+            return [_whole(check, False, f"cannot remove the previous results at {plan.junit} "
+                                         f"({exc.strerror or exc}): they could pass for this "
+                                         "run", watch.ms())]
+    finished = await _execute(plan)
+    if isinstance(finished, str):
+        return [_whole(check, False, finished, watch.ms())]
+    ms = watch.ms()
+    results = _judge(check, plan, finished, ms)
+    results = _within_max_ms(check, results, ms)
+    if finished.leftovers:
+        results[0].notes.append("processes the command left running were stopped")
+    return results
+
+
+# --- running the command -------------------------------------------------------------------
+
+
+@dataclass
+class _Output:
+    """The tail of the command's output, and (for JUnit on stdout) all of it, within limits."""
+
+    capture: bool
+    tail: bytearray
+    captured: bytearray
+    overflow: bool = False
+
+    async def read(self, stream: asyncio.StreamReader) -> None:
+        # Chunks, not lines: one line can be longer than a StreamReader's line limit.
+        while chunk := await stream.read(64 * 1024):
+            self.tail += chunk
+            if len(self.tail) > 2 * _TAIL_BYTES:
+                del self.tail[:-_TAIL_BYTES]
+            if self.capture:
+                room = STDOUT_LIMIT - len(self.captured)
+                if len(chunk) > room:
+                    self.overflow = True
+                self.captured += chunk[:max(room, 0)]
+
+    def tail_text(self) -> str:
+        text = bytes(self.tail[-_TAIL_BYTES:]).decode("utf-8", errors="replace")
+        return "\n".join(text.rstrip().splitlines()[-TAIL_LINES:])
+
+
+@dataclass
+class _Finished:
+    code: int | None  # None: stopped at the time limit
+    output: _Output
+    leftovers: bool
+
+
+async def _execute(plan: _Plan) -> _Finished | str:
+    """Run the command to its end or its time limit; a string says why it could not start."""
+    name = plan.argv[0]
     try:
         process = await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+            *plan.argv, cwd=plan.cwd, env=plan.env, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True,  # its own process group, so it can be stopped whole
         )
     except FileNotFoundError:
-        return whole(False, f"command not found: {argv[0]}" if argv else "empty command")
+        return f"command not found: {name}"
     except PermissionError:
-        return whole(False, f"command not executable: {argv[0]}")
-    except OSError as exc:
-        return whole(False, f"could not start {argv[0]}: {exc.strerror or exc}")
-
+        return f"command not executable: {name}"
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an argument or env
+        return f"could not start {name}: {getattr(exc, 'strerror', None) or exc}"
     assert process.stdout is not None
-    tail: deque[bytes] = deque()
-    kept = 0
-    everything = bytearray()  # for JUnit printed on stdout; capped like the tail
-
-    async def drain() -> None:
-        nonlocal kept
-        async for line in process.stdout:  # type: ignore[union-attr]
-            tail.append(line)
-            kept += len(line)
-            while kept > _TAIL_BYTES and len(tail) > 1:
-                kept -= len(tail.popleft())
-            if junit is None and len(everything) < 8 * _TAIL_BYTES:
-                everything.extend(line)
-
+    output = _Output(plan.junit is None, bytearray(), bytearray())
+    reader = asyncio.create_task(output.read(process.stdout))
     timed_out = False
+    leftovers = False
     try:
-        await asyncio.wait_for(asyncio.gather(drain(), process.wait()), timeout)
+        async with asyncio.timeout(plan.timeout):
+            await _exited(process)
+            # It has exited, but processes it started may still hold its output open.
+            await asyncio.wait({reader}, timeout=_LEFTOVER_GRACE)
     except TimeoutError:
         timed_out = True
-        await _kill_group(process)
-    output_tail = _tail_text(tail)
-    if timed_out:
-        return whole(False, f"timed out after {timeout:g} s; output ends:\n{output_tail}")
-    code = process.returncode
-    xml_text = _read_junit(junit) if junit is not None else _junit_from_stdout(bytes(everything))
-    cases = parse_junit(xml_text, check.label) if xml_text else []
-    if junit is not None and xml_text is None:
-        return whole(False, f"exit status {code}; no JUnit file at {junit}; output ends:\n"
-                            f"{output_tail}")
+    finally:
+        # Also when cancelled (the run's deadline, Ctrl-C, SIGTERM): nothing the command
+        # started outlives this check.
+        leftovers = await _stop_group(process) and not timed_out
+        await _finish_reading(process, reader)
+    return _Finished(None if timed_out else process.returncode, output, leftovers)
+
+
+async def _exited(process: asyncio.subprocess.Process) -> None:
+    """Until the command itself has exited. ``process.wait()`` alone also waits until every
+    process holding its output has closed it, which a server it left behind never does."""
+    waiter = asyncio.ensure_future(process.wait())
+    try:
+        while not waiter.done() and process.returncode is None:
+            await asyncio.wait({waiter}, timeout=0.1)
+    finally:
+        waiter.cancel()
+
+
+async def _finish_reading(process: asyncio.subprocess.Process, reader: asyncio.Task[None]
+                          ) -> None:
+    await asyncio.wait({reader}, timeout=1.0)
+    if not reader.done():
+        # A process outside the group (it left the session) still holds the pipe.
+        reader.cancel()
+        transport = getattr(process, "_transport", None)
+        if transport is not None:
+            transport.close()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await reader
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether any process of the group is still running (zombies, waiting for a parent
+    that may never reap them, do not count)."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # not Linux: ask the kernel, zombies included
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+async def _stop_group(process: asyncio.subprocess.Process) -> bool:
+    """SIGTERM to the command's process group, SIGKILL after :data:`STOP_GRACE`; True when
+    something of it was still running."""
+    pgid = process.pid
+    if process.returncode is not None and not _group_running(pgid):
+        return False
+    _signal_group(pgid, signal.SIGTERM)
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STOP_GRACE
+        while loop.time() < deadline and _group_running(pgid):
+            await asyncio.sleep(0.05)
+    finally:
+        # Reached even when cancelled again during the grace: nothing is left running.
+        _signal_group(pgid, signal.SIGKILL)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(process.wait(), 3.0)
+    return True
+
+
+# --- judging what it left ------------------------------------------------------------------
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit status {code}"
+
+
+def _with_tail(detail: str, tail: str) -> str:
+    return f"{detail}; output ends:\n{tail}" if tail else detail
+
+
+def _judge(check: Check, plan: _Plan, run: _Finished, ms: int) -> list[CheckResult]:
+    tail = run.output.tail_text()
+    if run.code is None:
+        return [_whole(check, False, _with_tail(f"timed out after {plan.timeout:g} s", tail),
+                       ms)]
+    status = _exit_text(run.code)
+    try:
+        if plan.junit is not None:
+            cases = read_junit_file(plan.junit, check.label)
+        else:
+            document = _junit_on_stdout(bytes(run.output.captured), run.output.overflow)
+            if document is None:
+                ok = run.code == 0
+                detail = f"{status}; no JUnit results, so judged by the exit status alone"
+                return [_whole(check, ok, detail if ok else _with_tail(detail, tail), ms)]
+            cases = parse_junit(document, check.label)
+    except JUnitError as exc:
+        return [_whole(check, False, _with_tail(f"{exc} ({status})", tail), ms)]
     if not cases:
-        if code == 0:
-            return whole(True, "exit status 0")
-        return whole(False, f"exit status {code}; output ends:\n{output_tail}")
-    if code != 0 and all(case.ok for case in cases):
-        cases.append(CheckResult(check.label, "command", False,
-                                 f"exit status {code} although every test passed; output ends:\n"
-                                 f"{output_tail}", watch.ms()))
+        return [_whole(check, False, _with_tail(f"{NO_CASES} ({status})", tail), ms)]
+    if run.code != 0 and not any(case.outcome == "failed" for case in cases):
+        cases.append(_whole(check, False, _with_tail(f"{status} although no test failed", tail),
+                            ms))
     return cases
 
 
-async def _kill_group(process: asyncio.subprocess.Process) -> None:
-    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        try:
-            await asyncio.wait_for(process.wait(), grace)
-            return
-        except TimeoutError:
-            continue
+def _within_max_ms(check: Check, results: list[CheckResult], ms: int) -> list[CheckResult]:
+    """``expect.max_ms`` bounds the whole command, however its testcases did."""
+    limit = check.expect.max_ms
+    if limit is None or ms <= limit:
+        return results
+    over = f"took {ms} ms, over max_ms {limit}"
+    if len(results) == 1 and results[0].name == check.label:
+        result = results[0]
+        result.detail = over if result.ok else f"{result.detail}\n{over}"
+        result.ok = False
+        return results
+    return [*results, _whole(check, False, over, ms)]
 
 
-def _tail_text(tail: deque[bytes]) -> str:
-    text = b"".join(tail).decode("utf-8", errors="replace")
-    return "\n".join(text.rstrip().splitlines()[-TAIL_LINES:])
-
-
-def _read_junit(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+def _junit_on_stdout(output: bytes, overflow: bool) -> bytes | None:
+    """The JUnit document a runner printed (Playwright's junit reporter does), if any."""
+    found = _JUNIT_ON_STDOUT.search(output)
+    if found is None:
         return None
+    if overflow:
+        raise JUnitError(f"JUnit on stdout was cut at {STDOUT_LIMIT // 2**20} MiB: have the "
+                         "runner write it to a file ({junit})")
+    closing = b"</" + found.group(1) + b">"
+    end = output.rfind(closing)
+    # No closing tag: hand over everything, so the parser says what is missing.
+    return output[found.start():end + len(closing) if end > found.start() else len(output)]
 
 
-def _junit_from_stdout(output: bytes) -> str | None:
-    """The JUnit document in a runner's stdout (Playwright's junit reporter prints it)."""
-    text = output.decode("utf-8", errors="replace")
-    for opening, closing in (("<testsuites", "</testsuites>"), ("<testsuite", "</testsuite>")):
-        start, end = text.find(opening), text.rfind(closing)
-        if start != -1 and end > start:
-            return text[start:end + len(closing)]
-    return None
+# --- JUnit XML -----------------------------------------------------------------------------
 
 
-def parse_junit(xml_text: str, prefix: str) -> list[CheckResult]:
-    """Turn JUnit XML into one result per ``<testcase>``, named ``prefix › case``."""
+class JUnitError(ValueError):
+    """A JUnit document that cannot be read; the text says which and why."""
+
+
+def read_junit_file(path: Path, prefix: str) -> list[CheckResult]:
+    """The testcases of the JUnit file at ``path``, read in pieces (any size).
+
+    Raises :class:`JUnitError` saying whether the file is missing, unreadable or not JUnit.
+    """
     try:
-        root = ET.fromstring(xml_text)
-    except ET.ParseError:
-        return []
-    results = []
-    for case in root.iter("testcase"):
-        name = case.get("name") or "unnamed test"
-        ms = round(float(case.get("time") or 0) * 1000)
-        problem = case.find("failure")
-        if problem is None:
-            problem = case.find("error")
-        skipped = case.find("skipped") is not None
-        if problem is not None:
-            message = problem.get("message") or (problem.text or "").strip() or problem.tag
-            results.append(CheckResult(f"{prefix} › {name}", "command", False,
-                                       shorten(message, 300), ms))
-        else:
-            results.append(CheckResult(f"{prefix} › {name}", "command", True,
-                                       "skipped" if skipped else "passed", ms, skipped=skipped))
-    return results
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            try:
+                return _parse(iter(lambda: handle.read(_CHUNK), b""), prefix)
+            except JUnitError as exc:
+                problem = str(exc)
+            if size > JUNIT_LENIENT_LIMIT:
+                raise JUnitError(f"JUnit file {path} is not valid JUnit XML: {problem}")
+            handle.seek(0)
+            data = handle.read()
+    except FileNotFoundError:
+        raise JUnitError(f"no JUnit file at {path}") from None
+    except OSError as exc:  # a folder in its place, no permission
+        raise JUnitError(f"cannot read the JUnit file {path}: {exc.strerror or exc}") from None
+    try:
+        return _parse([_lenient(data)], prefix)
+    except JUnitError:
+        raise JUnitError(f"JUnit file {path} is not valid JUnit XML: {problem}") from None
+
+
+def parse_junit(document: bytes | str, prefix: str, source: str = "JUnit on stdout"
+                ) -> list[CheckResult]:
+    """Turn a JUnit document into one result per ``<testcase>``, named ``prefix › case``.
+
+    Raises :class:`JUnitError` (naming ``source``) when it is not a JUnit document or not XML
+    at all, even after a lenient second read (bytes invalid in its encoding, control
+    characters).
+    """
+    data = document.encode("utf-8") if isinstance(document, str) else document
+    try:
+        return _parse([data], prefix)
+    except JUnitError as exc:
+        problem = str(exc)
+    try:
+        return _parse([_lenient(data)], prefix)
+    except JUnitError:
+        raise JUnitError(f"{source} is not valid JUnit XML: {problem}") from None
+
+
+_DECLARED = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
+_NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+
+
+def _lenient(data: bytes) -> str:
+    """The document as text XML can hold: decoded as declared (bad bytes replaced), without
+    the declaration, and without the control characters (ANSI colours) that XML forbids."""
+    declared = _DECLARED.match(data[:200])
+    encoding = declared.group(1).decode("ascii") if declared else "utf-8"
+    try:
+        text = data.decode(encoding, errors="replace")
+    except LookupError:
+        text = data.decode("utf-8", errors="replace")
+    return _NOT_XML_CHARS.sub("", _DECLARATION.sub("", text, count=1))
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _parse(chunks: Iterable[bytes | str], prefix: str) -> list[CheckResult]:
+    """Parse piece by piece, letting go of each testcase once read, so size is no limit."""
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("start", "end"))
+    open_elements: list[ET.Element] = []
+    cases: list[tuple[str, CheckResult]] = []
+    try:
+        for chunk in chunks:
+            parser.feed(chunk)
+            _take(parser, open_elements, cases, prefix)
+        parser.close()
+        _take(parser, open_elements, cases, prefix)
+    except JUnitError:
+        raise
+    except ET.ParseError as exc:
+        raise JUnitError(str(exc)) from None
+    except (ValueError, LookupError) as exc:  # an encoding expat cannot read
+        raise JUnitError(f"unreadable encoding: {exc}") from None
+    return _unique_names(cases)
+
+
+def _take(parser: ET.XMLPullParser[ET.Element], open_elements: list[ET.Element],
+          cases: list[tuple[str, CheckResult]], prefix: str) -> None:
+    for item in parser.read_events():
+        # Only "start" and "end" were asked for: each is (event, element).
+        event, element = cast(tuple[str, ET.Element], item)
+        tag = _local(element.tag)
+        if event == "start":
+            if not open_elements and tag not in ("testsuites", "testsuite"):
+                raise JUnitError(f"the document is <{tag}>, not <testsuites> or <testsuite>")
+            open_elements.append(element)
+            continue
+        open_elements.pop()
+        parent = _local(open_elements[-1].tag) if open_elements else None
+        if tag == "testcase":
+            cases.append((element.get("classname") or "", _case(element, prefix)))
+        elif tag in ("failure", "error") and parent == "testsuite":
+            # A suite-level error (a setup that failed before any test ran).
+            suite = open_elements[-1].get("name") or "suite"
+            cases.append(("", CheckResult(f"{prefix} › {suite}", "command", False,
+                                          f"suite {tag}: {_message(element)}", 0)))
+        elif tag not in ("system-out", "system-err", "properties"):
+            continue
+        if open_elements:
+            open_elements[-1].remove(element)  # read: let it go
+
+
+def _case(case: ET.Element, prefix: str) -> CheckResult:
+    """One testcase, Surefire's rerun format included: ``flakyFailure``/``flakyError`` (failed,
+    then passed on a rerun) and ``rerunFailure``/``rerunError`` (failed on every rerun)."""
+    name = f"{prefix} › {case.get('name') or 'unnamed test'}"
+    ms = _duration_ms(case.get("time"))
+    found: dict[str, list[ET.Element]] = {}
+    for child in case:
+        found.setdefault(_local(child.tag), []).append(child)
+    finals = found.get("failure", []) + found.get("error", [])
+    final = finals[0] if finals else None
+    reruns = found.get("rerunFailure", []) + found.get("rerunError", [])
+    flaky = found.get("flakyFailure", []) + found.get("flakyError", [])
+    if final is not None:
+        tries = f" (failed all {len(reruns) + 1} tries)" if reruns else ""
+        return CheckResult(name, "command", False, shorten(_failure(final), 300) + tries, ms,
+                           attempts=len(reruns) + 1)
+    if reruns:
+        # Surefire writes reruns only beside the final failure: without one, no run is
+        # recorded as passing, so this is not a pass.
+        return CheckResult(name, "command", False, "failed on rerun, and no passing run is "
+                           f"recorded: {shorten(_message(reruns[0]), 300)}", ms,
+                           attempts=len(reruns) + 1)
+    if "skipped" in found:
+        why = _message(found["skipped"][0], fallback="")
+        return CheckResult(name, "command", False, "skipped: not verified"
+                           + (f" ({shorten(why, 200)})" if why else ""), ms, skipped=True)
+    if flaky:
+        return CheckResult(name, "command", True, f"passed on a rerun after {len(flaky)} "
+                           f"failed tr{'ies' if len(flaky) > 1 else 'y'}", ms,
+                           first_failure=shorten(_message(flaky[0]), 300),
+                           attempts=len(flaky) + 1)
+    return CheckResult(name, "command", True, "passed", ms)
+
+
+def _failure(element: ET.Element) -> str:
+    """The message, and the Expected/Received lines of the report when the message is only
+    the matcher's name (Playwright and Jest: "expect(received).toBe(expected)")."""
+    message = _message(element)
+    shown = [line.strip() for line in (element.text or "").splitlines()
+             if line.strip().startswith(("Expected:", "Received:"))][:2]
+    return "; ".join([message, *(line for line in shown if line not in message)])
+
+
+def _message(element: ET.Element, fallback: str | None = None) -> str:
+    """A failure's message attribute, else the first line of its stack trace or text."""
+    if message := (element.get("message") or "").strip():
+        return message
+    trace = next((child.text for child in element if _local(child.tag) == "stackTrace"), None)
+    for text in (trace, element.text):
+        lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+        if lines:
+            return lines[0]
+    if fallback is not None:
+        return fallback
+    return element.get("type") or _local(element.tag)
+
+
+_GROUPED = re.compile(r"\d{1,3}(,\d{3})+(\.\d*)?")
+_DECIMAL_COMMA = re.compile(r"\d+,\d+")
+_MAX_MS = 10**9
+
+
+def _duration_ms(value: str | None) -> int:
+    """A testcase's ``time`` (seconds) in ms; 0 when unreadable: it is shown, never judged.
+
+    Surefire writes thousands separators (``1,234.5``, its SUREFIRE_TIME type); some locales
+    write a decimal comma (``0,25``).
+    """
+    text = (value or "").strip()
+    if _GROUPED.fullmatch(text):
+        text = text.replace(",", "")
+    elif _DECIMAL_COMMA.fullmatch(text):
+        text = text.replace(",", ".")
+    try:
+        seconds = float(text)
+    except ValueError:
+        return 0
+    if not math.isfinite(seconds) or seconds < 0:
+        return 0
+    return min(round(seconds * 1000), _MAX_MS)
+
+
+def _unique_names(cases: list[tuple[str, CheckResult]]) -> list[CheckResult]:
+    """Testcases of the same name in different classes (files) are told apart by class."""
+    seen: dict[str, int] = {}
+    for _, result in cases:
+        seen[result.name] = seen.get(result.name, 0) + 1
+    for classname, result in cases:
+        if seen[result.name] > 1 and classname:
+            head, _, tail = result.name.partition(" › ")
+            result.name = f"{head} › {classname} › {tail}"
+    return [result for _, result in cases]
