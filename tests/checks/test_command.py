@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from smokeseal.checks.base import CheckResult
 from smokeseal.checks.command import (
@@ -429,9 +430,19 @@ def test_a_flaky_run_reaches_the_result_through_a_real_command(tmp_path: Path) -
 ])
 def test_a_command_line_that_cannot_run_is_this_checks_failure(tmp_path: Path, command: str,
                                                                detail: str) -> None:
-    [result] = run(Check(command=command.replace("\\0", "\0")), "http://x", tmp_path)
+    # The config refuses lines that do not split when it loads; a check built some other
+    # way (the library, a future key) must still fail alone, not raise.
+    check = Check.model_construct(command=command.replace("\\0", "\0"))
+    [result] = run(check, "http://x", tmp_path)
     assert not result.ok
     assert result.detail.startswith(detail), result.detail
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("command", ["npx playwright test --grep 'qa readonly", "run \\", "   "])
+def test_the_config_refuses_a_command_line_that_does_not_split(command: str) -> None:
+    with pytest.raises(ValidationError, match="command"):
+        Check(command=command)
 
 
 def test_a_cwd_that_is_not_there_is_named(tmp_path: Path) -> None:
