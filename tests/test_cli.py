@@ -231,7 +231,7 @@ def test_prod_smoke_sha_checks_the_revision_production_serves(
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--sha", "xyz"], "error: --sha: 'xyz' is not a commit sha (7 to 40 hex digits)"),
+    (["--sha", "xyz"], "error: --sha: 'xyz' is not a commit sha (7 to 64 hex digits)"),
     (["--sha", "3f2a9c1", "--all"], "error: --sha: names one app's release; it cannot "
                                     "go with --all"),
 ])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -214,3 +215,24 @@ def test_a_key_with_a_line_break_is_named_on_one_line() -> None:
     assert str(caught.value) == ("smokeseal.yml:1: apps.'\\n': Input should be a valid "
                                  "dictionary or instance of App")
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("apps: {a: {url: 'https://x.com', version: {json: sha},"
+     " suite: [{name: version, get: /v}]}}",
+     "apps.a.suite[0].name: 'version' is the name of the built-in check"),
+    ("apps: {a: {url: 'https://x.com',"
+     " suite: [{page: /, expect: {redirect_to: 'sso.x.com:8443'}}]}}",
+     "apps.a.suite[0].expect.redirect_to: 'sso.x.com:8443': give a bare host"),
+    ("apps: {a: {url: 'https://x.com', suite: [{get: /, expect: {error_shell: true}}]}}",
+     "apps.a.suite[0]: expect.error_shell does not apply to a get check"),
+])
+def test_checks_that_could_never_be_judged_right_are_refused(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_config(text, environ={})
+
+
+def test_the_health_suite_looks_for_an_error_shell_and_retries() -> None:
+    home, up = HEALTH_SUITE
+    assert (home.page, home.expect.status, home.expect.error_shell) == ("/", 200, True)
+    assert (home.attempts, up.attempts) == (2, 2)

@@ -96,3 +96,26 @@ def test_a_schema_1_record_reads_back_with_outcomes(old: dict[str, object], outc
                                                          "ok": True, "detail": "200"}]})
     assert seal.schema_version == 1
     assert seal.checks[0].outcome == "passed"
+
+
+def test_a_lone_surrogate_is_made_visible_not_fatal() -> None:
+    record = seal_from_run(run(CheckResult("home", "page", False, "Error: boom \ud800", 3)))
+    detail = record.to_dict()["checks"][0]["detail"]
+    assert detail == "Error: boom \\ud800"
+    detail.encode("utf-8")  # the ledger, JUnit and evidence can write it
+
+
+def test_lists_production_can_make_long_are_capped() -> None:
+    noisy = CheckResult("home", "page", True, "200", 3,
+                        blocked_writes=[f"POST /beacon/{i}" for i in range(500)])
+    [check] = seal_from_run(run(noisy)).checks
+    assert len(check.blocked_writes) == 51
+    assert check.blocked_writes[-1] == "+450 more"
+
+
+def test_secrets_are_taken_out_of_every_text_of_the_seal() -> None:
+    leaky = CheckResult("spec", "command", False, "exit 1; output: hook=https://x/abc/S3CRET-TOKEN",
+                        3, notes=["S3CRET-TOKEN again"])
+    seal = seal_from_run(run(leaky), secrets=["S3CRET-TOKEN"])
+    assert "S3CRET" not in repr(seal.to_dict())
+    assert seal.checks[0].detail == "exit 1; output: hook=https://x/abc/***"

@@ -96,8 +96,8 @@ def _smoke(app_name: str | None, every_app: bool, url: str | None, as_json: bool
         raise UsageError("--url: checks one app; it cannot go with --all")
     if every_app and sha is not None:
         raise UsageError("--sha: names one app's release; it cannot go with --all")
-    if sha is not None and not re.fullmatch(r"[0-9a-fA-F]{7,40}", sha):
-        raise UsageError(f"--sha: {sha!r} is not a commit sha (7 to 40 hex digits)")
+    if sha is not None and not re.fullmatch(r"[0-9a-fA-F]{7,64}", sha):
+        raise UsageError(f"--sha: {sha!r} is not a commit sha (7 to 64 hex digits)")
     loaded = load_config(find_config_path(config or _globals.config))
     if app_name is None:
         _smoke_fleet(loaded, as_json=as_json, junit=junit, no_browser=no_browser)
@@ -125,7 +125,10 @@ def _smoke_fleet(config: Config, *, as_json: bool, junit: Path | None,
 
         runs = run_fleet(config, use_browser=not no_browser, on_app=done)
     seconds = time.perf_counter() - started
-    seals = {name: seal_from_run(run) for name, run in runs.items()}
+    from smokeseal.secrets import secrets_of
+
+    secrets = secrets_of(config)
+    seals = {name: seal_from_run(run, secrets=secrets) for name, run in runs.items()}
     if junit is not None:
         _write_junit(junit, list(seals.items()))
     if as_json:
@@ -150,7 +153,9 @@ def _smoke_and_show(config: Config, app_name: str, *, url: str | None = None,
     with Progress(stderr, _check_count(config, app_name), target) as progress:
         run = run_app(config, app_name, url=url, use_browser=not no_browser, on_result=progress,
                       expected_sha=sha)
-    seal = seal_from_run(run, expected_sha=sha)
+    from smokeseal.secrets import secrets_of
+
+    seal = seal_from_run(run, expected_sha=sha, secrets=secrets_of(config))
     if junit is not None:
         _write_junit(junit, [(app_name, seal)])
     if as_json:

@@ -67,6 +67,7 @@ class Expect(_Model):
     header: dict[str, str] | None = None
     max_ms: PositiveInt | None = None
     no_writes: bool = False
+    error_shell: bool = False
     #: A check that is meant to leave the app (a sign-in page on an SSO host) names where
     #: it must end: a URL prefix or a bare host. Without it, ending on another host fails.
     redirect_to: str | None = None
@@ -86,6 +87,9 @@ class Expect(_Model):
     def _redirect_to(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        if "://" not in value and not re.fullmatch(r"[A-Za-z0-9.-]+", value):
+            raise ValueError(f"{value!r}: give a bare host (sso.example.com) or a URL prefix "
+                             "with its scheme (https://sso.example.com:8443/login)")
         target = value if "://" in value else f"https://{value}"
         parts = urlsplit(target)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -114,9 +118,9 @@ class Expect(_Model):
         return (self.status,) if isinstance(self.status, int) else tuple(self.status)
 
 
-_PAGE_ONLY = ("selector", "title", "no_writes")
+_PAGE_ONLY = ("selector", "title", "no_writes", "error_shell")
 _NOT_FOR_COMMAND = ("status", "selector", "text", "not_text", "title", "header", "no_writes",
-                    "redirect_to")
+                    "redirect_to", "error_shell")
 
 
 class Check(_Model):
@@ -217,13 +221,15 @@ class Check(_Model):
         return 1 + (1 if self.retries is None else self.retries)
 
 
-#: Texts that mark a 200 that is really an error page (a framework's error shell).
+#: What a 200 that is really an error page says (a framework's or an app's error shell).
+#: ``expect.error_shell`` looks for them only on a page with little else to show, so a help
+#: page that mentions one is not red.
 ERROR_SHELL_TEXTS = ("Internal Server Error", "Application error: a client-side exception",
-                     "Something went wrong")
+                     "Something went wrong", "We're sorry, but something went wrong",
+                     "An error occurred", "Server Error")
 
 HEALTH_SUITE: tuple[Check, ...] = (
-    Check(name="home renders", page="/",
-          expect=Expect(status=200, not_text=list(ERROR_SHELL_TEXTS))),
+    Check(name="home renders", page="/", expect=Expect(status=200, error_shell=True)),
     Check(name="up", get="/up", expect=Expect(status=200)),
 )
 
@@ -488,7 +494,14 @@ def _check_cross_references(config: Config, document: Document) -> None:
         if not checks:
             raise document.error("a suite needs at least one check", at)
         seen: set[str] = set()
+        users = [a for a in config.apps.values()
+                 if a.version is not None and (a.suite is suite or (
+                     isinstance(a.suite, str) and config.suites.get(a.suite) is suite))]
         for index, check in enumerate(checks):
+            if users and check.label == "version":
+                raise document.error("'version' is the name of the built-in check of the "
+                                     "app's version: source; give this check another name",
+                                     (*at, index, "name"))
             if check.label in seen:
                 raise document.error(f"duplicate check name {check.label!r}", (*at, index))
             seen.add(check.label)

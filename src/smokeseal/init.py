@@ -9,8 +9,6 @@ from dataclasses import dataclass
 
 import httpx
 
-from smokeseal.config import ERROR_SHELL_TEXTS
-
 __all__ = ["INTERNAL_ROUTES", "Probe", "app_name_for", "config_text", "probe"]
 
 #: Routes that no production app should serve publicly; a team adds its own.
@@ -37,7 +35,6 @@ def config_text(url: str | None, app: str) -> str:
     routes = "\n".join(f"      - {{name: {name}, get: {path}, expect: {{status: 404}}}}"
                        for name, path in INTERNAL_ROUTES)
     edit = "" if url else "    # TODO: your production URL\n"
-    shells = json.dumps(list(ERROR_SHELL_TEXTS))
     return f"""\
 # smokeseal.yml, written by `smokeseal init` for {shown}.
 # After each edit: `smokeseal doctor` checks it, `prod-smoke {app}` runs the suite.
@@ -66,11 +63,12 @@ apps:
     # fails on a bad status, an uncaught page error, a same-origin script or stylesheet
     # that does not load, a page with no visible text, or ending on another host; `get`
     # is one HTTP GET. expect: status (a number or a list), selector (visible), text
-    # (waited for), not_text (must be absent), title, header, max_ms, no_writes.
+    # (waited for), not_text (must be absent), error_shell (a short page saying
+    # "Something went wrong" and the like), title, header, max_ms, no_writes.
     # A failed check is tried once more (retries: 0 turns that off); a pass on the retry
     # is flaky: the seal stays green and names it.
     suite:
-      - {{name: home renders, page: /, expect: {{status: 200, not_text: {shells}}}}}
+      - {{name: home renders, page: /, expect: {{status: 200, error_shell: true}}}}
       - {{name: up, get: /up, expect: {{status: 200}}}}
       # Internal routes must not be public: each must answer 404. Add your app's own.
 {routes}

@@ -25,6 +25,7 @@ from smokeseal.config import Config
 from smokeseal.errors import SinkError
 from smokeseal.ledger import Ledger, Message, NewMessage, Release
 from smokeseal.seal import Seal
+from smokeseal.secrets import scrub, secrets_of
 from smokeseal.sinks import discord, github
 from smokeseal.sinks.base import TIMEOUT, Sink
 from smokeseal.sinks.text import seal_section, with_section
@@ -188,18 +189,9 @@ def _sink(config: Config, message: Message) -> Sink:
 
 
 def _secrets(config: Config) -> list[str]:
-    found: list[str] = []
-    for app in config.apps.values():
-        if app.notify.discord:
-            url = app.notify.discord.webhook_url.get_secret_value()
-            found += [url, url.rstrip("/").rsplit("/", 1)[-1]]
-        if app.notify.github_release:
-            found.append(app.notify.github_release.token.get_secret_value())
-    return sorted({s for s in found if len(s) >= 6}, key=len, reverse=True)
+    return secrets_of(config)
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
     """Errors name the sink, never the secret: webhook URLs and tokens become ***."""
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
+    return scrub(text, secrets)

@@ -230,9 +230,13 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
             async with shared.page_slots:
                 return await _bounded(check, lambda: _page(check, browser))
         if check.kind == "command":
-            from smokeseal.checks.command import run_command_check
+            from smokeseal.checks.command import results_turn, run_command_check
 
-            return await _bounded(check, lambda: run_command_check(check, base_url, base_dir))
+            # Like a page slot, waiting for another app's run of a shared results file is
+            # not this check's time: its deadline starts once it has its turn.
+            async with results_turn(check, base_url, base_dir) as turn:
+                return turn.tell(await _bounded(check, lambda: run_command_check(
+                    check, base_url, base_dir, turn_taken=True)))
         from smokeseal.checks.http import run_get_check
 
         return await _bounded(check, lambda: _one(run_get_check(
@@ -242,6 +246,8 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
         from smokeseal.errors import BrowserError
 
         url = join_url(base_url, check.target)
+        if budget.left() <= 0:
+            return _budget_spent(check, url, budget.seconds)
         try:
             async with asyncio.timeout(max(min(LAUNCH_DEADLINE, budget.left()), 0)):
                 await browser.ready()
@@ -271,8 +277,7 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
         left = budget.left()
         url = join_url(base_url, check.target) if check.kind != "command" else None
         if left <= 0:
-            return [CheckResult(check.label, check.kind, False, "not run: the run's budget "
-                                f"(seal_timeout {budget.seconds:g} s) was spent", 0, url=url)]
+            return [_budget_spent(check, url, budget.seconds)]
         limit = min(timeout, left)
         started = Stopwatch()
         try:
@@ -337,6 +342,11 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
 
 async def _one(result: Awaitable[CheckResult]) -> list[CheckResult]:
     return [await result]
+
+
+def _budget_spent(check: Check, url: str | None, seconds: float) -> CheckResult:
+    return CheckResult(check.label, check.kind, False, "not run: the run's budget "
+                       f"(seal_timeout {seconds:g} s) was spent", 0, url=url)
 
 
 def _describe(exc: BaseException) -> str:

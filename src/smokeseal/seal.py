@@ -9,6 +9,8 @@ unverified.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -16,20 +18,28 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from smokeseal.checks.base import CheckResult, Outcome, shorten
 from smokeseal.runner import RunResult
+from smokeseal.secrets import scrub, scrub_all
 
 __all__ = ["SCHEMA_VERSION", "CheckRecord", "Seal", "clean_text", "failed_seal",
            "flaky_phrase", "rollback_commands", "seal_from_run", "summarise", "verdict"]
 
 Status = Literal["green", "red"]
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: What one check may keep of lists production can make long (a page firing beacons in a loop).
+MAX_LISTED = 50
 #: 1: the first version (``ok`` and ``skipped`` only); 2: ``outcome``, flaky, revision.
 SCHEMA_VERSION = 2
 
 
 def clean_text(value: Any) -> Any:
-    """``value`` with NUL taken out of every string: PostgreSQL's JSONB refuses it, and it
-    is never meaningful in text read from production."""
+    """``value`` with NUL taken out of every string (PostgreSQL's JSONB refuses it, and it is
+    never meaningful in text read from production) and lone surrogates made visible (UTF-8
+    cannot encode them: the ledger, JUnit and evidence files would refuse the whole seal)."""
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        value = value.replace("\x00", "")
+        if _SURROGATE.search(value):
+            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
     if isinstance(value, list):
         return [clean_text(v) for v in value]
     if isinstance(value, dict):
@@ -71,8 +81,13 @@ class CheckRecord(_Record):
         return data
 
     @classmethod
-    def of(cls, result: CheckResult) -> CheckRecord:
-        return cls.model_validate(clean_text(result.to_dict()))
+    def of(cls, result: CheckResult, secrets: Sequence[str] = ()) -> CheckRecord:
+        data = result.to_dict()
+        for key in ("blocked_writes", "notes"):
+            items = data.get(key) or []
+            if len(items) > MAX_LISTED:
+                data[key] = [*items[:MAX_LISTED], f"+{len(items) - MAX_LISTED} more"]
+        return cls.model_validate(clean_text(scrub_all(data, secrets)))
 
     @property
     def flaky(self) -> bool:
@@ -167,14 +182,17 @@ def summarise(run: RunResult) -> str:
     return "; ".join(parts)
 
 
-def seal_from_run(run: RunResult, expected_sha: str | None = None) -> Seal:
+def seal_from_run(run: RunResult, expected_sha: str | None = None,
+                  secrets: Sequence[str] = ()) -> Seal:
+    """The seal of ``run``; ``secrets`` (see :func:`smokeseal.secrets.secrets_of`) are taken
+    out of every text, since a command check's output may echo one."""
     return Seal(
         status=verdict(run.results),
-        summary=clean_text(summarise(run)),
+        summary=clean_text(scrub(summarise(run), secrets)),
         checked_at=run.checked_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         base_url=run.base_url,
         duration_ms=run.duration_ms,
-        checks=[CheckRecord.of(r) for r in run.results],
+        checks=[CheckRecord.of(r, secrets) for r in run.results],
         revision=clean_text(run.revision),
         expected_sha=expected_sha,
     )

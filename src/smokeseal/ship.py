@@ -281,8 +281,11 @@ def seal_release(config: Config, ledger: Ledger, release: Release, *, use_browse
     # The release's sha: where the app says how to read its revision, the seal checks that
     # production serves this build, not an older one still answering.
     sha = release.sha if config.app(release.app).version is not None else None
+    from smokeseal.secrets import secrets_of
+
     seal = seal_from_run(run_app(config, release.app, use_browser=use_browser,
-                                 on_result=on_result, expected_sha=sha), expected_sha=sha)
+                                 on_result=on_result, expected_sha=sha), expected_sha=sha,
+                         secrets=secrets_of(config))
     return _record(config, ledger, release, seal)
 
 

@@ -83,3 +83,20 @@ def test_apps_with_fresh_results_files_run_side_by_side(tmp_path: Path) -> None:
             for app, run in runs.items()} == {
         "alpha": [("spec › alpha", "passed", "passed")],
         "beta": [("spec › beta", "passed", "passed")]}
+
+
+def test_waiting_for_a_shared_results_file_is_not_the_checks_own_time(tmp_path: Path) -> None:
+    # Three apps, each command taking 1.5 s of a 2 s timeout (plus the runner's grace): they
+    # take turns for 4.5 s, and none may be failed for the time it waited for the others.
+    (tmp_path / "writer.py").write_text(
+        "import time\ntime.sleep(1.5)\n"
+        "open('results.xml', 'w').write(\"<testsuite><testcase name='t'/></testsuite>\")\n")
+    path = tmp_path / "smokeseal.yml"
+    path.write_text(
+        "apps:\n" + "".join(f"  {name}: {{url: 'http://{name}.test', suite: shared}}\n"
+                            for name in ("alpha", "beta", "gamma", "delta", "epsilon"))
+        + f"suites:\n  shared:\n    - {{name: spec, command: '{sys.executable} writer.py', "
+          "junit: results.xml, timeout: 2}\n")
+    runs = run_fleet(load_config(path))
+    assert {app: [r.outcome for r in run.results] for app, run in runs.items()} == {
+        app: ["passed"] for app in ("alpha", "beta", "gamma", "delta", "epsilon")}

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Api, Demo, notify_yaml
+from tests.conftest import Api, Broken, Demo, notify_yaml
 from tests.standins import DISCORD_TOKEN, GITHUB_TOKEN
 
 pytestmark = pytest.mark.e2e
@@ -92,3 +92,28 @@ def test_no_token_appears_anywhere_after_a_day_of_trouble(
         leaks = [place for place, text in places.items() if secret in text]
         assert not leaks, f"{secret[:8]}… found in {leaks}"
     assert "${DISCORD_WEBHOOK_URL}" in config.read_text()
+
+
+def test_a_command_check_that_prints_a_secret_does_not_put_it_in_the_seal(
+        broken: Broken, discord: Api, github: Api, write_config: Callable[..., Path],
+        secrets_env: dict[str, str], tmp_path: Path) -> None:
+    from smokeseal.config import load_config
+    from smokeseal.ledger import Ledger
+    from smokeseal.ship import record_shipped, seal_release
+
+    # A `set -x`-style script echoes its environment, then fails: its output is the detail.
+    config = load_config(write_config(
+        f"apps:\n  shop:\n    url: {broken.url}\n"
+        "    suite:\n"
+        "      - {name: spec, command: \"sh -c 'echo hook=$DISCORD_WEBHOOK_URL "
+        "token=$GITHUB_TOKEN; exit 1'\"}\n" + notify_yaml(discord, github)))
+    database = tmp_path / "ledger.db"
+    with Ledger(f"sqlite:///{database}") as ledger:
+        release = record_shipped(config, ledger, "shop", "v1", "3f2a9c1")
+        seal, _ = seal_release(config, ledger, release)
+    assert seal.status == "red"
+    [spec] = seal.checks
+    assert "hook=***" in spec.detail and "token=***" in spec.detail
+    stored = database.read_bytes()
+    for secret in (DISCORD_TOKEN, GITHUB_TOKEN):
+        assert secret.encode() not in stored

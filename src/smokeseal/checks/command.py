@@ -24,7 +24,7 @@ import signal
 import tempfile
 import weakref
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -66,11 +66,13 @@ _JUNIT_ON_STDOUT = re.compile(rb"<(testsuites?)[\s>/]")
 # --- the check ---------------------------------------------------------------------------
 
 
-async def run_command_check(check: Check, base_url: str, base_dir: Path) -> list[CheckResult]:
+async def run_command_check(check: Check, base_url: str, base_dir: Path, *,
+                            turn_taken: bool = False) -> list[CheckResult]:
     """Run the check's command; one result per JUnit testcase, or one for the whole run.
 
     Never raises (but for cancellation, which it passes on once the command's process group
-    is stopped): whatever goes wrong is this check's failed result.
+    is stopped): whatever goes wrong is this check's failed result. With ``turn_taken``, the
+    caller holds :func:`results_turn` already.
     """
     watch = Stopwatch()
     try:
@@ -78,7 +80,7 @@ async def run_command_check(check: Check, base_url: str, base_dir: Path) -> list
             plan = _plan(check, base_url, base_dir, fresh)
             if isinstance(plan, str):
                 return [_whole(check, False, plan, watch.ms())]
-            if plan.junit is None or not plan.shared:
+            if plan.junit is None or not plan.shared or turn_taken:
                 return await _run(check, plan)
             return await _run_alone(check, plan)
     except Exception as exc:  # a bug or an odd system error: this check fails, the run goes on
@@ -172,6 +174,36 @@ def _results_lock(path: Path) -> asyncio.Lock:
     if lock is None:
         lock = locks[key] = asyncio.Lock()
     return lock
+
+
+@dataclass
+class Turn:
+    """A check's turn at a shared results file: what it says when it had to wait."""
+
+    note: str | None = None
+
+    def tell(self, results: list[CheckResult]) -> list[CheckResult]:
+        if self.note and results:
+            results[0].notes.append(self.note)
+        return results
+
+
+@contextlib.asynccontextmanager
+async def results_turn(check: Check, base_url: str, base_dir: Path) -> AsyncIterator[Turn]:
+    """Wait for this check's turn at a fixed results file other runs in this process write
+    too (nothing to wait for with ``{junit}`` or no file). The runner waits here before the
+    check's deadline starts: time spent waiting for another app's run is not this one's."""
+    if check.kind != "command" or not check.junit or _uses_fresh_junit(check):
+        yield Turn()
+        return
+    cwd = base_dir / check.cwd if check.cwd else base_dir
+    path = cwd / _fill(check.junit, {"url": base_url})
+    lock = _results_lock(path)
+    contended = lock.locked()
+    waiting = Stopwatch()
+    async with lock:
+        yield Turn(f"waited {waiting.ms()} ms for another run writing {path}"
+                   if contended else None)
 
 
 async def _run_alone(check: Check, plan: _Plan) -> list[CheckResult]:
