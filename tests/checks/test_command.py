@@ -17,14 +17,8 @@ import pytest
 from pydantic import ValidationError
 
 from smokeseal.checks.base import CheckResult
-from smokeseal.checks.command import (
-    NO_CASES,
-    STDOUT_LIMIT,
-    JUnitError,
-    parse_junit,
-    read_junit_file,
-    run_command_check,
-)
+from smokeseal.checks.command import NO_CASES, STDOUT_LIMIT, run_command_check
+from smokeseal.checks.junit import JUnitError, parse_junit, read_junit_file
 from smokeseal.config import Check
 from tests.checks.procs import SPAWNER, read_pids, read_pids_async, running
 from tests.conftest import Demo
