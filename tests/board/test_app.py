@@ -18,6 +18,7 @@ from tests.board.conftest import (
     HOSTILE_VERSION,
     PNG,
     Board,
+    seal,
 )
 
 pytestmark = pytest.mark.component
@@ -359,3 +360,30 @@ def test_pages_are_plain_html_without_inline_script(board: Board) -> None:
         assert scripts == [""], path  # only <script src="/static/board.js"></script>
         assert " style=" not in html and "<style" not in html, path
         assert re.search(r"""(src|href)=["']https?://""", html) is None, path
+
+
+def test_flaky_and_skipped_checks_and_the_revision_are_shown(board: Board) -> None:
+    release = board.ledger.create_release("studio", "v2.0.0", "5a6b7c8ddddddd")
+    board.ledger.mark_shipped(release.id)
+    board.ledger.record_seal(release.id, seal("red", "2026-11-24T12:00:00Z", [
+        {"name": "tasks render", "kind": "page", "ok": True, "outcome": "flaky",
+         "detail": "200", "first_failure": "expected 200, got <b>500</b>", "attempts": 2},
+        {"name": "signin renders", "kind": "page", "ok": False, "outcome": "skipped",
+         "skipped": True, "detail": "skipped: --no-browser"},
+        {"name": "up", "kind": "get", "ok": True, "detail": "200"},
+    ], revision="5a6b7c8dddd", expected_sha="5a6b7c8ddddddd", schema_version=2))
+    response = board.client.get(f"/releases/{release.id}")
+    shown = Page(response.text).all_text()
+    assert "Flaky: failed on the first try (expected 200, got <b>500</b>), passed on try 2." \
+        in shown
+    assert "<b>500</b>" not in response.text  # production's text stays text
+    assert "Skipped: not verified, so the seal cannot be green." in shown
+    assert "Production served revision 5a6b7c8dddd (release 5a6b7c8 )." in shown
+    api = board.client.get(f"/api/releases/{release.id}").json()
+    assert [c["outcome"] for c in api["checks"]] == ["flaky", "skipped", "passed"]
+
+
+def test_a_schema_1_seal_still_shows_its_outcomes(board: Board) -> None:
+    api = board.client.get(f"/api/releases/{board.story.red}").json()
+    assert [c["outcome"] for c in api["checks"]] == [
+        "failed" if not c["ok"] else "passed" for c in api["checks"]]
