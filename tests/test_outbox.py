@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from smokeseal.config import Config
+from smokeseal.config import Config, load_config
 from smokeseal.demo import HOSTILE
 from smokeseal.ledger import Ledger
 from smokeseal.outbox import deliver
-from tests.conftest import THREAD, Api, Demo, shipped
+from smokeseal.ship import resolve_release, ship
+from tests.conftest import THREAD, Api, Broken, Demo, notify_yaml, shipped
 from tests.standins import DISCORD_TOKEN, GITHUB_TOKEN
 
 pytestmark = pytest.mark.integration
@@ -273,3 +274,28 @@ def test_ship_exits_0_through_a_discord_outage(make_config: Callable[..., Config
     assert "🟢 green · 6/6 passed" in done.stdout
     assert "still queued; deliver them with `smokeseal outbox flush`" in done.stderr
     assert DISCORD_TOKEN not in done.stdout + done.stderr
+
+
+def test_a_flaky_check_is_named_in_discord_and_the_notes(
+        broken: Broken, discord: Api, write_config: Callable[[str], Path],
+        browser_executable: str, secrets_env: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SMOKESEAL_BROWSER", browser_executable)
+    broken.fault("flaky")
+    config = load_config(write_config(
+        f"apps:\n  shop:\n    url: {broken.url}\n    gate: {{timeout: 3, interval: 0.2}}\n"
+        + notify_yaml(discord, None)))
+    with Ledger(f"sqlite:///{tmp_path}/l.db") as ledger:
+        release = resolve_release(ledger, config, "shop", version="v1", sha="3f2a9c1",
+                                  notes="## Changes")
+        result = ship(config, ledger, release)
+        assert result.seal is not None and result.seal.status == "green"
+        notes = ledger.release(release.id).notes or ""
+    [embed] = next(p.json["embeds"] for p in discord.state.posts() if p.json.get("embeds"))
+    assert "⚠ **home renders** is flaky: expected 200, got 500 on the first try" \
+        in embed["description"]
+    assert embed["title"].endswith("sealed green")
+    assert "1 flaky: home renders (expected 200, got 500 on the first try)" in notes
+    edits = [r.json["content"] for r in discord.state.received if r.method == "PATCH"]
+    assert any("1 flaky: home renders" in edit for edit in edits)
+    assert not any(p.json["content"].startswith("<@111>") for p in discord.state.posts())
