@@ -67,6 +67,7 @@ class Expect(_Model):
     header: dict[str, str] | None = None
     max_ms: PositiveInt | None = None
     no_writes: bool = False
+    error_shell: bool = False
     #: A check that is meant to leave the app (a sign-in page on an SSO host) names where
     #: it must end: a URL prefix or a bare host. Without it, ending on another host fails.
     redirect_to: str | None = None
@@ -114,9 +115,9 @@ class Expect(_Model):
         return (self.status,) if isinstance(self.status, int) else tuple(self.status)
 
 
-_PAGE_ONLY = ("selector", "title", "no_writes")
+_PAGE_ONLY = ("selector", "title", "no_writes", "error_shell")
 _NOT_FOR_COMMAND = ("status", "selector", "text", "not_text", "title", "header", "no_writes",
-                    "redirect_to")
+                    "redirect_to", "error_shell")
 
 
 class Check(_Model):
