@@ -93,6 +93,81 @@ PAGES = {
     # Loads, then its script never yields again.
     "/spin": "<main>Spinning</main><script>addEventListener('load', () => "
              "setTimeout(() => { while (true) {} }))</script>",
+    # A SharedWorker's requests pass no route: one that writes, and a harmless one.
+    "/shared-worker": "<main>Shop</main><script>"
+                      "new SharedWorker('/static/sync-worker.js').port.start()</script>",
+    "/shared-worker/writes": "<main>Shop</main><script>"
+                             "new SharedWorker('/static/writer-worker.js').port.start()</script>",
+    # After a deploy renamed the chunks, the SPA's catch-all answers the old names with itself.
+    "/stale-bundle": '<link rel=stylesheet href="/_nuxt/entry.abc.css">'
+                     '<script type=module src="/_nuxt/entry.abc.js"></script><main>Shop</main>',
+    # From a CDN that allows CORS (else the browser blocks the page it answers unread).
+    "/stale-bundle/third-party": '<link rel=stylesheet href="{other}/_nuxt/entry.abc.css" '
+                                 'crossorigin><script type=module crossorigin '
+                                 'src="{other}/_nuxt/entry.abc.js"></script><main>Shop</main>',
+    # Scripts served loosely typed, as many servers do: the browser runs them.
+    "/bundle/loosely-typed": '<script src="/static/plain.js"></script>'
+                             '<script src="/static/untyped.js"></script><main>Shop</main>',
+    # A web-components app: all its text is in open shadow roots, one nested.
+    "/shadow": "<shop-app></shop-app><script>"
+               "customElements.define('shop-price', class extends HTMLElement { "
+               "connectedCallback() { this.attachShadow({mode: 'open'}).innerHTML = "
+               "'<b>12 EUR</b>' } });"
+               "customElements.define('shop-app', class extends HTMLElement { "
+               "connectedCallback() { this.attachShadow({mode: 'open'}).innerHTML = "
+               "'<style>h1 { color: #123 }</style><h1>Dashboard</h1>"
+               "<div style=display:contents><p>All systems normal</p></div>"
+               "<shop-price></shop-price>' } })</script>",
+    # The same text in shadow roots of hosts that are not drawn, or parts hidden in one.
+    "/shadow/hidden": "<div hidden><shop-app></shop-app></div><shop-box></shop-box><script>"
+                      "customElements.define('shop-app', class extends HTMLElement { "
+                      "connectedCallback() { this.attachShadow({mode: 'open'}).innerHTML = "
+                      "'Dashboard<p>All systems normal</p>' } });"
+                      "customElements.define('shop-box', class extends HTMLElement { "
+                      "connectedCallback() { this.attachShadow({mode: 'open'}).innerHTML = "
+                      "'<p hidden>Dashboard</p><style>p { color: red }</style>' } })</script>",
+    # A sign-in page of form controls and a logo: its only text is in the controls.
+    "/sign-in-form": '<form><img src="/static/pixel.png" width=40 height=40 alt="">'
+                     "<input name=email placeholder=Email>"
+                     "<input type=password name=password placeholder=Password>"
+                     '<input type=submit value="Sign in">'
+                     '<button type=button><img src="/static/pixel.png" width=16 height=16 '
+                     'alt=""></button></form>',
+    # Controls that show nothing: hidden ones, an empty checkbox.
+    "/sign-in-form/hidden": '<form><img src="/static/pixel.png" width=40 height=40 alt="">'
+                            "<input type=hidden name=csrf value=token123>"
+                            "<div hidden><input placeholder=Email></div>"
+                            "<input style=visibility:hidden value=Invisible>"
+                            "<input type=checkbox></form>",
+    "/error-shell/shouting": "<h1>OOPS! SOMETHING WENT WRONG.</h1>",
+    # A help page that mentions the words: long, so no error shell.
+    "/error-shell/faq": "<main><h1>Help</h1><h2>Something went wrong with my order?</h2><p>"
+                        + "Write to us with your order number and we will sort it out. " * 10
+                        + "</p></main>",
+    # A third-party chat frame shows the error; the page itself is fine.
+    "/error-shell/chat": "<main><h1>Shop</h1><p>Welcome back.</p></main>"
+                         "<iframe src='{other}/chat-widget' width=300 height=200></iframe>",
+    "/chat-widget": "<p>Something went wrong. Please try again.</p>",
+    # A write sent and forgotten: the guard aborts it and the page leaves it uncaught.
+    "/writes/uncaught": "<main>Shop</main><script>fetch('/api/cart', {method: 'DELETE'});"
+                        "const x = new XMLHttpRequest(); x.open('POST', '/api/cart', false);"
+                        " x.send()</script>",
+    # The same, and a real bug after it.
+    "/writes/and-a-bug": "<main>Shop</main><script>fetch('/api/cart', {method: 'DELETE'});"
+                         "document.querySelector('#cart').textContent = 1</script>",
+    # A beacon the guard blocks, and a read that fails on its own (a port no browser may
+    # reach), uncaught: a failure of the app's, not the guard's.
+    "/writes/and-a-failed-read": "<main>Shop</main><script>"
+                                 "navigator.sendBeacon('/api/beacon', 'x');"
+                                 "fetch('http://127.0.0.1:1/api/cart')</script>",
+    # An error message with a lone surrogate: text Python cannot encode as it is.
+    "/surrogate": "<main>Shop</main><script>throw new Error('boom \\ud800 x')</script>",
+    # A page that fires beacons in a loop and loads many third-party scripts that fail.
+    "/noisy": "<main>Shop</main>"
+              + "".join(f'<script src="{{other}}/static/missing.js?{n}"></script>'
+                        for n in range(25))
+              + "<script>for (let n = 0; n < 80; n++) "
+                "fetch('/api/beacon?' + n, {method: 'POST'}).catch(() => {})</script>",
 }
 
 
@@ -131,9 +206,14 @@ class _CutShort:
             await send({"type": "http.response.body", "body": b"console.log(1)"})
 
 
-def _js(body: str = "document.documentElement.dataset.js = 'ran'", status: int = 200
-        ) -> Response:
-    return Response(body, status, media_type="text/javascript")
+def _js(body: str = "document.documentElement.dataset.js = 'ran'", status: int = 200,
+        media_type: str | None = "text/javascript") -> Response:
+    return Response(body, status, media_type=media_type)
+
+
+#: A SharedWorker's script that writes: were it to run, the proof would name its requests.
+WRITER_WORKER = ("fetch('/api/orders', {method: 'DELETE'});"
+                 "fetch('/api/orders', {method: 'POST', body: 'x'})")
 
 
 def _shop_app(seen: list[tuple[str, str]]) -> ASGIApp:
@@ -164,6 +244,14 @@ def _shop_app(seen: list[tuple[str, str]]) -> ASGIApp:
         Route("/static/cut.js", _CutShort()),
         Route("/static/slow-404.js", slow_404),
         Route("/static/hang.js", hang),
+        Route("/static/sync-worker.js",
+              lambda request: _js("onconnect = e => e.ports[0].postMessage('hi')")),
+        Route("/static/writer-worker.js", lambda request: _js(WRITER_WORKER)),
+        Route("/static/plain.js", lambda request: _js(media_type="text/plain")),
+        Route("/static/untyped.js", lambda request: _js(media_type=None)),
+        # The SPA's catch-all: any path under it answers the app's page.
+        Route("/_nuxt/{rest:path}", lambda request: HTMLResponse(
+            PAGES["/"], headers={"access-control-allow-origin": "*"})),
     ]
     routes = [Route(path, page) for path in PAGES]
     routes += [Route("/away", away),
@@ -171,7 +259,9 @@ def _shop_app(seen: list[tuple[str, str]]) -> ASGIApp:
                Route("/sso-down", lambda request: HTMLResponse("<h1>Bad gateway</h1>", 502)),
                # The writes the guard must stop; were one to arrive, the proof names it.
                Route("/api/cart", lambda request: Response("ok"), methods=["GET", "POST"]),
-               Route("/api/beacon", lambda request: Response("ok"), methods=["POST"])]
+               Route("/api/beacon", lambda request: Response("ok"), methods=["POST"]),
+               Route("/api/orders", lambda request: Response("ok"),
+                     methods=["GET", "POST", "DELETE"])]
     return _Recorder(Starlette(routes=routes + statics), seen)
 
 

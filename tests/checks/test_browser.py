@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from smokeseal.checks.base import CheckResult
-from smokeseal.checks.browser import DEFAULT_TIMEOUT, BrowserSession, find_browser, run_page_check
+from smokeseal.checks.browser import (
+    DEFAULT_TIMEOUT,
+    SHARED_WORKER_NOTE,
+    BrowserSession,
+    find_browser,
+    run_page_check,
+)
 from smokeseal.config import Check, Expect
 from smokeseal.errors import BrowserError
 from tests.checks.conftest import Shop
@@ -59,6 +65,18 @@ def test_a_javascript_error_fails_the_check_and_keeps_evidence(
     folder = Path(result.evidence)
     assert (folder / "screenshot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "page error: TypeError" in (folder / "console.txt").read_text()
+
+
+def test_a_page_error_that_will_not_encode_is_still_the_failure(browser_executable: str,
+                                                                shop: Shop,
+                                                                tmp_path: Path) -> None:
+    """A lone surrogate in the error's message: the detail and the evidence name it, spelled
+    out, instead of the check failing on writing it down."""
+    [result] = check_pages(browser_executable, shop.url, page("/surrogate"), evidence=tmp_path)
+    assert (result.ok, result.detail) == (False, "uncaught page error: Error: boom \\ud800 x")
+    assert result.evidence is not None
+    console = (Path(result.evidence) / "console.txt").read_text(encoding="utf-8")
+    assert "page error: Error: boom \\ud800 x" in console
 
 
 def test_a_server_error_fails_with_the_status(browser_executable: str, demo: Demo) -> None:
@@ -223,6 +241,34 @@ def test_a_page_whose_bundle_loads_passes(browser_executable: str, shop: Shop) -
     assert ("GET", "/static/app.js") in shop.seen and ("GET", "/static/app.css") in shop.seen
 
 
+def test_a_script_or_stylesheet_of_the_app_answered_with_a_web_page_fails(
+        browser_executable: str, shop: Shop) -> None:
+    """After a deploy renamed the chunks, an SPA's catch-all answers the old names 200 with
+    its page: the module never runs, the styles never apply. Another host's: a note."""
+    own, third_party = check_pages(browser_executable, shop.url,
+                                   page("/stale-bundle", selector="main"),
+                                   page("/stale-bundle/third-party", selector="main"))
+    html = "answered HTML (200 text/html)"
+    assert not own.ok
+    assert sorted(own.detail.split("; ")) == [
+        f"script /_nuxt/entry.abc.js {html}, not a script: a stale bundle?",
+        f"stylesheet /_nuxt/entry.abc.css {html}, not a stylesheet: a stale bundle?"]
+    assert (third_party.ok, third_party.detail) == (True, "200")
+    assert sorted(third_party.notes) == [
+        f"third-party script {shop.other_url}/_nuxt/entry.abc.js {html}, not a script: "
+        "a stale bundle?",
+        f"third-party stylesheet {shop.other_url}/_nuxt/entry.abc.css {html}, not a "
+        "stylesheet: a stale bundle?"]
+
+
+def test_scripts_served_as_plain_text_or_untyped_are_not_stale(browser_executable: str,
+                                                                shop: Shop) -> None:
+    """The browser runs a classic script whatever its type: only a web page is a stale one."""
+    [result] = check_pages(browser_executable, shop.url, page("/bundle/loosely-typed"))
+    assert (result.ok, result.detail, result.notes) == (True, "200", [])
+    assert {("GET", "/static/plain.js"), ("GET", "/static/untyped.js")} <= set(shop.seen)
+
+
 @pytest.mark.parametrize(("path", "detail"), [
     ("/bundle/missing-script", "script /static/missing.js answered 404"),
     ("/bundle/broken-style", "stylesheet /static/broken.css answered 500"),
@@ -284,12 +330,87 @@ def test_writes_the_guard_aborted_are_listed_not_failed(browser_executable: str,
     assert len(result.blocked_writes) == 3, result.blocked_writes  # fetch, beacon, form
 
 
+@pytest.mark.parametrize("without", [None, "the flag", "the init script"])
+def test_a_shared_worker_can_neither_write_nor_break_the_check(
+        browser_executable: str, shop: Shop, monkeypatch: pytest.MonkeyPatch,
+        without: str | None) -> None:
+    """No route sees a SharedWorker's requests, so none is started: the launch flag and the
+    init script each keep it out on their own (belt and braces). The worker that would
+    DELETE and POST reaches nobody (the stand-in's proof: only GETs arrived), and a page
+    that starts a harmless one passes, the attempt noted."""
+    import smokeseal.checks.browser as browser
+
+    if without == "the flag":
+        monkeypatch.setattr(browser, "LAUNCH_ARGS", tuple(
+            arg for arg in browser.LAUNCH_ARGS if arg != "--disable-shared-workers"))
+    elif without == "the init script":
+        monkeypatch.setattr(browser, "INIT_SCRIPT", "")
+    harmless, writer = check_pages(browser_executable, shop.url, page("/shared-worker"),
+                                   page("/shared-worker/writes", no_writes=True))
+    for result in (harmless, writer):
+        assert (result.ok, result.detail, result.notes) == (True, "200", [SHARED_WORKER_NOTE])
+    assert ("GET", "/static/writer-worker.js") not in shop.seen  # never even started
+
+
+def test_a_blocked_write_left_uncaught_is_a_note_not_a_page_error(browser_executable: str,
+                                                                  shop: Shop) -> None:
+    """fetch and a synchronous XHR fail as the guard aborts their writes; the page does not
+    catch that. The guard's doing: a note, and the writes fail the check only with
+    no_writes."""
+    listed, strict = check_pages(browser_executable, shop.url, page("/writes/uncaught"),
+                                 page("/writes/uncaught", no_writes=True))
+    blocked = "(a write the read-only guard blocked)"
+    notes = [f"uncaught page error: TypeError: Failed to fetch {blocked}",
+             "uncaught page error: NetworkError: Failed to execute 'send' on 'XMLHttpRequest': "
+             f"Failed to load '{shop.url}/api/cart'. {blocked}"]
+    assert (listed.ok, listed.detail) == (True, "200; blocked 2 write attempts")
+    assert sorted(listed.notes) == sorted(notes)
+    assert sorted(listed.blocked_writes) == [f"DELETE {shop.url}/api/cart",
+                                             f"POST {shop.url}/api/cart"]
+    assert not strict.ok
+    assert strict.detail.startswith("page tried to write: ")
+    assert "uncaught" not in strict.detail
+
+
+@pytest.mark.parametrize(("path", "error", "notes"), [
+    ("/writes/and-a-bug", "TypeError: Cannot set properties of null (setting 'textContent')",
+     ["uncaught page error: TypeError: Failed to fetch (a write the read-only guard blocked)"]),
+    # The guard aborted a beacon, which fails no promise: the failed fetch is the app's.
+    ("/writes/and-a-failed-read", "TypeError: Failed to fetch", []),
+])
+def test_a_real_page_error_still_fails_beside_a_blocked_write(
+        browser_executable: str, shop: Shop, path: str, error: str, notes: list[str]) -> None:
+    [result] = check_pages(browser_executable, shop.url, page(path))
+    assert (result.ok, result.detail) == (False, f"uncaught page error: {error}")
+    assert result.notes == notes
+    assert len(result.blocked_writes) == 1
+
+
+def test_what_one_visit_records_is_capped(browser_executable: str, shop: Shop) -> None:
+    """80 writes and 25 failed third-party scripts: the result keeps 50 writes and 20 notes,
+    each list saying how many more there were, and the detail counts them all."""
+    listed, strict = check_pages(browser_executable, shop.url, page("/noisy"),
+                                 page("/noisy", no_writes=True))
+    assert (listed.ok, listed.detail) == (True, "200; blocked 80 write attempts")
+    assert len(listed.blocked_writes) == 51 and listed.blocked_writes[-1] == "+30 more"
+    assert all(entry.startswith(f"POST {shop.url}/api/beacon?")
+               for entry in listed.blocked_writes[:-1])
+    assert len(listed.notes) == 20 and listed.notes[-1] == "+6 more notes"
+    assert all(note.startswith("third-party script ") for note in listed.notes[:-1])
+    assert not strict.ok
+    assert strict.detail.startswith("page tried to write: POST ")
+    assert strict.detail.endswith(" (+77 more)")
+
+
 # --- a page that shows nothing --------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/blank", "/blank/hidden", "/image", "/framed/empty"])
+@pytest.mark.parametrize("path", ["/blank", "/blank/hidden", "/image", "/framed/empty",
+                                  "/shadow/hidden", "/sign-in-form/hidden"])
 def test_a_page_without_visible_text_fails(browser_executable: str, shop: Shop,
                                            path: str) -> None:
-    """Hidden text and a hidden frame's text are not shown; an image-only page has none."""
+    """Hidden text and a hidden frame's text are not shown; an image-only page has none; nor
+    do shadow roots of hidden hosts, hidden parts of shadow roots, or hidden form controls
+    show anything."""
     [result] = check_pages(browser_executable, shop.url, page(path, timeout=1.5))
     assert (result.ok, result.detail) == (False, "page shows no visible text")
 
@@ -306,6 +427,20 @@ def test_a_page_that_renders_after_load_and_an_iframe_only_page_pass(
     spa, framed = check_pages(browser_executable, shop.url, page("/spa"), page("/framed"))
     assert (spa.ok, spa.detail) == (True, "200")
     assert (framed.ok, framed.detail) == (True, "200")  # the frame's text is what it shows
+
+
+def test_text_in_open_shadow_roots_and_form_controls_is_shown(browser_executable: str,
+                                                              shop: Shop) -> None:
+    """A web-components app and a sign-in page of fields, a button and a logo show text; the
+    text expectations read it too (a nested shadow root's, a field's placeholder)."""
+    shadow, price, absent, form = check_pages(
+        browser_executable, shop.url, page("/shadow"),
+        page("/shadow", text="Dashboard All systems normal 12 EUR"),
+        page("/shadow", not_text="All systems normal"),
+        page("/sign-in-form", text="Email Password Sign in"))
+    for result in (shadow, price, form):
+        assert (result.ok, result.detail) == (True, "200"), result.name
+    assert (absent.ok, absent.detail) == (False, "page shows 'All systems normal'")
 
 
 def test_an_expected_error_page_may_be_empty(browser_executable: str, shop: Shop) -> None:
@@ -335,6 +470,33 @@ def test_an_error_shell_drawn_after_load_stops_the_wait_and_fails(browser_execut
     assert result.duration_ms < 10_000  # it stopped at the error, not at the timeout
 
 
+def test_error_shell_fails_a_short_page_that_shows_an_error_text(browser_executable: str,
+                                                                   shop: Shop) -> None:
+    shell, shouting, faq, chat = check_pages(
+        browser_executable, shop.url, page("/error-shell", error_shell=True),
+        page("/error-shell/shouting", error_shell=True),
+        page("/error-shell/faq", error_shell=True),
+        # The chat frame's text is read (the text is waited for), and is not the page's.
+        page("/error-shell/chat", error_shell=True, text="Something went wrong"))
+    for result in (shell, shouting):
+        assert (result.ok, result.detail) == (False, "page is an error shell: "
+                                                     "'Something went wrong'"), result.name
+    assert (faq.ok, faq.detail) == (True, "200")  # a long page that mentions it
+    assert (chat.ok, chat.detail) == (True, "200")
+    assert ("GET", "/chat-widget") in shop.seen
+
+
+def test_an_error_shell_drawn_after_load_fails_error_shell(browser_executable: str,
+                                                           shop: Shop) -> None:
+    """As with not_text: the check sees the shell instead of waiting for the selector."""
+    [result] = check_pages(browser_executable, shop.url,
+                           page("/late-error-shell", timeout=10, selector="#dashboard",
+                                error_shell=True))
+    assert (result.ok, result.detail) == (False, "page is an error shell: "
+                                                 "'Something went wrong'")
+    assert result.duration_ms < 10_000  # it stopped at the error, not at the timeout
+
+
 def test_the_health_suite_passes_on_the_demo_and_fails_an_error_shell(
         browser_executable: str, demo: Demo, shop: Shop) -> None:
     from smokeseal.config import ERROR_SHELL_TEXTS, HEALTH_SUITE
@@ -345,8 +507,10 @@ def test_the_health_suite_passes_on_the_demo_and_fails_an_error_shell(
     for result in check_pages(browser_executable, demo.url, home, *others):
         assert (result.ok, result.detail) == (True, "200"), result.name
     [shell] = check_pages(browser_executable, shop.url, home)
+    # The suite judges error shells with error_shell, or (before it had that) with not_text.
+    said = "page is an error shell: " if home.expect.error_shell else "page shows "
     assert (shell.ok, shell.detail) == (
-        False, "page shows 'Application error: a client-side exception'")
+        False, said + "'Application error: a client-side exception'")
 
 
 def test_text_added_after_load_is_waited_for(browser_executable: str, shop: Shop) -> None:

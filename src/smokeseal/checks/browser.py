@@ -2,7 +2,10 @@
 
 One browser per run (:class:`BrowserSession`). Each page check gets a tab (a context with
 one page) whose route guard aborts every request that is not GET or HEAD, with service
-workers blocked and WebSockets refused. Blocked attempts are listed on the result.
+workers blocked, shared workers disabled (no route sees their requests) and WebSockets
+refused. Blocked attempts are listed on the result (the first :data:`MAX_BLOCKED`, then how
+many more); what the guard made the page throw (a write's ``Failed to fetch`` left
+uncaught, a missing ``SharedWorker``) is a note, not a page error.
 
 A tab is reused by a later check only once it is wiped back to a new visitor's state
 (cookies, storage and cache of every origin it saw, and a blank page): that saves starting
@@ -12,14 +15,20 @@ What a page check judges, besides its ``expect`` keys:
 
 * **It stays on the app.** The page must end (after server and script redirects) on the
   host of the base URL or of ``app_urls``, or, with ``expect.redirect_to``, there.
-* **Its own bundle loads.** A script or stylesheet from the app's hosts that answers 4xx/5xx
-  or fails on the network fails the check; one still loading is waited for within the
-  timeout. Other hosts' failures are listed in ``notes``.
+* **Its own bundle loads.** A script or stylesheet from the app's hosts that answers 4xx/5xx,
+  answers a web page instead (``text/html``: a stale chunk name that an SPA's catch-all
+  answered after a deploy) or fails on the network fails the check; one still loading is
+  waited for within the timeout. Other hosts' failures are listed in ``notes`` (at most
+  :data:`MAX_NOTES`).
 * **It shows something.** A page answered 2xx must show visible text within the timeout:
-  ``innerText`` of its document and of every frame drawn with a size (an iframe-only page
-  passes on its frame's text). A page with no text at all (an ``<img>`` or a ``<canvas>``)
-  fails unless ``expect.selector`` names what it shows and that became visible.
-  ``text`` and ``not_text`` are looked for in the same text, whitespace collapsed.
+  ``innerText`` of its document, of its open shadow roots and the text of its visible form
+  controls (a button's value, a field's placeholder), and the same of every frame drawn
+  with a size (an iframe-only page passes on its frame's text). A page with no text at all
+  (an ``<img>`` or a ``<canvas>``) fails unless ``expect.selector`` names what it shows and
+  that became visible. ``text`` and ``not_text`` are looked for in the same text,
+  whitespace collapsed.
+* **It is no error shell**, with ``expect.error_shell``: the page's own text (not its
+  frames') is short and shows one of :data:`smokeseal.config.ERROR_SHELL_TEXTS`.
 * **It ends.** Every Playwright call is bounded with asyncio by the check's timeout plus
   :data:`STEP_GRACE`, because Playwright's own timeouts do not cover ``evaluate`` or
   ``title``: a page whose script never yields is this check's failure, and its tab is closed
@@ -93,7 +102,9 @@ FRAME_TIMEOUT = 1.0
 POLL = 0.1
 #: The resources that make up an app's bundle: one of its own that fails breaks the page.
 ASSET_TYPES = frozenset({"script", "stylesheet"})
-#: Without these Chromium keeps phoning home and stalls on a closed network.
+#: Without the first ones Chromium keeps phoning home and stalls on a closed network.
+#: ``--disable-shared-workers``: a SharedWorker's requests pass no route (Playwright's guard
+#: never sees them), so a page could write through one; the browser gets none to start.
 LAUNCH_ARGS = (
     "--disable-background-networking",
     "--disable-component-update",
@@ -101,7 +112,28 @@ LAUNCH_ARGS = (
     "--disable-sync",
     "--no-default-browser-check",
     "--disable-dev-shm-usage",
+    "--disable-shared-workers",
 )
+#: Run in every frame before the page's scripts: the same, should a browser ignore the flag.
+INIT_SCRIPT = "delete window.SharedWorker"
+#: What one visit keeps on its result: a page firing beacons in a loop must not write
+#: megabytes into every seal.
+MAX_BLOCKED = 50
+MAX_NOTES = 20
+#: A page trying to start the SharedWorker smokeseal took away: its doing, not the app's.
+_SHARED_WORKER_ERROR = re.compile(
+    r"(ReferenceError: SharedWorker is not defined|TypeError: .*\bSharedWorker is not a "
+    r"constructor)$")
+SHARED_WORKER_NOTE = ("page tried to start a SharedWorker: smokeseal disables them, as the "
+                      "read-only guard cannot see their requests")
+#: How fetch (Chromium, Firefox, Safari) and a synchronous XHR fail on the network: what a
+#: write the guard aborted raises in a page that does not catch it.
+_NETWORK_FAILURE = re.compile(
+    r"(TypeError: (Failed to fetch|NetworkError when attempting to fetch resource\.?|"
+    r"Load failed)|NetworkError: Failed to execute 'send' on 'XMLHttpRequest': .*)$",
+    re.DOTALL)
+#: The requests whose failure a page's script sees (and may leave uncaught).
+_SCRIPTED = frozenset({"fetch", "xhr"})
 # The headless shell first: Chromium's build for automation (Playwright's own choice for
 # headless runs) launches in a third of the time and renders a page in about half.
 SYSTEM_BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome",
@@ -158,8 +190,14 @@ class _Asset:
 class _Visit:
     """What one check's visit saw, collected by its tab's handlers."""
 
+    #: The first :data:`MAX_BLOCKED` write attempts; ``blocked_count`` counts them all.
     blocked: list[str] = field(default_factory=list)
+    blocked_count: int = 0
+    #: Writes by fetch or XHR the guard aborted whose failure no page error was put down to.
+    unexplained_aborts: int = 0
     page_errors: list[str] = field(default_factory=list)
+    #: Findings of the visit itself (page errors the guard caused), before the judging's.
+    notes: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     errored: asyncio.Event = field(default_factory=asyncio.Event)
     origins: set[str] = field(default_factory=set)
@@ -169,6 +207,25 @@ class _Visit:
     #: The main frame's latest document answer: after a script redirect, the page that
     #: ended is not the one ``goto`` answered with.
     document: Response | None = None
+
+    def block(self, attempt: str) -> None:
+        self.blocked_count += 1
+        if len(self.blocked) < MAX_BLOCKED:
+            self.blocked.append(attempt)
+
+    def blocked_list(self) -> list[str]:
+        """The attempts kept, and how many more there were."""
+        more = self.blocked_count - len(self.blocked)
+        return [*self.blocked, f"+{more} more"] if more > 0 else list(self.blocked)
+
+    def caused_by_guard(self, error: str) -> str | None:
+        """The note for a page error that smokeseal's guard caused, else None."""
+        if _SHARED_WORKER_ERROR.match(error):
+            return SHARED_WORKER_NOTE
+        if self.unexplained_aborts > 0 and _NETWORK_FAILURE.match(error):
+            self.unexplained_aborts -= 1
+            return f"uncaught page error: {shorten(error)} (a write the read-only guard blocked)"
+        return None
 
 
 def _origin(url: str) -> str | None:
@@ -192,6 +249,7 @@ class _Tab:
     async def open(cls, browser: Browser) -> _Tab:
         context = await browser.new_context(service_workers="block", accept_downloads=False)
         try:
+            await context.add_init_script(INIT_SCRIPT)
             # No extra request headers: on cross-origin fetches they would force CORS
             # preflights.
             page = await context.new_page()
@@ -222,25 +280,32 @@ class _Tab:
             if request.method in READ_ONLY_METHODS:
                 await route.continue_()
             else:
-                self.visit.blocked.append(f"{request.method} {request.url}")
+                self.visit.block(f"{request.method} {request.url}")
                 self.visit.aborted.add(request)
+                if request.resource_type in _SCRIPTED:
+                    self.visit.unexplained_aborts += 1
                 await route.abort("blockedbyclient")
 
     async def _refuse_socket(self, ws: WebSocketRoute) -> None:
         # Never connected to the server: the page sees a socket that closes at once.
-        self.visit.blocked.append(f"WEBSOCKET {ws.url}")
+        self.visit.block(f"WEBSOCKET {ws.url}")
         await ws.close(code=1008, reason="smokeseal is read-only")
 
     def _on_page_error(self, error: Any) -> None:
-        self.visit.page_errors.append(_error_text(error))
+        text = _error_text(error)
+        if note := self.visit.caused_by_guard(text):
+            self.visit.notes.append(note)
+            return
+        self.visit.page_errors.append(text)
         self.visit.errored.set()
 
     def _on_console(self, message: Any) -> None:
         if message.type == "error":
-            self.visit.console_errors.append(message.text)
+            self.visit.console_errors.append(_printable(message.text))
 
     def _on_request(self, request: Request) -> None:
-        if request.resource_type in ASSET_TYPES:
+        # A worker's script is none of the page's bundle, and never reports finishing.
+        if request.resource_type in ASSET_TYPES and _frame_of(request) is not None:
             self.visit.assets[request] = _Asset(request.url, request.resource_type)
         if (hop := request.redirected_from) is not None and (asset := self.visit.assets.get(hop)):
             asset.done = True  # its redirect is followed by the request just made
@@ -248,14 +313,11 @@ class _Tab:
     def _on_response(self, response: Response) -> None:
         request = response.request
         asset = self.visit.assets.get(request)
-        # Only an error status is a failure: a 304 or an opaque 0 is not ``ok`` in
-        # Playwright's sense, yet the browser has what it needs.
-        if asset is not None and asset.problem is None and response.status >= 400:
-            asset.problem = f"answered {response.status}"
-        if request.is_navigation_request() and not 300 <= response.status < 400:
-            with contextlib.suppress(PlaywrightError):  # a service worker's has no frame
-                if request.frame == self.page.main_frame:
-                    self.visit.document = response
+        if asset is not None and asset.problem is None:
+            asset.problem = _asset_answer_problem(asset, response)
+        if request.is_navigation_request() and not 300 <= response.status < 400 \
+                and _frame_of(request) == self.page.main_frame:
+            self.visit.document = response
 
     def _on_request_finished(self, request: Request) -> None:
         if asset := self.visit.assets.get(request):
@@ -298,6 +360,30 @@ class _Tab:
 
     async def close(self) -> None:
         await _close(self.context)
+
+
+def _frame_of(request: Request) -> Any:
+    """The frame that asked, or None (a service worker's request has none). Never raises: an
+    event handler's exception would break Playwright's connection."""
+    try:
+        return request.frame
+    except Exception:  # Playwright raises an Error, or asserts, when there is none
+        return None
+
+
+def _asset_answer_problem(asset: _Asset, response: Response) -> str | None:
+    """What is wrong with how a script or stylesheet answered: an error status, or a web page
+    instead (an SPA's catch-all after a deploy renamed the bundle's chunks)."""
+    # A 304 or an opaque 0 is not ``ok`` in Playwright's sense, yet the browser has what it
+    # needs; a redirect's body is not the asset. Only a 2xx carries it.
+    if response.status >= 400:
+        return f"answered {response.status}"
+    if 200 <= response.status < 300:
+        mime = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if mime == "text/html":
+            return (f"answered HTML ({response.status} {mime}), not a {asset.kind}: "
+                    f"a stale bundle?")
+    return None
 
 
 async def _close(context: BrowserContext) -> None:
@@ -458,8 +544,53 @@ T = TypeVar("T")
 #: Lets the scripts queued by the load event run, so their errors are seen.
 _SETTLE = "() => new Promise(r => requestAnimationFrame(() => setTimeout(r)))"
 #: What a visitor can read in a frame: nothing in one drawn without a size (hidden, 0x0).
-_VISIBLE_TEXT = ("() => innerWidth > 0 && innerHeight > 0 && document.body "
-                 "? document.body.innerText : ''")
+#: ``innerText`` leaves out what web components draw in their (open) shadow roots and what
+#: form controls show (a button's value, a field's placeholder): those are read too.
+_VISIBLE_TEXT = """() => {
+  if (!(innerWidth > 0 && innerHeight > 0 && document.body)) return '';
+  const parts = [document.body.innerText];
+  // Drawn: has a box, or is display: contents (no box of its own) inside one that is drawn.
+  const drawn = el => {
+    if (el.checkVisibility()) return true;
+    if (getComputedStyle(el).display !== 'contents') return false;
+    const up = el.parentElement || el.parentNode?.host;  // a shadow root's child: its host
+    return !up || drawn(up);
+  };
+  const BUTTONS = ['submit', 'button', 'reset'];
+  const NO_TEXT = ['hidden', 'checkbox', 'radio', 'file', 'range', 'color'];
+  const control = el => {
+    const type = el.localName === 'input' ? el.type : 'text';
+    if (BUTTONS.includes(type)) return el.value;
+    if (type === 'image') return el.alt;
+    if (NO_TEXT.includes(type)) return '';
+    return (type !== 'password' && el.value) || el.placeholder;
+  };
+  const read = root => {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot && drawn(el)) {
+        const seen = getComputedStyle(el).visibility === 'visible';
+        for (const node of el.shadowRoot.childNodes) {
+          if (node.nodeType === Node.TEXT_NODE) {
+            if (seen) parts.push(node.data);
+          } else if (node.nodeType === Node.ELEMENT_NODE && drawn(node)) {
+            // innerText leaves out what is hidden in it; an SVG has no innerText.
+            parts.push(node instanceof HTMLElement ? node.innerText : node.textContent);
+          }
+        }
+        read(el.shadowRoot);
+      }
+      if ((el.localName === 'input' || el.localName === 'textarea')
+          && el.checkVisibility({visibilityProperty: true})) {
+        parts.push(control(el));
+      }
+    }
+  };
+  read(document);
+  return parts.join('\\n');
+}"""
+#: The longest page (characters, whitespace collapsed) taken for an error shell when it
+#: shows one of :data:`smokeseal.config.ERROR_SHELL_TEXTS`: a real page may mention them.
+ERROR_SHELL_MAX_CHARS = 500
 
 
 class _Stuck(Exception):
@@ -547,22 +678,31 @@ async def run_page_check(session: BrowserSession, check: Check, base_url: str,
 
 async def _result(check: Check, look: _Look, ms: int, evidence_dir: Path | None) -> CheckResult:
     failures = look.failures
-    blocked = list(look.visit.blocked)
+    visit = look.visit
+    blocked = visit.blocked_list()
+    notes = _capped_notes([*visit.notes, *look.notes])
     if check.expect.max_ms is not None and ms > check.expect.max_ms:
         failures.append(f"took {ms} ms, over max_ms {check.expect.max_ms}")
     if blocked and check.expect.no_writes:
-        failures.append(f"page tried to write: {_list_blocked(blocked)}")
+        failures.append(f"page tried to write: {_list_blocked(visit)}")
     evidence = None
     if failures and evidence_dir is not None:
-        evidence = await _keep_evidence(look, evidence_dir / slug(check.label), blocked)
+        evidence = await _keep_evidence(look, evidence_dir / slug(check.label), blocked, notes)
     if failures:
         detail = "; ".join(failures)
     else:
         detail = str(look.status)
-        if blocked:
-            detail += f"; blocked {len(blocked)} write attempt{'s' * (len(blocked) > 1)}"
+        if count := visit.blocked_count:
+            detail += f"; blocked {count} write attempt{'s' * (count > 1)}"
     return CheckResult(check.label, "page", not failures, detail, ms, url=look.final_url,
-                       blocked_writes=blocked, evidence=evidence, notes=look.notes)
+                       blocked_writes=blocked, evidence=evidence, notes=notes)
+
+
+def _capped_notes(notes: list[str]) -> list[str]:
+    """At most :data:`MAX_NOTES`, the last saying how many more there were."""
+    if len(notes) <= MAX_NOTES:
+        return notes
+    return [*notes[:MAX_NOTES - 1], f"+{len(notes) - MAX_NOTES + 1} more notes"]
 
 
 async def _visit(look: _Look) -> None:
@@ -611,9 +751,9 @@ async def _judge(look: _Look, response: Response | None) -> None:
     if content:
         await _wait_for_content(look, look.status is not None and 200 <= look.status < 300)
     await _settle(look)
-    if content and not look.failures and look.expect.not_text is not None \
-            and (present := _present(look, await _rendered_text(look))):
-        look.failures.append(_shows(present))  # an error shell drawn as the page settled
+    if content and not look.failures and _has_unwanted(look.expect):
+        # An error shell drawn as the page settled.
+        look.failures += _unwanted(look, await _rendered_text(look))
     if expect.title is not None:
         title = await look.budget.bound(page.title())
         if expect.title not in title:
@@ -698,14 +838,14 @@ async def _watch_text(look: _Look, shown: _Shown, blank_matters: bool) -> list[s
     wanted = _squash(expect.text) if expect.text is not None else None
     while True:
         text = await _rendered_text(look)
-        if present := _present(look, text):
+        if unwanted := _unwanted(look, text):
             shown.stop.set()
-            return [_shows(present)]
+            return unwanted
         # A visible selector counts as showing something: a canvas app has no text.
-        blank = blank_matters and not text and not shown.visible
-        missing = wanted is not None and wanted not in text
+        blank = blank_matters and not text.everything and not shown.visible
+        missing = wanted is not None and wanted not in text.everything
         # While the selector is awaited, an error shell may still be drawn instead.
-        watching = not shown.settled and look.expect.not_text is not None
+        watching = not shown.settled and _has_unwanted(expect)
         if not (blank or missing or watching) or look.visit.errored.is_set():
             return []  # an uncaught error decides the check on its own
         if look.budget.left() <= 0:
@@ -720,15 +860,25 @@ async def _watch_text(look: _Look, shown: _Shown, blank_matters: bool) -> list[s
     return failures
 
 
-async def _rendered_text(look: _Look) -> str:
-    """What a visitor can read: the page's ``innerText`` and that of every frame drawn with
-    a size, whitespace collapsed. Frames are read at once: many slow ones cost one wait."""
+@dataclass(frozen=True)
+class _Text:
+    """What a visitor can read, whitespace collapsed: in the page's own document, and in it
+    with every frame drawn with a size."""
+
+    page: str
+    everything: str
+
+
+async def _rendered_text(look: _Look) -> _Text:
+    """What a visitor can read (see :data:`_VISIBLE_TEXT`) in the page and in every frame drawn
+    with a size. Frames are read at once: many slow ones cost one wait."""
     page = look.page
     children = [frame for frame in page.frames
                 if frame != page.main_frame and frame not in look.slow_frames]
-    parts = await asyncio.gather(look.budget.bound(_frame_text(page.main_frame)),
-                                 *(_child_frame_text(look, frame) for frame in children))
-    return _squash(" ".join(parts))
+    own, *others = await asyncio.gather(
+        look.budget.bound(_frame_text(page.main_frame)),
+        *(_child_frame_text(look, frame) for frame in children))
+    return _Text(_squash(own), _squash(" ".join((own, *others))))
 
 
 async def _child_frame_text(look: _Look, frame: Any) -> str:
@@ -753,9 +903,35 @@ def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
+def _has_unwanted(expect: Expect) -> bool:
+    return expect.not_text is not None or expect.error_shell
+
+
+def _unwanted(look: _Look, text: _Text) -> list[str]:
+    """The failures for what the page must not show: ``not_text``, an error shell."""
+    failures = []
+    if present := _present(look, text.everything):
+        failures.append(_shows(present))
+    if look.expect.error_shell and (shell := _error_shell(text.page)):
+        failures.append(f"page is an error shell: {shell!r}")
+    return failures
+
+
 def _present(look: _Look, text: str) -> list[str]:
     """The ``not_text`` texts the page shows."""
     return [absent for absent in look.expect.absent_texts() if _squash(absent) in text]
+
+
+def _error_shell(text: str) -> str | None:
+    """The error shell text a short page shows, if any: on a long page one is taken for a
+    mention (a FAQ's "Something went wrong with my order?"). The page's own text only: a
+    third-party chat frame's error is not the app's."""
+    from smokeseal.config import ERROR_SHELL_TEXTS  # loaded by now: the check is one of it
+
+    if len(text) >= ERROR_SHELL_MAX_CHARS:
+        return None
+    folded = text.casefold()
+    return next((shell for shell in ERROR_SHELL_TEXTS if shell.casefold() in folded), None)
 
 
 def _shows(present: list[str]) -> str:
@@ -828,15 +1004,23 @@ async def _first_done(step: Awaitable[Any], *interrupts: Awaitable[Any]) -> bool
 def _error_text(error: Any) -> str:
     name = getattr(error, "name", "") or "Error"
     message = getattr(error, "message", "") or str(error)
-    return f"{name}: {message}" if not message.startswith(name) else message
+    return _printable(f"{name}: {message}" if not message.startswith(name) else message)
 
 
-def _list_blocked(blocked: list[str]) -> str:
-    shown = ", ".join(shorten(b, 80) for b in blocked[:3])
-    return shown + (f" (+{len(blocked) - 3} more)" if len(blocked) > 3 else "")
+def _printable(text: str) -> str:
+    """Text a page wrote, safe to encode: a lone surrogate (``'\\ud800'`` in JavaScript) is
+    spelled out, or writing it anywhere would fail in place of the check."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-async def _keep_evidence(look: _Look, folder: Path, blocked: list[str]) -> str | None:
+def _list_blocked(visit: _Visit) -> str:
+    shown = ", ".join(shorten(b, 80) for b in visit.blocked[:3])
+    more = visit.blocked_count - min(len(visit.blocked), 3)
+    return shown + (f" (+{more} more)" if more > 0 else "")
+
+
+async def _keep_evidence(look: _Look, folder: Path, blocked: list[str],
+                         notes: list[str]) -> str | None:
     """Screenshot and log what the page showed; evidence is best-effort, never a failure."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -844,8 +1028,9 @@ async def _keep_evidence(look: _Look, folder: Path, blocked: list[str]) -> str |
         log += [f"page error: {e}" for e in look.visit.page_errors]
         log += [f"console error: {e}" for e in look.visit.console_errors]
         log += [f"blocked write: {b}" for b in blocked]
-        log += [f"note: {n}" for n in look.notes]
-        (folder / "console.txt").write_text("\n".join(log) + "\n", encoding="utf-8")
+        log += [f"note: {n}" for n in notes]
+        (folder / "console.txt").write_text("\n".join(log) + "\n", encoding="utf-8",
+                                            errors="backslashreplace")
         # A hung page still leaves its console log behind; a stuck one cannot be drawn.
         if not look.stuck:
             with contextlib.suppress(PlaywrightError, TimeoutError):
@@ -854,5 +1039,5 @@ async def _keep_evidence(look: _Look, folder: Path, blocked: list[str]) -> str |
                                          timeout=SCREENSHOT_TIMEOUT * 1000),
                     SCREENSHOT_TIMEOUT + 1)
         return str(folder)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: text that would not encode, say
         return None
