@@ -3,6 +3,7 @@ build still answers. Against a real build stand-in whose revision flips mid-depl
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -162,6 +163,98 @@ def test_the_gate_s_deadline_is_on_its_clock(live: Live) -> None:
     assert (live.state.up_asked, live.state.reads) == (1, 1)
     assert seen is not None and seen.value == OLD
     assert said[-1].endswith("shipping, the seal will say so")
+
+
+# --- each poll stays on the app and ends in time; nothing but ShipError escapes ---------------
+
+@pytest.mark.component
+def test_an_up_that_redirects_off_the_app_is_not_up_and_the_other_host_gets_nothing(
+        live: Live) -> None:
+    # Before: /up 302 to another host's sign-in page, which answered 200, passed the gate.
+    away = Gate(path="/up/away", timeout=0.6, interval=0.05)
+    said: list[str] = []
+    with pytest.raises(ShipError) as raised:
+        wait_for_gate(live.url, away, say=said.append)
+    assert str(raised.value).startswith(f"gate: {live.url}/up/away did not answer 200 within "
+                                        "0.6 s (")
+    assert str(raised.value).endswith(
+        f" attempts, last: redirected off the app to {live.elsewhere.url}/login)")
+    assert said[1] == (f"gate: attempt 1: redirected off the app to {live.elsewhere.url}/login; "
+                       "retrying every 0.05 s")
+    assert live.elsewhere.log.seen == []
+    # An alias is the app: there, the redirect is followed.
+    seen = wait_for_gate(live.url, away, app_urls=[live.elsewhere.url])
+    assert seen is None
+    assert live.elsewhere.log.seen == [("GET", "/login")]
+
+
+@pytest.mark.component
+def test_a_trickling_up_cannot_hold_the_gate_past_its_timeout(live: Live) -> None:
+    # Before: one byte a second kept a gate with timeout 3 going for a minute, each byte
+    # inside httpx's per-read timeout.
+    trickling = Gate(path="/up/trickle", timeout=1.5, interval=0.05)
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            wait_for_gate(live.url, trickling)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    started = time.monotonic()
+    # On a thread, so that a gate that does hang fails this test instead of holding it.
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(trickling.timeout + 5)
+    assert not thread.is_alive(), "the gate was still polling"
+    assert time.monotonic() - started < trickling.timeout + 2
+    assert len(outcome) == 1 and isinstance(outcome[0], ShipError)
+    assert str(outcome[0]).endswith("last: no complete answer within 1.5 s)")
+
+
+@pytest.mark.component
+def test_a_version_pattern_that_backtracks_cannot_hold_the_gate(live: Live) -> None:
+    path = "/version/long-line?n=40000"
+    started = time.monotonic()
+    seen, _ = gate(live, SHORT, version=VersionSource.model_validate(
+        {"path": path, "pattern": r"(\w*)\d"}))
+    assert time.monotonic() - started < 5
+    assert seen is not None and seen.value is None
+    assert seen.detail.startswith(f"pattern took too long on the body of {path}")
+
+
+@pytest.mark.component
+def test_a_charset_that_is_not_a_text_codec_does_not_stop_the_gate(live: Live) -> None:
+    # Before: LookupError out of the gate after the deploy ran; ship exited 3, the release
+    # left assembled.
+    live.state.old = NEW
+    seen, said = gate(live, version=VersionSource.model_validate(
+        {"path": "/version/charset?name=zlib", "json": "sha"}))
+    assert seen == Revision(NEW, "json key 'sha' of /version/charset?name=zlib")
+    assert said[-1] == f"gate: {live.url}/up answered 200 and 3f2a9c1 is live after 1 attempt"
+
+
+@pytest.mark.component
+def test_an_unexpected_error_reading_the_revision_is_unreadable_never_raised(
+        live: Live) -> None:
+    # A malformed alias (the config refuses it; wait_for_gate takes what it is given) makes
+    # the version endpoint's redirect raise ValueError where no one expects one. The gate
+    # raises nothing but ShipError: this is a revision it could not read.
+    moved = VersionSource.model_validate({"path": "/version/moved", "json": "sha"})
+    said: list[str] = []
+    seen = wait_for_gate(live.url, SHORT, version=moved, sha=NEW, app_urls=["http://[::1"],
+                         say=said.append)
+    assert seen == Revision(None, "revision unreadable: ValueError: Invalid IPv6 URL")
+    assert said[-1] == ("gate: /up answers 200 but the live revision could not be read "
+                        "(revision unreadable: ValueError: Invalid IPv6 URL); shipping, the "
+                        "seal will say so")
+    # The same in a poll of /up (here one that redirects on the app) is a poll that did not
+    # pass: the gate fails the ship as it should, with a ShipError that says why.
+    with pytest.raises(ShipError, match=r"last: unexpected error: ValueError: Invalid IPv6 "
+                                        r"URL\)$"):
+        wait_for_gate(live.url, Gate(path="/version/moved", timeout=0.3, interval=0.05),
+                      app_urls=["http://[::1"])
 
 
 # --- deploy_and_gate passes the app's version source and the release's sha --------------------

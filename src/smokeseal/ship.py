@@ -204,6 +204,12 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
             continue
 
 
+#: The longest one poll of the gate may take, the whole exchange with every redirect and body.
+GATE_POLL_LIMIT = 10.0
+#: The least time a poll gets, even the last one just before the gate's deadline.
+_GATE_POLL_FLOOR = 0.5
+
+
 def wait_for_gate(base_url: str, gate: Gate, *, version: VersionSource | None = None,
                   sha: str | None = None, app_urls: Sequence[str] = (), say: Say = _quiet,
                   clock: Callable[[], float] = time.monotonic) -> Revision | None:
@@ -214,59 +220,106 @@ def wait_for_gate(base_url: str, gate: Gate, *, version: VersionSource | None = 
     answered 200 raises :class:`ShipError`; one that did, while another revision (or none
     that can be read) is live, returns: the release has shipped, and its seal's version
     check will say what production serves. Returns the last revision read (None without
-    ``version`` and ``sha``). The version endpoint may redirect only on ``base_url`` and
-    ``app_urls`` (the aliases).
+    ``version`` and ``sha``). Both ``/up`` and the version endpoint may redirect only on
+    ``base_url`` and ``app_urls`` (the aliases): a 200 from anywhere else is not the app's.
+    Each poll of ``/up`` runs under one deadline, at most the time the gate has left (and
+    :data:`GATE_POLL_LIMIT`), so a server that trickles cannot hold it. Raises nothing but
+    :class:`ShipError`: whatever else goes wrong is a poll that did not pass.
     """
-    import httpx
-
-    from smokeseal.checks.http import describe_http_error, read_only_sync_client
-    from smokeseal.checks.version import read_revision_sync, same_revision, shown, what_is_live
+    from smokeseal.checks.version import (
+        Revision,
+        read_revision_sync,
+        same_revision,
+        shown,
+        what_is_live,
+    )
 
     url = join_url(base_url, gate.path)
+    on_app = (base_url, *app_urls)
     build = (version, sha) if version is not None and sha is not None else None
     deadline = clock() + gate.timeout
+    left = gate.timeout
     attempts = 0
     revision: Revision | None = None  # read only once /up has answered 200
     last = reported = "no answer"
     live = f" and {shown(build[1])} to be live" if build else ""
     say(f"gate: waiting for {url} to answer 200{live} (up to {gate.timeout:g} s)")
-    with read_only_sync_client(timeout=min(10.0, gate.timeout)) as client:
-        while True:
-            attempts += 1
-            up = False
+    while True:
+        attempts += 1
+        up, last = _poll_up(url, on_app, min(GATE_POLL_LIMIT, max(left, _GATE_POLL_FLOOR)))
+        tries = f"after {attempts} attempt{'s' * (attempts > 1)}"
+        if up and build is None:
+            say(f"gate: {url} answered 200 {tries}")
+            return None
+        if up and build is not None:
+            # Each read is bounded by version.timeout. An unreadable version is waited
+            # out like an old one (the first release to add /version meets the old
+            # build's 404), and never for longer than the gate's timeout.
             try:
-                status = client.get(url).status_code
-                up, last = status == 200, f"status {status}"
-            except httpx.HTTPError as exc:
-                last = describe_http_error(exc)
-            tries = f"after {attempts} attempt{'s' * (attempts > 1)}"
-            if up and build is None:
-                say(f"gate: {url} answered 200 {tries}")
-                return None
-            if up and build is not None:
-                # Each read is bounded by version.timeout. An unreadable version is waited
-                # out like an old one (the first release to add /version meets the old
-                # build's 404), and never for longer than the gate's timeout.
                 revision = read_revision_sync(build[0], base_url, app_urls=app_urls)
-                if revision.value is not None and same_revision(revision.value, build[1]):
-                    say(f"gate: {url} answered 200 and {shown(revision.value)} is live {tries}")
-                    return revision
-                last = f"200, but {what_is_live(revision, build[1])}"
-            remaining = deadline - clock()
-            if remaining <= 0:
-                if revision is None or build is None:
-                    raise ShipError(f"gate: {url} did not answer 200 within {gate.timeout:g} s "
-                                    f"({attempts} attempts, last: {last})")
-                # /up answered 200: as before, that ships; the seal tells the rest.
-                now = "answers 200" if up else f"answered 200 earlier (now {last})"
-                say(f"gate: {gate.path} {now} but {what_is_live(revision, build[1])}; "
-                    "shipping, the seal will say so")
+            except Exception as exc:  # the gate raises nothing but ShipError
+                revision = Revision(None, f"revision unreadable: {_why(exc)}")
+            if revision.value is not None and same_revision(revision.value, build[1]):
+                say(f"gate: {url} answered 200 and {shown(revision.value)} is live {tries}")
                 return revision
-            # A two-minute wait should read as a few lines, not sixty.
-            if last != reported or attempts % 10 == 0:
-                say(f"gate: attempt {attempts}: {last}; retrying every {gate.interval:g} s")
-                reported = last
-            time.sleep(min(gate.interval, remaining))
+            last = f"200, but {what_is_live(revision, build[1])}"
+        remaining = deadline - clock()
+        if remaining <= 0:
+            if revision is None or build is None:
+                raise ShipError(f"gate: {url} did not answer 200 within {gate.timeout:g} s "
+                                f"({attempts} attempts, last: {last})")
+            # /up answered 200: as before, that ships; the seal tells the rest.
+            now = "answers 200" if up else f"answered 200 earlier (now {last})"
+            say(f"gate: {gate.path} {now} but {what_is_live(revision, build[1])}; "
+                "shipping, the seal will say so")
+            return revision
+        # A two-minute wait should read as a few lines, not sixty.
+        if last != reported or attempts % 10 == 0:
+            say(f"gate: attempt {attempts}: {last}; retrying every {gate.interval:g} s")
+            reported = last
+        time.sleep(min(gate.interval, remaining))
+        left = deadline - clock()
+
+
+def _poll_up(url: str, app_urls: Sequence[str], timeout: float) -> tuple[bool, str]:
+    """One poll of the gate: whether ``url`` answered 200 on the app, and what it said.
+
+    The whole exchange (every redirect, every body, capped) runs under ``timeout``.
+    """
+    import asyncio
+
+    import httpx
+
+    from smokeseal.checks.http import (
+        WalkStopped,
+        WriteRefused,
+        describe_http_error,
+        read_only_client,
+        walk_on_app,
+    )
+
+    async def once() -> tuple[bool, str]:
+        async with asyncio.timeout(timeout), read_only_client() as client:
+            walk = await walk_on_app(client, "GET", url, app_urls=app_urls, timeout=timeout)
+        if walk.left_to is not None:
+            return False, f"redirected off the app to {walk.left_to}"
+        status = walk.response.status_code
+        return status == 200, f"status {status}"
+
+    try:
+        return asyncio.run(once())
+    except TimeoutError:
+        return False, f"no complete answer within {round(timeout, 1):g} s"
+    except (WalkStopped, WriteRefused) as exc:
+        return False, str(exc)
+    except httpx.HTTPError as exc:
+        return False, describe_http_error(exc)
+    except Exception as exc:  # the gate raises nothing but ShipError
+        return False, f"unexpected error: {_why(exc)}"
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def seal_release(config: Config, ledger: Ledger, release: Release, *, use_browser: bool = True,

@@ -9,7 +9,10 @@ read-only proof to it afterwards.
 from __future__ import annotations
 
 import asyncio
+import functools
+import gzip
 import threading
+import zlib
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -73,6 +76,57 @@ def serve(app: ASGIApp) -> Iterator[Served]:
         yield Served(server.url, server.port, log)
 
 
+# --- bodies that are not what they seem ------------------------------------------------------
+
+#: What a gzip bomb holds: enough zeros that decoding it whole shows in memory.
+BOMB_MB = 256
+
+
+@functools.cache
+def gzip_bomb(layers: int) -> bytes:
+    """:data:`BOMB_MB` of zeros in gzip, gzipped again ``layers - 1`` times: 255 KB, or
+    under a kilobyte stacked twice (``Content-Encoding: gzip, gzip``)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(1 << 20)
+    body = b"".join([packer.compress(zeros) for _ in range(BOMB_MB)] + [packer.flush()])
+    for _ in range(layers - 1):
+        body = gzip.compress(body, 9)
+    return body
+
+
+def encoded(text: bytes, coding: str) -> bytes:
+    """``text`` as a server sends it with ``Content-Encoding: coding`` (as far as smokeseal
+    can decode it; for any other coding, bytes that are not ``text``)."""
+    if coding in ("gzip", "x-gzip"):
+        return gzip.compress(text)
+    if coding == "deflate":  # as the RFC says: zlib's format
+        return zlib.compress(text)
+    if coding == "raw-deflate":  # as many servers send it
+        packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        return packer.compress(text) + packer.flush()
+    return bytes(b ^ 0x5A for b in text)  # br, zstd, ...: opaque here
+
+
+def compressed_response(text: bytes, coding: str, headers: dict[str, str] | None = None,
+                        media_type: str = "text/html") -> Response:
+    """``text`` sent with ``Content-Encoding: coding``; ``corrupt-gzip`` says gzip and is not."""
+    sent = {"raw-deflate": "deflate", "corrupt-gzip": "gzip"}.get(coding, coding)
+    body = b"not gzip at all" if coding == "corrupt-gzip" else encoded(text, coding)
+    return Response(body, media_type=media_type,
+                    headers={"Content-Encoding": sent, **(headers or {})})
+
+
+async def trickle(request: Request) -> Response:
+    """200 at once, then one byte a second for a minute."""
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(60):
+            yield b"."
+            await asyncio.sleep(1)
+
+    return StreamingResponse(body(), media_type="text/plain")
+
+
 # --- an app that redirects ------------------------------------------------------------------
 
 def site_app() -> Starlette:
@@ -119,8 +173,40 @@ def site_app() -> Starlette:
 
         return StreamingResponse(body())
 
+    async def bomb(request: Request) -> Response:
+        layers = int(request.query_params.get("layers", "1"))
+        return Response(gzip_bomb(layers), media_type="text/html",
+                        headers={"Content-Encoding": ", ".join(["gzip"] * layers)})
+
+    async def compressed(request: Request) -> Response:
+        # The body says which Accept-Encoding arrived, so a check can see what was asked.
+        asked = request.headers.get("accept-encoding", "")
+        text = f"<main>hello from a compressed body (asked for: {asked})</main>".encode()
+        return compressed_response(text, request.query_params["as"],
+                                   headers={"X-Shop": "open"})
+
+    async def empty_blocks(request: Request) -> Response:
+        # Valid gzip that never ends and never holds a byte: empty deflate blocks, forever.
+        async def body() -> AsyncIterator[bytes]:
+            yield b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # gzip's header
+            chunk = b"\x00\x00\x00\xff\xff" * 13_000  # an empty stored block, repeated
+            while True:
+                yield chunk
+                await asyncio.sleep(0)
+
+        return StreamingResponse(body(), media_type="text/html",
+                                 headers={"Content-Encoding": "gzip"})
+
+    async def charset(request: Request) -> Response:
+        return Response("<main>hello, café</main>".encode(), headers={
+            "Content-Type": f"text/html; charset={request.query_params['name']}"})
+
     return Starlette(routes=[
         Route("/to", to, methods=ALL_METHODS),
+        Route("/bomb", bomb),
+        Route("/compressed", compressed),
+        Route("/charset", charset),
+        Route("/empty-blocks", empty_blocks),
         Route("/endless", endless),
         Route("/raw-location", raw_location),
         Route("/chain", chain),
@@ -222,12 +308,40 @@ def build_app(build: Build, elsewhere: list[str]) -> Starlette:
     async def moved(request: Request) -> Response:
         return RedirectResponse("/version", status_code=301)
 
+    async def compressed(request: Request) -> Response:
+        text = JSONResponse({"sha": build.revision()}).body
+        return compressed_response(text, request.query_params["as"],
+                                   media_type="application/json")
+
+    async def bomb(request: Request) -> Response:
+        return Response(gzip_bomb(2), media_type="application/json",
+                        headers={"Content-Encoding": "gzip, gzip"})
+
+    async def charset(request: Request) -> Response:
+        # httpx takes zlib for a charset (it is a codec), but it does not decode text.
+        return Response(JSONResponse({"sha": build.revision()}).body, headers={
+            "Content-Type": f"application/json; charset={request.query_params['name']}"})
+
+    async def long_line(request: Request) -> Response:
+        # A page that is one long line (a bundle inlined); with ``at``, the revision comes
+        # after those ``n`` bytes, else nowhere.
+        revision = build.revision()
+        tail = f"build={revision}" if "at" in request.query_params else ""
+        return HTMLResponse("<script>" + "a" * int(request.query_params["n"]) + tail
+                            + "</script>")
+
+    async def up_away(request: Request) -> Response:
+        return RedirectResponse(f"{elsewhere[0]}/login", status_code=302)
+
     return Starlette(routes=[
         Route("/up", up), Route("/version", as_json), Route("/version/header", as_header),
         Route("/version/page", as_page), Route("/version/text", as_text),
         Route("/version/404", missing), Route("/version/not-json", not_json),
         Route("/version/nested", nested), Route("/version/hang", hang),
         Route("/version/away", away), Route("/version/moved", moved),
+        Route("/version/compressed", compressed), Route("/version/bomb", bomb),
+        Route("/version/charset", charset), Route("/version/long-line", long_line),
+        Route("/up/away", up_away), Route("/up/trickle", trickle),
     ])
 
 

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+import tracemalloc
+from collections.abc import Callable, Iterator, Sequence
 from urllib.parse import urlencode
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from smokeseal.checks.base import CheckResult
 from smokeseal.checks.http import BODY_LIMIT, WriteRefused, read_only_client, run_get_check
 from smokeseal.config import Check, Expect
-from tests.checks.standins_http import Served, elsewhere_app, serve, site_app
+from tests.checks.standins_http import Served, elsewhere_app, gzip_bomb, serve, site_app
 from tests.conftest import Demo, Edge, _read_only_proof
 
 pytestmark = pytest.mark.component
@@ -316,3 +317,98 @@ def test_a_malformed_or_foreign_location_is_a_failure_not_a_crash(
     result = run_on(get(path), site.url)
     assert not result.ok
     assert result.detail.startswith(says.format(url=site.url + path))
+
+
+# --- compressed bodies: decoded under the limit, or not at all --------------------------------
+
+def _peak_mb(go: Callable[[], CheckResult]) -> tuple[CheckResult, float]:
+    """What ``go`` returns, and the most memory Python held meanwhile above where it began
+    (the servers on their threads included), in MiB."""
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        result = go()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, (peak - before) / 2**20
+
+
+#: Generous: the body limit is 2 MiB; decoding a bomb whole takes 64 MiB to gigabytes.
+MEMORY_BOUND_MB = 48
+
+
+@pytest.fixture(scope="module")
+def bombs() -> None:
+    """Built before the clock and the memory count start (it takes a second)."""
+    for layers in (1, 2):
+        gzip_bomb(layers)
+
+
+@pytest.mark.usefixtures("bombs")
+def test_a_stacked_gzip_bomb_is_not_decoded_and_the_body_is_unknown(site: Served) -> None:
+    # Before: 1.8 KB of "gzip, gzip" took 2 GB of memory and blocked the event loop for
+    # seconds, decoded whole before the body limit applied.
+    check = get("/bomb?layers=2", timeout=5, expect=Expect(text="hello"))
+    result, peak = _peak_mb(lambda: run_on(check, site.url))
+    assert peak < MEMORY_BOUND_MB, f"{peak:.0f} MiB"
+    assert result.duration_ms < 5000
+    assert (result.ok, result.detail) == (
+        False, "cannot read the body (Content-Encoding: gzip, gzip)")
+    status_only = run_on(get("/bomb?layers=2", expect=Expect(status=200)), site.url)
+    assert (status_only.ok, status_only.detail) == (True, "200")  # the status is known
+
+
+@pytest.mark.usefixtures("bombs")
+def test_a_gzip_bomb_is_inflated_only_up_to_the_limit(site: Served) -> None:
+    check = get("/bomb?layers=1", timeout=5, expect=Expect(text="hello"))
+    result, peak = _peak_mb(lambda: run_on(check, site.url))
+    assert peak < MEMORY_BOUND_MB, f"{peak:.0f} MiB"
+    assert result.duration_ms < 5000
+    assert result.detail == "text 'hello' not found in the body"  # judged on 2 MiB of zeros
+
+
+def test_endless_gzip_that_holds_nothing_is_cut_and_judged(site: Served) -> None:
+    # Compressed bytes are capped too: else this would read until the deadline.
+    result = run_on(get("/empty-blocks", timeout=5, expect=Expect(text="hello")), site.url)
+    assert result.detail == "text 'hello' not found in the body"
+
+
+@pytest.mark.parametrize("coding", ["gzip", "x-gzip", "deflate", "raw-deflate"])
+def test_gzip_and_deflate_bodies_are_read(site: Served, coding: str) -> None:
+    result = run_on(get(f"/compressed?as={coding}",
+                        expect=Expect(text="hello from a compressed body")), site.url)
+    assert (result.ok, result.detail) == (True, "200")
+    # Only what smokeseal decodes under the limit is asked for.
+    asked = run_on(get(f"/compressed?as={coding}",
+                       expect=Expect(text="(asked for: gzip, deflate)")), site.url)
+    assert asked.ok, asked.detail
+
+
+@pytest.mark.parametrize(("coding", "why"), [
+    ("br", "Content-Encoding: br"),
+    ("zstd", "Content-Encoding: zstd"),
+    ("gzip, br", "Content-Encoding: gzip, br"),
+    ("corrupt-gzip", "Content-Encoding: gzip, but the body is not gzip: Error -3 while "
+                     "decompressing data: incorrect header check"),
+])
+def test_a_body_that_cannot_be_decoded_fails_what_needs_it_and_only_that(
+        site: Served, coding: str, why: str) -> None:
+    path = "/compressed?" + urlencode({"as": coding})
+    # Absent from a body that cannot be read is not known either: before, raw br bytes
+    # "did not contain" the error text and the check passed.
+    for expect in (Expect(text="hello"), Expect(not_text="Internal Server Error")):
+        result = run_on(get(path, expect=expect), site.url)
+        assert (result.ok, result.detail) == (False, f"cannot read the body ({why})")
+    status = run_on(get(path, expect=Expect(status=200, header={"X-Shop": "open"})), site.url)
+    assert (status.ok, status.detail) == (True, "200")
+    header = run_on(get(path, expect=Expect(header={"X-Shop": "closed"})), site.url)
+    assert header.detail == "header X-Shop: expected 'closed', got 'open'"
+
+
+@pytest.mark.parametrize("charset", ["zlib", "hex", "rot13", "idna", "no-such-charset"])
+def test_a_charset_that_is_not_a_text_codec_is_read_as_utf8(site: Served, charset: str) -> None:
+    # Before: charset=zlib raised LookupError out of the check (httpx accepts the codec name).
+    result = run_on(get(f"/charset?name={charset}", expect=Expect(text="hello, café")),
+                    site.url)
+    assert (result.ok, result.detail) == (True, "200")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 
@@ -247,3 +248,92 @@ def test_an_unreadable_revision_fails_the_check_saying_why(
         assert (result.ok, result.revision) == (False, None)
         assert result.detail == "could not read the live revision: /version/404 answered 404"
         assert "revision" not in result.to_dict()
+
+
+# --- bodies that are not what they seem ------------------------------------------------------
+
+@pytest.mark.component
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+def test_a_compressed_version_is_read(live: tuple[Build, Served, Served], coding: str) -> None:
+    _, build, _ = live
+    revision = read(source(path=f"/version/compressed?as={coding}", json="sha"), build.url)
+    assert revision.value == OLD
+
+
+@pytest.mark.component
+@pytest.mark.parametrize(("path", "why"), [
+    ("/version/compressed?as=br", "Content-Encoding: br"),
+    ("/version/bomb", "Content-Encoding: gzip, gzip"),
+])
+@pytest.mark.parametrize("how", [{"json": "sha"}, {"pattern": r'"sha": ?"(\w+)"'}])
+def test_a_version_body_that_cannot_be_decoded_says_so(
+        live: tuple[Build, Served, Served], path: str, why: str, how: dict[str, str]) -> None:
+    # Before: the bomb was inflated whole (gigabytes), br read as if it were text.
+    _, build, _ = live
+    revision = read(source(path=path, **how), build.url)
+    assert revision == Revision(None, f"{path}: cannot read the body ({why})")
+
+
+@pytest.mark.component
+def test_a_charset_that_is_not_a_text_codec_does_not_stop_the_read(
+        live: tuple[Build, Served, Served]) -> None:
+    # httpx takes "zlib" for the charset (it is a codec); decoding text with it raised
+    # LookupError out of the read, and out of the ship's gate.
+    _, build, _ = live
+    revision = read(source(path="/version/charset?name=zlib", json="sha"), build.url)
+    assert revision == Revision(OLD, "json key 'sha' of /version/charset?name=zlib")
+
+
+@pytest.mark.component
+def test_a_pattern_that_backtracks_gives_up_within_a_bound_saying_so(
+        live: tuple[Build, Served, Served]) -> None:
+    # Over one 40 KB line this pattern takes Python's re 14 s, on the event loop: neither
+    # the check's deadline nor the run's budget could stop it.
+    _, build, _ = live
+    path = "/version/long-line?n=40000"
+    started = time.monotonic()
+    revision = read(source(path=path, pattern=r"(\w*)\d"), build.url)
+    assert time.monotonic() - started < 5
+    assert revision == Revision(None, f"pattern took too long on the body of {path} "
+                                      r"('(\\w*)\\d' gave up after 1 s); anchor it or make "
+                                      "it more specific")
+
+
+@pytest.mark.component
+def test_a_pattern_gets_no_more_than_what_is_left_of_the_timeout(
+        live: tuple[Build, Served, Served]) -> None:
+    # A source with a timeout under the pattern's own second: the pattern gets what the
+    # fetch left of it, not a second more.
+    _, build, _ = live
+    revision = read(source(path="/version/long-line?n=40000", pattern=r"(\w*)\d",
+                           timeout=0.4), build.url)
+    assert revision.value is None
+    assert re.search(r"took too long .* gave up after 0\.[1-4]\d* s\)", revision.detail), (
+        revision.detail)
+
+
+@pytest.mark.component
+def test_a_pattern_that_re_would_take_seconds_over_a_long_line_reads_at_once(
+        live: tuple[Build, Served, Served]) -> None:
+    # The reviewer's pattern: quadratic in re (150 KB: ~10 s); regex looks for "build=" first.
+    _, build, _ = live
+    pattern = ".*build=([0-9a-f]+)"
+    started = time.monotonic()
+    nothing = read(source(path="/version/long-line?n=150000", pattern=pattern), build.url)
+    assert time.monotonic() - started < 5
+    assert nothing.detail == (f"pattern {pattern!r} found nothing in the body of "
+                              "/version/long-line?n=150000")
+    found = read(source(path="/version/long-line?n=150000&at", pattern=pattern), build.url)
+    assert found.value == OLD
+
+
+@pytest.mark.component
+def test_a_pattern_reads_only_the_first_256_kib_of_the_body(
+        live: tuple[Build, Served, Served]) -> None:
+    _, build, _ = live
+    path = "/version/long-line?n=262200&at"
+    revision = read(source(path=path, pattern=r"build=([0-9a-f]+)"), build.url)
+    assert revision == Revision(None, "pattern 'build=([0-9a-f]+)' found nothing in the first "
+                                      f"256 KiB of the body of {path}")
+    near_the_top = "/version/long-line?n=262000&at"  # the revision ends within the scope
+    assert read(source(path=near_the_top, pattern=r"build=([0-9a-f]+)"), build.url).value == OLD

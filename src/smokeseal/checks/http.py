@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,10 +25,12 @@ from smokeseal.checks.base import (
 from smokeseal.config import Check, Expect
 
 __all__ = [
+    "ACCEPT_ENCODING",
     "BODY_LIMIT",
     "DEFAULT_TIMEOUT",
     "MAX_REDIRECTS",
     "RedirectLimit",
+    "UnreadableBody",
     "Walk",
     "WalkStopped",
     "WriteRefused",
@@ -42,6 +45,15 @@ DEFAULT_TIMEOUT = 10.0
 MAX_REDIRECTS = 10
 #: A smoke check never needs more of a body than this; production may send gigabytes.
 BODY_LIMIT = 2 * 1024 * 1024
+#: The encodings smokeseal can decode under :data:`BODY_LIMIT`; a well-behaved server sends
+#: no other. (httpx would also offer br and zstd when their packages are installed, and
+#: decode every chunk whole before any limit applies.)
+ACCEPT_ENCODING = "gzip, deflate"
+#: Compressed bytes read at most: a real gzip body is hardly larger than what it holds, so
+#: more than this, still short of :data:`BODY_LIMIT` decoded, is a stream of empty blocks.
+_RAW_LIMIT = 2 * BODY_LIMIT
+#: zlib's window bits for each encoding decoded: gzip's header, or zlib's (deflate).
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
 class WriteRefused(RuntimeError):
@@ -91,7 +103,7 @@ def read_only_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
-        headers={"User-Agent": USER_AGENT},
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         event_hooks={"request": [_refuse_writes]},
         transport=_TLSWhenNeeded(),
         mounts={"http://": plain},
@@ -99,7 +111,12 @@ def read_only_client() -> httpx.AsyncClient:
 
 
 def read_only_sync_client(timeout: float = DEFAULT_TIMEOUT) -> httpx.Client:
-    """The blocking twin of :func:`read_only_client`, for polling (the ``/up`` gate)."""
+    """The blocking twin of :func:`read_only_client`.
+
+    Not for reading production: it follows redirects to any host, lets httpx decode bodies
+    whole and has no deadline over a whole answer. The ``/up`` gate polls through
+    :func:`walk_on_app` instead.
+    """
     return httpx.Client(
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
@@ -157,12 +174,16 @@ class RedirectLimit(WalkStopped):
     """More than :data:`MAX_REDIRECTS` redirects; the message says whether it was a loop."""
 
 
+class UnreadableBody(ValueError):
+    """The answer's body could not be decoded; the message says why, in one line."""
+
+
 @dataclass
 class Walk:
     """How a request on the app ended: the answer to judge and the way there."""
 
     response: httpx.Response
-    #: The answer's body, at most :data:`BODY_LIMIT` bytes.
+    #: The answer's body, decoded, at most :data:`BODY_LIMIT` bytes (empty when unreadable).
     body: bytes
     #: Every URL requested, in order; the last one gave ``response``.
     urls: list[str]
@@ -170,13 +191,27 @@ class Walk:
     location: str | None = None
     #: Set when the walk stopped because the next hop would have left the app.
     left_to: str | None = None
+    #: Why the body could not be decoded ("Content-Encoding: br"); None when it was.
+    unreadable: str | None = None
 
     @property
     def url(self) -> str:
         return self.urls[-1]
 
-    def text(self) -> str:
-        return self.body.decode(self.response.encoding or "utf-8", errors="replace")
+    def text(self, limit: int | None = None) -> str:
+        """The body as text (its first ``limit`` bytes), in the charset the answer names.
+
+        Raises :class:`UnreadableBody` when the body could not be decoded: nothing can be
+        said about what it contains, not even that a text is absent. A charset that is not a
+        text codec (``charset=zlib``) or that fails is read as UTF-8, never raised.
+        """
+        if self.unreadable is not None:
+            raise UnreadableBody(f"cannot read the body ({self.unreadable})")
+        body = self.body if limit is None else self.body[:limit]
+        try:
+            return body.decode(self.response.encoding or "utf-8", errors="replace")
+        except Exception:  # LookupError for charset=zlib, UnicodeError from idna, …
+            return body.decode("utf-8", errors="replace")
 
 
 async def walk_on_app(client: httpx.AsyncClient, method: str, url: str, *,
@@ -202,13 +237,13 @@ async def walk_on_app(client: httpx.AsyncClient, method: str, url: str, *,
     async with asyncio.timeout(timeout):
         while True:
             try:
-                response, body = await _fetch(client, method, url, timeout)
+                response, body, unreadable = await _fetch(client, method, url, timeout)
             except httpx.InvalidURL as exc:
                 # httpx reads the Location of every redirect, followed or not, and raises
                 # this (not an HTTPError) for some that production may send: javascript:…
                 raise WalkStopped(f"{url} redirected to a malformed Location: {exc}") from None
             urls.append(url)
-            walk = Walk(response, body, urls)
+            walk = Walk(response, body, urls, unreadable=unreadable)
             # httpx builds the next request (resolving a relative or scheme-relative Location,
             # refusing a malformed one) even when it does not follow it.
             nxt = response.next_request
@@ -253,15 +288,64 @@ def _where(walk: Walk) -> str:
 
 
 async def _fetch(client: httpx.AsyncClient, method: str, url: str,
-                 timeout: float) -> tuple[httpx.Response, bytes]:
+                 timeout: float) -> tuple[httpx.Response, bytes, str | None]:
+    """One hop: the answer, its body decoded up to :data:`BODY_LIMIT`, and why the body
+    could not be decoded (None when it was).
+
+    Never lets httpx decode: it inflates each chunk whole before a limit could apply, so
+    a few kilobytes of gzip could take gigabytes of memory and seconds of the event loop.
+    """
     # One hop only: redirects are the caller's, so it can look where each one goes first.
-    async with client.stream(method, url, timeout=timeout, follow_redirects=False) as response:
-        body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) >= BODY_LIMIT:
-                break
-        return response, bytes(body[:BODY_LIMIT])
+    async with client.stream(method, url, timeout=timeout, follow_redirects=False,
+                             headers={"Accept-Encoding": ACCEPT_ENCODING}) as response:
+        codings = [c.strip().lower() for c in
+                   response.headers.get_list("content-encoding", split_commas=True)]
+        codings = [c for c in codings if c and c != "identity"]
+        if not codings:
+            return response, await _read_plain(response), None
+        if len(codings) == 1 and codings[0] in _WBITS:
+            body, problem = await _read_inflated(response, codings[0])
+            return response, body, problem
+        # br, zstd, compress, or several stacked: not decoded, so the body is unknown.
+        # What was sent is drained (bounded) so the answer is complete, as for any other.
+        await _read_plain(response)
+        return response, b"", f"Content-Encoding: {response.headers['content-encoding']}"
+
+
+async def _read_plain(response: httpx.Response) -> bytes:
+    body = bytearray()
+    async for chunk in response.aiter_raw():
+        body += chunk
+        if len(body) >= BODY_LIMIT:
+            break
+    return bytes(body[:BODY_LIMIT])
+
+
+async def _read_inflated(response: httpx.Response, coding: str) -> tuple[bytes, str | None]:
+    """The body inflated from gzip or deflate, never more than :data:`BODY_LIMIT` bytes of
+    it at any moment, whatever the ratio; or nothing and why, when the data is not valid."""
+    inflater = zlib.decompressobj(wbits=_WBITS[coding])
+    body = bytearray()
+    raw_read = 0
+    first = True
+    async for chunk in response.aiter_raw():
+        raw_read += len(chunk)
+        pending = chunk
+        while pending and len(body) < BODY_LIMIT and not inflater.eof:
+            try:
+                # max_length > 0 always: zlib stops there and keeps the rest for later.
+                body += inflater.decompress(pending, BODY_LIMIT - len(body))
+            except zlib.error as exc:
+                if coding == "deflate" and first:
+                    # "deflate" as many servers send it: raw, without zlib's header.
+                    inflater, first = zlib.decompressobj(wbits=-zlib.MAX_WBITS), False
+                    continue
+                return b"", f"Content-Encoding: {coding}, but the body is not {coding}: {exc}"
+            first = False
+            pending = inflater.unconsumed_tail
+        if len(body) >= BODY_LIMIT or inflater.eof or raw_read >= _RAW_LIMIT:
+            break
+    return bytes(body), None
 
 
 def _judge(check: Check, walk: Walk, ms: int) -> list[str]:
@@ -277,10 +361,15 @@ def _judge(check: Check, walk: Walk, ms: int) -> list[str]:
         failures.append(problem)
     texts = expect.absent_texts()
     if expect.text is not None or texts:
-        body = walk.text()
-        if expect.text is not None and expect.text not in body:
-            failures.append(f"text {shorten(expect.text, 60)!r} not found in the body")
-        failures += [f"text {shorten(t, 60)!r} found in the body" for t in texts if t in body]
+        try:
+            body = walk.text()
+        except UnreadableBody as exc:
+            failures.append(str(exc))  # neither present nor absent can be said
+        else:
+            if expect.text is not None and expect.text not in body:
+                failures.append(f"text {shorten(expect.text, 60)!r} not found in the body")
+            failures += [f"text {shorten(t, 60)!r} found in the body"
+                         for t in texts if t in body]
     failures += header_failures(expect.header, dict(response.headers))
     if expect.max_ms is not None and ms > expect.max_ms:
         failures.append(f"took {ms} ms, over max_ms {expect.max_ms}")

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import regex
 
 from smokeseal.checks.base import CheckResult, Stopwatch, join_url, shorten
 from smokeseal.checks.http import (
+    UnreadableBody,
     Walk,
     WalkStopped,
     WriteRefused,
@@ -45,6 +47,13 @@ MIN_SHA_LENGTH = 7
 #: A revision is an identifier; production's text beyond this is not one.
 REVISION_LIMIT = 100
 _HEX = re.compile(r"[0-9a-fA-F]+")
+#: A ``pattern`` looks at most this much of the body: a revision is near its top.
+PATTERN_SCOPE = 256 * 1024
+#: And for at most this long: a pattern that backtracks can take minutes on a long line,
+#: on the event loop, where no deadline could stop it.
+PATTERN_TIMEOUT = 1.0
+#: The least time a pattern gets, even when the fetch left less of the source's timeout.
+_PATTERN_FLOOR = 0.1
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,8 @@ async def read_revision(client: httpx.AsyncClient, source: VersionSource, base_u
     """Ask production which revision it serves: one GET of ``source.path``, bounded by
     ``source.timeout``, redirects followed only on the app (``base_url``, ``app_urls``)."""
     path = source.path
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + source.timeout
     try:
         walk = await walk_on_app(client, "GET", join_url(base_url, path),
                                  app_urls=(base_url, *app_urls), timeout=source.timeout)
@@ -121,7 +132,41 @@ async def read_revision(client: httpx.AsyncClient, source: VersionSource, base_u
     status = walk.response.status_code
     if not 200 <= status < 300:
         return Revision(None, f"{path} answered {status}")
+    if source.pattern is not None:
+        # Off the event loop, so that the check's deadline and the run's budget still hold
+        # while it runs (it gives up on its own past its timeout).
+        left = max(min(PATTERN_TIMEOUT, deadline - loop.time()), _PATTERN_FLOOR)
+        return await asyncio.to_thread(_pattern_revision, walk, source, source.pattern, left)
     return _revision_in(walk, source)
+
+
+def _pattern_revision(walk: Walk, source: VersionSource, pattern: str,
+                      timeout: float) -> Revision:
+    path, shown_pattern = source.path, shorten(pattern, 60)
+    try:
+        text = walk.text(PATTERN_SCOPE)
+    except UnreadableBody as exc:
+        return Revision(None, f"{path}: {exc}")
+    try:
+        compiled = regex.compile(pattern)
+    except regex.error as exc:
+        return Revision(None, f"pattern {shown_pattern!r} is not a regular expression: {exc}")
+    if compiled.groups != 1:
+        return Revision(None, f"pattern {shown_pattern!r} needs exactly one group (it has "
+                              f"{compiled.groups})")
+    try:
+        # concurrent: the search lets go of the GIL, so the event loop runs meanwhile.
+        match = compiled.search(text, timeout=timeout, concurrent=True)
+    except TimeoutError:
+        return Revision(None, f"pattern took too long on the body of {path} ({shown_pattern!r}"
+                              f" gave up after {timeout:.2g} s); anchor it or make it more "
+                              "specific")
+    if match is None:
+        scope = (f"the first {PATTERN_SCOPE // 1024} KiB of " if len(walk.body) > PATTERN_SCOPE
+                 else "")
+        return Revision(None, f"pattern {shown_pattern!r} found nothing in {scope}the body "
+                              f"of {path}")
+    return _found(match.group(1) or "", f"pattern {shown_pattern!r} on {path}")
 
 
 def _revision_in(walk: Walk, source: VersionSource) -> Revision:
@@ -131,15 +176,11 @@ def _revision_in(walk: Walk, source: VersionSource) -> Revision:
         if value is None:
             return Revision(None, f"{path} answered without a {source.header} header")
         return _found(value, f"header {source.header} of {path}")
-    if source.pattern is not None:
-        match = re.search(source.pattern, walk.text())
-        if match is None:
-            return Revision(None, f"pattern {shorten(source.pattern, 60)!r} found nothing in "
-                                  f"the body of {path}")
-        return _found(match.group(1) or "", f"pattern {shorten(source.pattern, 60)!r} on {path}")
     assert source.json_key is not None  # the config holds exactly one of the three
     try:
         document = json.loads(walk.text())
+    except UnreadableBody as exc:
+        return Revision(None, f"{path}: {exc}")
     except ValueError as exc:
         return Revision(None, f"{path} is not JSON ({exc})")
     except RecursionError:  # production's body is untrusted: thousands of nested brackets
