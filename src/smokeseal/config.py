@@ -264,9 +264,12 @@ class VersionSource(_Model):
     def _one_group(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        # The same engine the check runs it with (it can give up on a body past a timeout).
+        import regex
+
         try:
-            compiled = re.compile(value)
-        except re.error as exc:
+            compiled = regex.compile(value)
+        except regex.error as exc:
             raise ValueError(f"not a regular expression: {exc}") from None
         if compiled.groups != 1:
             raise ValueError(f"needs exactly one group (it has {compiled.groups}): the "

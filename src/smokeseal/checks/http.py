@@ -36,7 +36,6 @@ __all__ = [
     "WriteRefused",
     "describe_http_error",
     "read_only_client",
-    "read_only_sync_client",
     "run_get_check",
     "walk_on_app",
 ]
@@ -107,22 +106,6 @@ def read_only_client() -> httpx.AsyncClient:
         event_hooks={"request": [_refuse_writes]},
         transport=_TLSWhenNeeded(),
         mounts={"http://": plain},
-    )
-
-
-def read_only_sync_client(timeout: float = DEFAULT_TIMEOUT) -> httpx.Client:
-    """The blocking twin of :func:`read_only_client`.
-
-    Not for reading production: it follows redirects to any host, lets httpx decode bodies
-    whole and has no deadline over a whole answer. The ``/up`` gate polls through
-    :func:`walk_on_app` instead.
-    """
-    return httpx.Client(
-        follow_redirects=True,
-        max_redirects=MAX_REDIRECTS,
-        headers={"User-Agent": USER_AGENT},
-        event_hooks={"request": [_refuse_writes_sync]},
-        timeout=timeout,
     )
 
 
