@@ -208,7 +208,8 @@ def bench_suite(report: Report, work: Path, rounds: int) -> None:
 async def _suite_phases(browser: str, base_url: str,
                         pages: list[Check]) -> tuple[float, float, float]:
     """The browser's part of one qa-readonly run, phase by phase, through the library."""
-    from smokeseal.checks.browser import BrowserSession, run_page_check
+    from smokeseal.checks.browser import BrowserSession
+    from smokeseal.checks.page import run_page_check
 
     started = time.perf_counter()
     session = BrowserSession(browser)

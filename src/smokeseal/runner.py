@@ -259,7 +259,8 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
         return None
 
     async def _page(check: Check, browser: BrowserThread) -> list[CheckResult]:
-        from smokeseal.checks.browser import describe_error, run_page_check
+        from smokeseal.checks.browser import describe_error
+        from smokeseal.checks.page import run_page_check
 
         try:
             return [await browser.run(lambda session: run_page_check(

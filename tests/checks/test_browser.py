@@ -13,8 +13,8 @@ from smokeseal.checks.browser import (
     SHARED_WORKER_NOTE,
     BrowserSession,
     find_browser,
-    run_page_check,
 )
+from smokeseal.checks.page import run_page_check
 from smokeseal.config import Check, Expect
 from smokeseal.errors import BrowserError
 from tests.checks.conftest import Shop

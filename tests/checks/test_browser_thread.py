@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from smokeseal.checks.browser import run_page_check
 from smokeseal.checks.browser_thread import BrowserThread, prelaunch, take_prelaunched
+from smokeseal.checks.page import run_page_check
 from smokeseal.config import Check, Expect
 from smokeseal.errors import BrowserError
 from tests.conftest import Demo
