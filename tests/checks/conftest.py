@@ -160,6 +160,11 @@ PAGES = {
     "/writes/and-a-failed-read": "<main>Shop</main><script>"
                                  "navigator.sendBeacon('/api/beacon', 'x');"
                                  "fetch('http://127.0.0.1:1/api/cart')</script>",
+    # A write the guard blocks whose failure the page catches (telemetry), then a read that
+    # fails on its own, uncaught: the app's failure, whatever the guard did before.
+    "/writes/caught-and-a-failed-read": "<main>Shop</main><script>"
+                                        "fetch('/api/cart', {method: 'POST'}).catch(() => {});"
+                                        "fetch('http://127.0.0.1:1/api/cart')</script>",
     # An error message with a lone surrogate: text Python cannot encode as it is.
     "/surrogate": "<main>Shop</main><script>throw new Error('boom \\ud800 x')</script>",
     # A page that fires beacons in a loop and loads many third-party scripts that fail.

@@ -377,6 +377,8 @@ def test_a_blocked_write_left_uncaught_is_a_note_not_a_page_error(browser_execut
      ["uncaught page error: TypeError: Failed to fetch (a write the read-only guard blocked)"]),
     # The guard aborted a beacon, which fails no promise: the failed fetch is the app's.
     ("/writes/and-a-failed-read", "TypeError: Failed to fetch", []),
+    # The guard's write failed a promise the page caught: it excuses no other failure.
+    ("/writes/caught-and-a-failed-read", "TypeError: Failed to fetch", []),
 ])
 def test_a_real_page_error_still_fails_beside_a_blocked_write(
         browser_executable: str, shop: Shop, path: str, error: str, notes: list[str]) -> None:

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from playwright.async_api import (
     Browser,
@@ -48,10 +48,6 @@ from smokeseal.checks.base import (
     shorten,
 )
 from smokeseal.errors import BrowserError
-
-if TYPE_CHECKING:
-    # Not at run time: pydantic would double the imports of a prelaunched browser's thread.
-    pass
 
 __all__ = ["BROWSER_GONE", "DEFAULT_TIMEOUT", "LAUNCH_ARGS", "Asset", "BrowserSession", "Tab",
            "Visit", "describe_error", "find_browser"]
@@ -164,6 +160,9 @@ class Visit:
     blocked_count: int = 0
     #: Writes by fetch or XHR the guard aborted whose failure no page error was put down to.
     unexplained_aborts: int = 0
+    #: Fetches and XHRs that failed for another reason than the guard (a read whose host is
+    #: down): while there are any, no network failure is blamed on the guard.
+    other_failures: int = 0
     page_errors: list[str] = field(default_factory=list)
     #: Findings of the visit itself (page errors the guard caused), before the judging's.
     notes: list[str] = field(default_factory=list)
@@ -191,7 +190,8 @@ class Visit:
         """The note for a page error that smokeseal's guard caused, else None."""
         if _SHARED_WORKER_ERROR.match(error):
             return SHARED_WORKER_NOTE
-        if self.unexplained_aborts > 0 and _NETWORK_FAILURE.match(error):
+        if self.unexplained_aborts > 0 and not self.other_failures \
+                and _NETWORK_FAILURE.match(error):
             self.unexplained_aborts -= 1
             return f"uncaught page error: {shorten(error)} (a write the read-only guard blocked)"
         return None
@@ -293,6 +293,8 @@ class Tab:
             asset.done = True
 
     def _on_request_failed(self, request: Request) -> None:
+        if request.resource_type in _SCRIPTED and request not in self.visit.aborted:
+            self.visit.other_failures += 1
         asset = self.visit.assets.get(request)
         if asset is None:
             return
