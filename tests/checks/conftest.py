@@ -107,7 +107,8 @@ PAGES = {
                                  'src="{other}/_nuxt/entry.abc.js"></script><main>Shop</main>',
     # Scripts served loosely typed, as many servers do: the browser runs them.
     "/bundle/loosely-typed": '<script src="/static/plain.js"></script>'
-                             '<script src="/static/untyped.js"></script><main>Shop</main>',
+                             '<script src="/static/untyped.js"></script>'
+                             '<script src="/static/env-as-html.js"></script><main>Shop</main>',
     # A web-components app: all its text is in open shadow roots, one nested.
     "/shadow": "<shop-app></shop-app><script>"
                "customElements.define('shop-price', class extends HTMLElement { "
@@ -254,6 +255,8 @@ def _shop_app(seen: list[tuple[str, str]]) -> ASGIApp:
         Route("/static/writer-worker.js", lambda request: _js(WRITER_WORKER)),
         Route("/static/plain.js", lambda request: _js(media_type="text/plain")),
         Route("/static/untyped.js", lambda request: _js(media_type=None)),
+        # A server-rendered script view answering as text/html (Django's default): it runs.
+        Route("/static/env-as-html.js", lambda request: _js(media_type="text/html")),
         # The SPA's catch-all: any path under it answers the app's page.
         Route("/_nuxt/{rest:path}", lambda request: HTMLResponse(
             PAGES["/"], headers={"access-control-allow-origin": "*"})),

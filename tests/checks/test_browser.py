@@ -263,10 +263,12 @@ def test_a_script_or_stylesheet_of_the_app_answered_with_a_web_page_fails(
 
 def test_scripts_served_as_plain_text_or_untyped_are_not_stale(browser_executable: str,
                                                                 shop: Shop) -> None:
-    """The browser runs a classic script whatever its type: only a web page is a stale one."""
+    """The browser runs a classic script whatever its type, text/html included: only a web
+    page is a stale one."""
     [result] = check_pages(browser_executable, shop.url, page("/bundle/loosely-typed"))
     assert (result.ok, result.detail, result.notes) == (True, "200", [])
-    assert {("GET", "/static/plain.js"), ("GET", "/static/untyped.js")} <= set(shop.seen)
+    assert {("GET", "/static/plain.js"), ("GET", "/static/untyped.js"),
+            ("GET", "/static/env-as-html.js")} <= set(shop.seen)
 
 
 @pytest.mark.parametrize(("path", "detail"), [

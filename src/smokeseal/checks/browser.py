@@ -149,6 +149,8 @@ class Asset:
     kind: str
     problem: str | None = None
     done: bool = False
+    #: A script answered as a web page: stale only if its body is one (see :func:`stale`).
+    html: Response | None = None
 
 
 @dataclass
@@ -352,9 +354,24 @@ def _asset_answer_problem(asset: Asset, response: Response) -> str | None:
     if 200 <= response.status < 300:
         mime = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if mime == "text/html":
-            return (f"answered HTML ({response.status} {mime}), not a {asset.kind}: "
-                    f"a stale bundle?")
+            if asset.kind == "script":
+                # Chromium runs a classic script served as text/html (a server-rendered
+                # /env.js often is): only its body tells a stale chunk from a script.
+                asset.html = response
+                return None
+            # A stylesheet served as a web page is never applied.
+            return html_answer(asset, response)
     return None
+
+
+def html_answer(asset: Asset, response: Response) -> str:
+    return (f"answered HTML ({response.status} text/html), not a {asset.kind}: "
+            "a stale bundle?")
+
+
+def is_web_page(body: bytes) -> bool:
+    """A body that is a web page (an SPA's index answered for a missing chunk), not code."""
+    return body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
 
 
 async def _close(context: BrowserContext) -> None:

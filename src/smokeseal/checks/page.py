@@ -63,6 +63,8 @@ from smokeseal.checks.browser import (
     BrowserSession,
     Visit,
     describe_error,
+    html_answer,
+    is_web_page,
 )
 from smokeseal.errors import BrowserError
 
@@ -478,6 +480,11 @@ async def _settle_assets(look: _Look) -> None:
         if look.budget.left() <= 0:
             return
         await asyncio.sleep(min(0.05, look.budget.left()))
+    for asset in list(look.visit.assets.values()):
+        if asset.html is not None and asset.problem is None:
+            with contextlib.suppress(PlaywrightError, _Stuck):
+                if is_web_page(await look.budget.bound(asset.html.body())):
+                    asset.problem = html_answer(asset, asset.html)
 
 
 def _own(look: _Look, url: str) -> bool:
