@@ -94,6 +94,10 @@ def gzip_bomb(layers: int) -> bytes:
     return body
 
 
+#: Content-Encoding values misconfigured servers send that compress nothing.
+NO_COMPRESSION = ("utf-8", "none", "binary", "identity", "text")
+
+
 def encoded(text: bytes, coding: str) -> bytes:
     """``text`` as a server sends it with ``Content-Encoding: coding`` (as far as smokeseal
     can decode it; for any other coding, bytes that are not ``text``)."""
@@ -104,6 +108,8 @@ def encoded(text: bytes, coding: str) -> bytes:
     if coding == "raw-deflate":  # as many servers send it
         packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
         return packer.compress(text) + packer.flush()
+    if coding.lower() in NO_COMPRESSION:
+        return text
     return bytes(b ^ 0x5A for b in text)  # br, zstd, ...: opaque here
 
 

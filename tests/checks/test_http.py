@@ -406,6 +406,14 @@ def test_a_body_that_cannot_be_decoded_fails_what_needs_it_and_only_that(
     assert header.detail == "header X-Shop: expected 'closed', got 'open'"
 
 
+@pytest.mark.parametrize("coding", ["UTF-8", "none", "binary", "identity", "text"])
+def test_a_coding_that_compresses_nothing_is_read_as_it_is(site: Served, coding: str) -> None:
+    # Misconfigured servers send these; browsers and httpx read the body as it is.
+    path = "/compressed?" + urlencode({"as": coding})
+    result = run_on(get(path, expect=Expect(text="hello from a compressed body")), site.url)
+    assert (result.ok, result.detail) == (True, "200")
+
+
 @pytest.mark.parametrize("charset", ["zlib", "hex", "rot13", "idna", "no-such-charset"])
 def test_a_charset_that_is_not_a_text_codec_is_read_as_utf8(site: Served, charset: str) -> None:
     # Before: charset=zlib raised LookupError out of the check (httpx accepts the codec name).

@@ -53,6 +53,8 @@ ACCEPT_ENCODING = "gzip, deflate"
 _RAW_LIMIT = 2 * BODY_LIMIT
 #: zlib's window bits for each encoding decoded: gzip's header, or zlib's (deflate).
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+#: Content codings that compress: any other token leaves the body as it is.
+_COMPRESSIONS = frozenset({*_WBITS, "br", "zstd", "compress", "x-compress", "dcb", "dcz"})
 
 
 class WriteRefused(RuntimeError):
@@ -283,7 +285,9 @@ async def _fetch(client: httpx.AsyncClient, method: str, url: str,
                              headers={"Accept-Encoding": ACCEPT_ENCODING}) as response:
         codings = [c.strip().lower() for c in
                    response.headers.get_list("content-encoding", split_commas=True)]
-        codings = [c for c in codings if c and c != "identity"]
+        # Tokens that are no compression at all ("UTF-8", "none", "binary": misconfigured
+        # servers send them) are what browsers and httpx treat them as: identity.
+        codings = [c for c in codings if c in _COMPRESSIONS]
         if not codings:
             return response, await _read_plain(response), None
         if len(codings) == 1 and codings[0] in _WBITS:
