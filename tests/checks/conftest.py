@@ -142,6 +142,10 @@ PAGES = {
                             "<input type=checkbox></form>",
     "/error-shell/shouting": "<h1>OOPS! SOMETHING WENT WRONG.</h1>",
     # A help page that mentions the words: long, so no error shell.
+    # A short status page whose words only look like a shell's ("Server errors", not
+    # "Server Error").
+    "/error-shell/status": "<title>Status</title><main><h1>Status</h1>"
+                           "<p>Server errors in the last 24 h: 0</p></main>",
     "/error-shell/faq": "<main><h1>Help</h1><h2>Something went wrong with my order?</h2><p>"
                         + "Write to us with your order number and we will sort it out. " * 10
                         + "</p></main>",

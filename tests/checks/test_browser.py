@@ -476,16 +476,18 @@ def test_an_error_shell_drawn_after_load_stops_the_wait_and_fails(browser_execut
 
 def test_error_shell_fails_a_short_page_that_shows_an_error_text(browser_executable: str,
                                                                    shop: Shop) -> None:
-    shell, shouting, faq, chat = check_pages(
+    shell, shouting, faq, status, chat = check_pages(
         browser_executable, shop.url, page("/error-shell", error_shell=True),
         page("/error-shell/shouting", error_shell=True),
         page("/error-shell/faq", error_shell=True),
+        page("/error-shell/status", error_shell=True),
         # The chat frame's text is read (the text is waited for), and is not the page's.
         page("/error-shell/chat", error_shell=True, text="Something went wrong"))
     for result in (shell, shouting):
         assert (result.ok, result.detail) == (False, "page is an error shell: "
                                                      "'Something went wrong'"), result.name
     assert (faq.ok, faq.detail) == (True, "200")  # a long page that mentions it
+    assert (status.ok, status.detail) == (True, "200")  # words that only look like one
     assert (chat.ok, chat.detail) == (True, "200")
     assert ("GET", "/chat-widget") in shop.seen
 

@@ -100,3 +100,12 @@ def test_waiting_for_a_shared_results_file_is_not_the_checks_own_time(tmp_path: 
     runs = run_fleet(load_config(path))
     assert {app: [r.outcome for r in run.results] for app, run in runs.items()} == {
         app: ["passed"] for app in ("alpha", "beta", "gamma", "delta", "epsilon")}
+
+
+def test_a_results_path_that_cannot_be_locked_is_that_checks_failure(tmp_path: Path) -> None:
+    config = load_config(fleet_config(tmp_path, "{name: spec, command: 'true', "
+                                                "junit: \"out\\0.xml\"}"))
+    runs = run_fleet(config)
+    for run in runs.values():
+        [result] = run.results
+        assert result.outcome == "failed" and result.detail, result.detail

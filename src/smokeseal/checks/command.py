@@ -185,12 +185,17 @@ async def results_turn(check: Check, base_url: str, base_dir: Path) -> AsyncIter
     """Wait for this check's turn at a fixed results file other runs in this process write
     too (nothing to wait for with ``{junit}`` or no file). The runner waits here before the
     check's deadline starts: time spent waiting for another app's run is not this one's."""
-    if check.kind != "command" or not check.junit or _uses_fresh_junit(check):
+    # A fixed results file is shared even when `{junit}` is used elsewhere in the check.
+    if check.kind != "command" or not check.junit or "{junit}" in check.junit:
         yield Turn()
         return
     cwd = base_dir / check.cwd if check.cwd else base_dir
     path = cwd / _fill(check.junit, {"url": base_url})
-    lock = _results_lock(path)
+    try:
+        lock = _results_lock(path)
+    except (OSError, ValueError):  # a NUL in the path: the check itself says what is wrong
+        yield Turn()
+        return
     contended = lock.locked()
     waiting = Stopwatch()
     async with lock:

@@ -464,8 +464,9 @@ def _error_shell(text: str) -> str | None:
 
     if len(text) >= ERROR_SHELL_MAX_CHARS:
         return None
-    folded = text.casefold()
-    return next((shell for shell in ERROR_SHELL_TEXTS if shell.casefold() in folded), None)
+    # Whole phrases: "Server errors in the last 24 h: 0" is no "Server Error".
+    return next((shell for shell in ERROR_SHELL_TEXTS
+                 if re.search(rf"(?<!\w){re.escape(shell)}(?!\w)", text, re.IGNORECASE)), None)
 
 
 def _shows(present: list[str]) -> str:
