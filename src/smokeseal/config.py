@@ -368,6 +368,13 @@ class Config(_Model):
     suites: dict[str, list[Check] | Suite] = Field(default_factory=dict)
 
     _path: Path | None = PrivateAttr(default=None)
+    _check_secrets: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def check_secrets(self) -> tuple[str, ...]:
+        """``${VAR}`` values a command check is given (its ``env`` or its command line): a
+        token for the team's own suite, say, that its output may echo."""
+        return self._check_secrets
 
     @property
     def path(self) -> Path | None:
@@ -462,6 +469,9 @@ def parse_config(text: str, *, source: str = DEFAULT_CONFIG_NAME,
     except ValidationError as exc:
         raise document.validation_error(exc, _all_field_names()) from None
     _check_cross_references(config, document)
+    config._check_secrets = tuple(
+        value for at, value in document.substituted
+        if any(key in ("env", "command") for key in at if isinstance(key, str)))
     return config
 
 

@@ -24,13 +24,17 @@ def secrets_of(config: Config, environ: Mapping[str, str] | None = None) -> list
     """Every secret value the config (and smokeseal's environment) holds, longest first."""
     environ = os.environ if environ is None else environ
     found: list[str] = [environ.get(name, "") for name in _SECRET_VARIABLES]
+    found += config.check_secrets
     for app in config.apps.values():
         if app.notify.discord:
             url = app.notify.discord.webhook_url.get_secret_value()
             found += [url, url.rstrip("/").rsplit("/", 1)[-1]]
         if app.notify.github_release:
             found.append(app.notify.github_release.token.get_secret_value())
-    return sorted({s for s in found if len(s) >= 6}, key=len, reverse=True)
+    # An app's own URL is no secret, and hiding it would hide every result's address.
+    urls = {url for app in config.apps.values() for url in (app.url, *app.aliases)}
+    return sorted({s for s in found if len(s) >= 6 and s.rstrip("/") not in urls},
+                  key=len, reverse=True)
 
 
 def scrub(text: str, secrets: Sequence[str]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -40,6 +40,8 @@ class Document:
     data: Any
     lines: dict[KeyPath, int]
     source: str
+    #: Where each ``${VAR}`` taken from the environment was put, and its value.
+    substituted: list[tuple[KeyPath, str]] = field(default_factory=list)
 
     def line(self, at: KeyPath) -> int | None:
         """The line of ``at``, or of its nearest ancestor that was written down."""
@@ -183,6 +185,7 @@ class _Substitution:
         self.refs = refs
         self.environ = environ
         self.document = document
+        document.substituted = []
 
     def apply(self, value: Any, at: KeyPath) -> Any:
         if isinstance(value, dict):
@@ -201,6 +204,7 @@ class _Substitution:
                 return "$"
             name, default = ref.group(1), ref.group(2)
             if name in self.environ:
+                self.document.substituted.append((at, self.environ[name]))
                 return self.environ[name]
             if default is not None:
                 return default

@@ -96,17 +96,19 @@ def test_no_token_appears_anywhere_after_a_day_of_trouble(
 
 def test_a_command_check_that_prints_a_secret_does_not_put_it_in_the_seal(
         broken: Broken, discord: Api, github: Api, write_config: Callable[..., Path],
-        secrets_env: dict[str, str], tmp_path: Path) -> None:
+        secrets_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from smokeseal.config import load_config
     from smokeseal.ledger import Ledger
     from smokeseal.ship import record_shipped, seal_release
 
     # A `set -x`-style script echoes its environment, then fails: its output is the detail.
+    monkeypatch.setenv("E2E_TOKEN", "e2e-s3cret-for-the-suite")
     config = load_config(write_config(
         f"apps:\n  shop:\n    url: {broken.url}\n"
         "    suite:\n"
         "      - {name: spec, command: \"sh -c 'echo hook=$DISCORD_WEBHOOK_URL "
-        "token=$GITHUB_TOKEN; exit 1'\"}\n" + notify_yaml(discord, github)))
+        "token=$GITHUB_TOKEN e2e=$E2E_TOKEN; exit 1'\", env: {E2E_TOKEN: '${E2E_TOKEN}'}}\n"
+        + notify_yaml(discord, github)))
     database = tmp_path / "ledger.db"
     with Ledger(f"sqlite:///{database}") as ledger:
         release = record_shipped(config, ledger, "shop", "v1", "3f2a9c1")
@@ -114,6 +116,7 @@ def test_a_command_check_that_prints_a_secret_does_not_put_it_in_the_seal(
     assert seal.status == "red"
     [spec] = seal.checks
     assert "hook=***" in spec.detail and "token=***" in spec.detail
+    assert "e2e=***" in spec.detail
     stored = database.read_bytes()
-    for secret in (DISCORD_TOKEN, GITHUB_TOKEN):
+    for secret in (DISCORD_TOKEN, GITHUB_TOKEN, "e2e-s3cret-for-the-suite"):
         assert secret.encode() not in stored
