@@ -70,7 +70,7 @@ def deliver(config: Config, ledger: Ledger, *, budget: float = 20.0,
     """Send what is due (everything pending, with ``due_only=False``) within ``budget`` s."""
     worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     deadline = time.monotonic() + budget
-    secrets = _secrets(config)
+    secrets = secrets_of(config)
     report = DeliveryReport()
     down: dict[str, str] = {}  # sinks that stayed unreachable, and why: not tried again
     settled: set[int] = set()
@@ -104,7 +104,7 @@ def deliver_quietly(config: Config, ledger: Ledger, budget: float = 20.0) -> lis
     try:
         report = deliver(config, ledger, budget=budget)
     except Exception as exc:
-        return [f"could not deliver messages: {_scrub(str(exc), _secrets(config))}; "
+        return [f"could not deliver messages: {scrub(str(exc), secrets_of(config))}; "
                 "they stay queued for `smokeseal outbox flush`"]
     warnings = list(report.errors)
     if report.pending:
@@ -129,7 +129,7 @@ def _deliver_one(config: Config, ledger: Ledger, client: httpx.Client, worker: s
                               error=f"waiting for {before.sink} {before.kind} to be delivered")
                 return "waiting"
     except SinkError as exc:
-        error = _scrub(str(exc), secrets)
+        error = scrub(str(exc), secrets)
         ledger.finish(message.id, worker, attempted=True, permanent=True, error=error)
         report.errors.append(error)
         report.failed += 1
@@ -143,7 +143,7 @@ def _deliver_one(config: Config, ledger: Ledger, client: httpx.Client, worker: s
         try:
             result = sink.send(client, message, before)
         except SinkError as exc:
-            error = _scrub(str(exc), secrets)
+            error = scrub(str(exc), secrets)
             if exc.permanent:
                 ledger.finish(message.id, worker, attempted=True, permanent=True, error=error)
                 report.errors.append(error)
@@ -152,11 +152,11 @@ def _deliver_one(config: Config, ledger: Ledger, client: httpx.Client, worker: s
             limited = exc.retry_after is not None
             wait = exc.retry_after if exc.retry_after is not None else _backoff(attempt)
         except httpx.HTTPError as exc:
-            error = _scrub(f"{message.sink}: {message.kind}: could not reach it: "
+            error = scrub(f"{message.sink}: {message.kind}: could not reach it: "
                            f"{type(exc).__name__}: {exc}", secrets)
             wait = _backoff(attempt)
         except (KeyError, ValueError, TypeError) as exc:
-            error = _scrub(f"{message.sink}: {message.kind}: unexpected answer "
+            error = scrub(f"{message.sink}: {message.kind}: unexpected answer "
                            f"({type(exc).__name__}: {exc})", secrets)
             wait = _backoff(attempt)
         else:
@@ -187,11 +187,3 @@ def _sink(config: Config, message: Message) -> Sink:
     raise SinkError(f"{message.sink}: not configured for app {message.app} any more",
                     permanent=True)
 
-
-def _secrets(config: Config) -> list[str]:
-    return secrets_of(config)
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    """Errors name the sink, never the secret: webhook URLs and tokens become ***."""
-    return scrub(text, secrets)

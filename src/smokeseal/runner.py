@@ -183,6 +183,8 @@ def _launch(executable: str | None) -> BrowserThread:
 
 
 def _default_timeout(kind: str) -> float:
+    # The check modules' DEFAULT_TIMEOUTs, repeated: importing checks.browser to read one
+    # would load Playwright for an HTTP-only suite.
     return {"get": 10.0, "page": 15.0, "command": 300.0}.get(kind, 10.0)
 
 

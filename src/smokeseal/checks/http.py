@@ -61,15 +61,11 @@ class WriteRefused(RuntimeError):
     """Raised before a non-GET/HEAD request could leave the process."""
 
 
-def _refuse_writes_sync(request: httpx.Request) -> None:
-    # httpx keeps GET/HEAD across every redirect status, so this never fires for our own
-    # checks; it is the last line of defence should a future code path build a write.
+async def _refuse_writes(request: httpx.Request) -> None:
+    # Redirects are followed hop by hop as GET/HEAD, so this never fires for our own checks;
+    # it is the last line of defence should a future code path build a write.
     if request.method not in READ_ONLY_METHODS:
         raise WriteRefused(f"smokeseal refused to send {request.method} {request.url}")
-
-
-async def _refuse_writes(request: httpx.Request) -> None:
-    _refuse_writes_sync(request)
 
 
 _LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=16)
