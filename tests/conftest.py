@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smokeseal.config import Config, load_config
 from smokeseal.demo import DemoState, create_app, demo_config_yaml
@@ -41,6 +43,36 @@ def _demo_server() -> Iterator[tuple[BackgroundServer, DemoState]]:
 
 
 READ_ONLY = ("GET", "HEAD")
+
+
+@dataclass
+class Recorder:
+    """Every request a production stand-in received, as (method, path); a WebSocket as
+    ``WEBSOCKET``. With ``with_query``, each path keeps its query string."""
+
+    seen: list[tuple[str, str]] = field(default_factory=list)
+    with_query: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        async def recorded(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] in ("http", "websocket"):
+                path = scope["path"]
+                query = scope.get("query_string", b"").decode() if self.with_query else ""
+                with self.lock:
+                    self.seen.append((scope.get("method", "WEBSOCKET"),
+                                      path + (f"?{query}" if query else "")))
+            await app(scope, receive, send)
+
+        return recorded
+
+    def paths(self) -> list[str]:
+        with self.lock:
+            return [path for _, path in self.seen]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.seen.clear()
 
 
 def _read_only_proof(request: pytest.FixtureRequest, seen: list[tuple[str, str]],

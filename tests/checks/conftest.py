@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smokeseal.servers import BackgroundServer
 from tests.checks.procs import running
-from tests.conftest import _read_only_proof
+from tests.conftest import Recorder, _read_only_proof
 
 #: A 1x1 transparent PNG: a page that shows an image and no text.
 PIXEL = bytes.fromhex(
@@ -189,21 +188,6 @@ class Shop:
     seen: list[tuple[str, str]] = field(default_factory=list)
 
 
-class _Recorder:
-    """ASGI middleware: log every request's method and path before routing."""
-
-    def __init__(self, app: ASGIApp, seen: list[tuple[str, str]]) -> None:
-        self.app = app
-        self.seen = seen
-        self.lock = threading.Lock()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
-            with self.lock:
-                self.seen.append((scope.get("method", "WEBSOCKET"), scope["path"]))
-        await self.app(scope, receive, send)
-
-
 class _CutShort:
     """A script whose connection ends before its declared length: a network failure."""
 
@@ -274,7 +258,7 @@ def _shop_app(seen: list[tuple[str, str]]) -> ASGIApp:
                Route("/api/beacon", lambda request: Response("ok"), methods=["POST"]),
                Route("/api/orders", lambda request: Response("ok"),
                      methods=["GET", "POST", "DELETE"])]
-    return _Recorder(Starlette(routes=routes + statics), seen)
+    return Recorder(seen).wrap(Starlette(routes=routes + statics))
 
 
 @pytest.fixture(scope="session")

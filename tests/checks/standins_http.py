@@ -28,50 +28,24 @@ from starlette.responses import (
     StreamingResponse,
 )
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from smokeseal.servers import BackgroundServer
+from tests.conftest import Recorder
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-
-
-@dataclass
-class Log:
-    """Every request a stand-in received, as (method, path with its query)."""
-
-    seen: list[tuple[str, str]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def wrap(self, app: ASGIApp) -> ASGIApp:
-        async def logged(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "http":
-                query = scope.get("query_string", b"").decode()
-                with self.lock:
-                    self.seen.append((scope["method"],
-                                      scope["path"] + (f"?{query}" if query else "")))
-            await app(scope, receive, send)
-
-        return logged
-
-    def paths(self) -> list[str]:
-        with self.lock:
-            return [path for _, path in self.seen]
-
-    def clear(self) -> None:
-        with self.lock:
-            self.seen.clear()
 
 
 @dataclass
 class Served:
     url: str
     port: int
-    log: Log
+    log: Recorder
 
 
 @contextmanager
 def serve(app: ASGIApp) -> Iterator[Served]:
-    log = Log()
+    log = Recorder(with_query=True)
     with BackgroundServer(log.wrap(app)) as server:
         yield Served(server.url, server.port, log)
 

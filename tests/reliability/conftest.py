@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import html
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smokeseal.servers import BackgroundServer
-from tests.conftest import _read_only_proof
+from tests.conftest import Recorder, _read_only_proof
 
 #: Text production controls, written to break out of every place smokeseal shows it.
 HOSTILE = ("<script>alert('xss')</script><img src=x onerror=alert(1)> @everyone @here "
@@ -29,23 +27,6 @@ HOSTILE = ("<script>alert('xss')</script><img src=x onerror=alert(1)> @everyone 
            "<!-- /smokeseal:seal -->")
 #: Long enough to break Discord's limits on its own.
 LONG = "Ω" * 6000
-
-
-@dataclass
-class Recorder:
-    """Every request a production stand-in received: (method, path)."""
-
-    seen: list[tuple[str, str]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def wrap(self, app: ASGIApp) -> ASGIApp:
-        async def recorded(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] in ("http", "websocket"):
-                with self.lock:
-                    self.seen.append((scope.get("method", "WEBSOCKET"), scope["path"]))
-            await app(scope, receive, send)
-
-        return recorded
 
 
 @dataclass
