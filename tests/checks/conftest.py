@@ -395,7 +395,8 @@ def _reader_app(seen: list[tuple[str, str]], bodies: list[bytes],
                 messages.append(await websocket.receive_text())
 
     routes = [Route(path, page) for path in READ_PAGES]
-    routes += [Route("/up", lambda request: Response("ok")),Route("/_dash-update-component", dash, methods=["POST"]),
+    routes += [Route("/up", lambda request: Response("ok")),
+               Route("/_dash-update-component", dash, methods=["POST"]),
                Route("/graphql", graphql, methods=["POST"]),
                WebSocketRoute("/ws", socket), WebSocketRoute("/ws-admin", socket),
                # Writes: were one to arrive, the proof names it.
