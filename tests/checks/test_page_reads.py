@@ -69,7 +69,8 @@ def test_a_dash_page_is_red_without_its_read_and_the_blocked_posts_are_listed(
         browser_executable: str, reader: Reader) -> None:
     result = run(browser_executable, reader.url, check("/dash", "Callback answered", timeout=2))
     assert not result.ok
-    assert result.detail == "text 'Callback answered' not on the page within 2 s"
+    assert result.detail == ("text 'Callback answered' not found within 2 s; page shows: "
+                             "'Loading…'")
     assert result.blocked_writes == [f"POST {reader.url}/_dash-update-component ×3"]
     assert result.reads == []
     assert ("POST", "/_dash-update-component") not in reader.seen
