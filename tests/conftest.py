@@ -451,3 +451,29 @@ def broken(_broken_server: tuple[BackgroundServer, list[tuple[str, str]], dict[s
     state["revision"] = "3f2a9c1b7d0e"
     yield Broken(server.url, log, state)
     _read_only_proof(request, list(log), "the broken stand-in")
+
+
+@dataclass
+class Served:
+    """A stand-in served on 127.0.0.1, and what it received."""
+
+    url: str
+    recorder: Recorder
+
+
+@pytest.fixture
+def serve(request: pytest.FixtureRequest) -> Iterator[Callable[[ASGIApp], Served]]:
+    """Serve stand-in apps for one test; afterwards each must have received nothing but GET
+    and HEAD."""
+    started: list[tuple[BackgroundServer, Recorder]] = []
+
+    def start(app: ASGIApp) -> Served:
+        recorder = Recorder(with_query=True)
+        server = BackgroundServer(recorder.wrap(app)).start()
+        started.append((server, recorder))
+        return Served(server.url, recorder)
+
+    yield start
+    for server, recorder in started:
+        server.stop()
+        _read_only_proof(request, recorder.seen, f"the stand-in on {server.url}")

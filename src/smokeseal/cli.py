@@ -454,13 +454,15 @@ def init_command(
         show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write a commented smokeseal.yml for the app at URL, with the generic health suite.
+    """Write a commented smokeseal.yml that fits the app at URL.
 
-    Probes the URL read-only (GET) and says what the suite would find. Exit 0 written,
-    2 bad URL or the file already exists.
+    Looks at the app read-only (one GET per path, bounded): its health path, whether every
+    path answers 200, what / shows, a sign-in on another host, and Streamlit, Dash, Gradio
+    or GraphQL (their reads:). Says what it found and what the suite would find. Exit 0
+    written, 2 bad URL or the file already exists.
     """
     from smokeseal.config import find_config_path, normalise_url, parse_config
-    from smokeseal.init import app_name_for, config_text, probe
+    from smokeseal.init import app_name_for, config_text, survey
 
     if url is not None:
         try:
@@ -471,21 +473,30 @@ def init_command(
     path = find_config_path(_globals.config)
     if path.exists() and not force:
         raise UsageError(f"{path} already exists; pass --force to overwrite it")
-    text = config_text(url, name)
-    parse_config(text, source=str(path), environ={})  # a bad --app is refused, not written
+    # A bad --app is refused before production is looked at, and nothing is written.
+    parse_config(config_text(url, name), source=str(path), environ={})
+    found = None
+    if url is not None:
+        with stderr.status(f"looking at {url}…") if stderr.is_terminal \
+                else contextlib.nullcontext():
+            found = survey(url)
+    text = config_text(url, name, found)
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"--config: cannot write {path}: {exc.strerror or exc}") from None
     stderr.print(f"wrote {path} for app {name!r}", markup=False, highlight=False,
                  soft_wrap=True)
-    if url is None:
+    if found is None:
         stderr.print("edit its url:, then run `smokeseal doctor`", markup=False)
         return
-    for found in probe(url):
-        mark = "[green]✓[/]" if found.ok else "[yellow]![/]"
-        stderr.print(f"{mark} {escape(found.path)} {escape(found.detail)} "
-                     f"(the suite expects {found.want})", highlight=False, soft_wrap=True)
+    marks = {True: "[green]✓[/]", False: "[yellow]![/]", None: "[dim]·[/]"}
+    for note in found.notes:
+        stderr.print(f"{marks[note.ok]} {escape(note.text)}", highlight=False, soft_wrap=True)
+    for probe in found.probes:
+        want = " or ".join(map(str, probe.want))
+        stderr.print(f"{marks[probe.ok]} {escape(probe.path)} {escape(probe.detail)} "
+                     f"(the suite expects {want})", highlight=False, soft_wrap=True)
     stderr.print(f"next: smokeseal doctor, then prod-smoke {name}", markup=False,
                  highlight=False)
 
