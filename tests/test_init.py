@@ -29,14 +29,11 @@ GENERIC_404S = [("get", "/devops", 404), ("get", "/.env", [403, 404]),
 
 
 def parse_written(text: str) -> Config:
-    """The written config, parsed with its ``reads:`` line left out.
-
-    TODO(merge): config.py learns ``reads:`` on another branch. Once it is merged, parse
-    ``text`` whole here (drop the filter) and let the tests below that assert the reads line
-    also assert ``config.apps[...].reads``. The reads line is asserted on the text meanwhile.
-    """
-    kept = [line for line in text.splitlines() if not line.startswith("    reads: ")]
-    return parse_config("\n".join(kept), environ={})
+    """The written config, parsed whole; its ``reads:`` are the ones the text names."""
+    config = parse_config(text, environ={})
+    for app in config.apps.values():
+        assert list(app.reads) == (reads_line(text) or [])
+    return config
 
 
 def reads_line(text: str) -> list[str] | None:

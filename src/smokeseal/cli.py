@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from smokeseal import __version__
-from smokeseal.errors import SmokesealError, UsageError
+from smokeseal.errors import ConfigError, SmokesealError, UsageError
 
 if TYPE_CHECKING:
     from smokeseal.config import Config
@@ -481,6 +481,13 @@ def init_command(
                 else contextlib.nullcontext():
             found = survey(url)
     text = config_text(url, name, found)
+    try:
+        parse_config(text, source=str(path), environ={})
+    except ConfigError as exc:
+        # What production said made an invalid file: the generic one is still a start.
+        stderr.print(f"! what {url} serves did not fit a config ({exc}); wrote the generic "
+                     "suite", markup=False, highlight=False, soft_wrap=True)
+        text = config_text(url, name)
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
