@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playwright.async_api import (
     Browser,
@@ -43,11 +43,15 @@ from playwright.async_api import (
 )
 from playwright.async_api import Error as PlaywrightError
 
+from smokeseal.access import Access
 from smokeseal.checks.base import (
     READ_ONLY_METHODS,
     shorten,
 )
 from smokeseal.errors import BrowserError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["BROWSER_GONE", "DEFAULT_TIMEOUT", "LAUNCH_ARGS", "Asset", "BrowserSession", "Tab",
            "Visit", "describe_error", "find_browser"]
@@ -177,6 +181,10 @@ class Visit:
     #: The main frame's latest document answer: after a script redirect, the page that
     #: ended is not the one ``goto`` answered with.
     document: Response | None = None
+    #: What requests to the app's origins carry (see :meth:`Tab._overrides`), and the
+    #: client that looks where their redirects go first.
+    access: Access = field(default_factory=Access)
+    probe: httpx.AsyncClient | None = None
 
     def block(self, attempt: str) -> None:
         self.blocked_count += 1
@@ -238,8 +246,9 @@ class Tab:
             raise
         return tab
 
-    def start(self) -> Visit:
-        self.visit = Visit()
+    def start(self, access: Access | None = None,
+              probe: httpx.AsyncClient | None = None) -> Visit:
+        self.visit = Visit(access=access or Access(), probe=probe)
         return self.visit
 
     async def _guard(self, route: Route) -> None:
@@ -249,13 +258,41 @@ class Tab:
         # A tab closed under a pending request makes these raise; nothing is left to guard.
         with contextlib.suppress(PlaywrightError):
             if request.method in READ_ONLY_METHODS:
-                await route.continue_()
+                await route.continue_(**await self._overrides(request))
             else:
                 self.visit.block(f"{request.method} {request.url}")
                 self.visit.aborted.add(request)
                 if request.resource_type in _SCRIPTED:
                     self.visit.unexplained_aborts += 1
                 await route.abort("blockedbyclient")
+
+    async def _overrides(self, request: Request) -> dict[str, Any]:
+        """The configured headers for a request to one of the app's origins; none for any
+        other request (a WebSocket never comes here)."""
+        visit = self.visit
+        extra = visit.access.for_origin(request.url, with_cookies=False)
+        if not extra:
+            return {}
+        # Playwright puts these headers on every redirect this request leads to, whatever
+        # its host: look where the redirects go first, and send them only when every hop
+        # stays on the app's origins.
+        if visit.probe is not None:
+            from smokeseal.checks.http import leaves_app
+
+            left = await leaves_app(visit.probe, request.method, request.url,
+                                    access=visit.access, headers=request.headers)
+            if left is not None:
+                _note_once(visit, f"{shorten(request.url, 100)} {left}: sent without the "
+                                  "configured headers and basic auth")
+                return {}
+        mine = {name.lower() for name in extra}
+        replaced = sorted(name for name in extra
+                          if request.headers.get(name.lower(), extra[name]) != extra[name])
+        if replaced:
+            _note_once(visit, f"the page's own {', '.join(replaced)} header replaced by the "
+                              "configured one")
+        kept = {k: v for k, v in request.headers.items() if k.lower() not in mine}
+        return {"headers": {**kept, **extra}}
 
     async def _refuse_socket(self, ws: WebSocketRoute) -> None:
         # Never connected to the server: the page sees a socket that closes at once.
@@ -335,6 +372,11 @@ class Tab:
         await _close(self.context)
 
 
+def _note_once(visit: Visit, note: str) -> None:
+    if note not in visit.notes:
+        visit.notes.append(note)
+
+
 def _frame_of(request: Request) -> Any:
     """The frame that asked, or None (a service worker's request has none). Never raises: an
     event handler's exception would break Playwright's connection."""
@@ -383,8 +425,14 @@ async def _close(context: BrowserContext) -> None:
 class BrowserSession:
     """Playwright and one launched browser, for the length of an ``async with``."""
 
-    def __init__(self, executable: str | None = None) -> None:
+    def __init__(self, executable: str | None = None, *, args: tuple[str, ...] = (),
+                 ca_file: str | None = None) -> None:
         self.executable = executable
+        #: Launch flags beside :data:`LAUNCH_ARGS` (a private CA's, see
+        #: :func:`smokeseal.trust.browser_trust_args`).
+        self.args = args
+        self.ca_file = ca_file
+        self._probe: httpx.AsyncClient | None = None
         self._playwright: Playwright | None = None
         self.browser: Browser | None = None
         self._idle: list[Tab] = []
@@ -396,6 +444,16 @@ class BrowserSession:
         #: Page checks still to come (see :meth:`plan`): a used tab is wiped for reuse only
         #: while some are.
         self._planned = 0
+
+    @property
+    def probe(self) -> httpx.AsyncClient:
+        """The HTTP client that looks where a request's redirects go before it is sent with
+        the app's headers (see :meth:`Tab._overrides`); made on first use."""
+        if self._probe is None:
+            from smokeseal.checks.http import read_only_client
+
+            self._probe = read_only_client(self.ca_file)
+        return self._probe
 
     def plan(self, checks: int) -> None:
         """``checks`` more page checks will ask for a tab in this session."""
@@ -465,7 +523,8 @@ class BrowserSession:
         assert self._playwright is not None
         try:
             return await self._playwright.chromium.launch(
-                executable_path=executable, args=list(LAUNCH_ARGS), headless=True, timeout=30_000
+                executable_path=executable, args=[*LAUNCH_ARGS, *self.args], headless=True,
+                timeout=30_000
             )
         except PlaywrightError as exc:
             raise BrowserError(f"could not launch {executable}: {_first_line(exc)}") from exc
@@ -493,6 +552,9 @@ class BrowserSession:
         for task in list(self._recycling):
             task.cancel()
         self._idle.clear()  # closing the browser closes their contexts
+        if self._probe is not None:
+            with contextlib.suppress(Exception):
+                await self._probe.aclose()
         try:
             if self.browser is not None:
                 await self.browser.close()

@@ -42,6 +42,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Response
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
+from smokeseal.access import Access
 from smokeseal.checks.base import (
     CheckResult,
     Stopwatch,
@@ -189,18 +190,25 @@ class _Shown:
 
 async def run_page_check(session: BrowserSession, check: Check, base_url: str,
                          evidence_dir: Path | None = None, *,
-                         app_urls: Sequence[str] = ()) -> CheckResult:
+                         app_urls: Sequence[str] = (),
+                         access: Access | None = None) -> CheckResult:
     """Open the check's page in a clean read-only tab and judge what rendered.
 
     ``app_urls`` are the app's other URLs (its canonical url and aliases): the page may end
     on their hosts as on ``base_url``'s, and their scripts and stylesheets are its own.
+    ``access``'s cookies are put in the tab's store for the app's origins only (the tab was
+    wiped of the last check's), and its headers go with requests to those origins only.
     """
     url = join_url(base_url, check.target)
     budget = _Budget(check.timeout or DEFAULT_TIMEOUT)
     watch = Stopwatch()
     try:
         async with session.tab(budget.left() + STEP_GRACE) as tab:
-            look = _Look(tab.page, check.expect, budget, tab.start(), (base_url, *app_urls), url)
+            visit = tab.start(access, session.probe if access else None)
+            look = _Look(tab.page, check.expect, budget, visit, (base_url, *app_urls), url)
+            if access and access.cookies:
+                await budget.bound(tab.context.add_cookies(
+                    access.browser_cookies()))  # type: ignore[arg-type]
             await _visit(look)
             if look.status is None or look.stuck:
                 tab.reusable = False  # it never loaded, or stopped answering: do not trust it
