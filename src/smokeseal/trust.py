@@ -23,8 +23,10 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import hashlib
+import re
 import socket
 import ssl
+import warnings
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
@@ -54,13 +56,27 @@ def spki_hash(certificate: x509.Certificate) -> str:
     return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
+_PEM = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
+
+
 def _read_pems(path: str | Path) -> list[x509.Certificate]:
+    """Every certificate in a PEM bundle that can be read; one odd certificate (system
+    bundles hold a few that newer parsers frown on) does not lose the others."""
     from cryptography import x509
 
     try:
-        return x509.load_pem_x509_certificates(Path(path).read_bytes())
-    except (OSError, ValueError):
+        data = Path(path).read_bytes()
+    except OSError:
         return []
+    found = []
+    for block in _PEM.findall(data):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                found.append(x509.load_pem_x509_certificate(block))
+            except ValueError:
+                continue
+    return found
 
 
 @cache
