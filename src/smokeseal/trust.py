@@ -95,6 +95,18 @@ def ca_keys(ca_file: str | Path) -> list[str]:
     return sorted({h for c in _read_pems(ca_file) if (h := spki_hash(c)) not in public})
 
 
+def _is_public_bundle(ca_file: str) -> bool:
+    """``SSL_CERT_FILE`` is often the system bundle itself: nothing to list, and reading
+    every certificate in it would delay the browser's launch by a tenth of a second."""
+    import os
+
+    defaults = (ssl.get_default_verify_paths().openssl_cafile,)
+    try:
+        return any(os.path.exists(d) and os.path.samefile(ca_file, d) for d in defaults if d)
+    except OSError:
+        return False
+
+
 def _leaf_key(host: str, port: int, context: ssl.SSLContext) -> str | None:
     """The key of the leaf ``host:port`` presents when ``context`` verifies it, else None."""
     try:
@@ -118,7 +130,7 @@ def _private_leaf_key(host: str, port: int, ca_file: str) -> str | None:
 
 def browser_trust_args(ca_file: str | None, app_urls: Iterable[str] = ()) -> tuple[str, ...]:
     """The flag that makes Chromium trust ``ca_file`` (see the module's docstring), or none."""
-    if not ca_file:
+    if not ca_file or _is_public_bundle(ca_file):
         return ()
     keys = ca_keys(ca_file)
     hosts = sorted({(o[1], o[2]) for u in app_urls

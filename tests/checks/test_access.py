@@ -315,3 +315,22 @@ def test_the_sealed_record_in_the_ledger_holds_no_secret(
         stored = json.dumps([recorded.smoke_seal, ledger.seals(release.id)])
     _assert_redacted(stored)
     assert f"{servers.app}/echo?token=***" in stored
+
+
+@pytest.mark.component
+def test_the_ship_gate_sends_the_credential_to_the_app_only(servers: Servers) -> None:
+    from smokeseal.config import Gate
+    from smokeseal.errors import ShipError
+    from smokeseal.ship import wait_for_gate
+
+    access = Access.build([servers.app], headers={"X-Api-Key": KEY})
+    wait_for_gate(servers.app, Gate(path="/hop", timeout=5, interval=0.1), access=access)
+    assert [p for p, h in servers.app_log.seen if h.get("x-api-key") == KEY] == [
+        "/hop", "/private"]
+    with pytest.raises(ShipError, match="status 401"):
+        wait_for_gate(servers.app, Gate(path="/private", timeout=0.3, interval=0.1))
+    # Off the app, the gate stops before sending anything there, credential or not.
+    with pytest.raises(ShipError, match="redirected off the app"):
+        wait_for_gate(servers.app, Gate(path="/away", timeout=0.3, interval=0.1),
+                      access=access)
+    assert servers.other_log.seen == []

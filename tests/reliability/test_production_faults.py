@@ -42,8 +42,9 @@ def test_an_untrusted_certificate_fails_both_kinds_of_check(bad_tls: BadTLS,
                "certificate): set SSL_CERT_FILE or ca_file to your CA bundle")
     rendered = one(page("/"), bad_tls.unknown_ca, browser_executable)
     assert not rendered.ok
-    assert rendered.detail == (f"could not load: net::ERR_CERT_AUTHORITY_INVALID at "
-                               f"{bad_tls.unknown_ca}/")
+    assert rendered.detail == (f"could not load: {bad_tls.unknown_ca}: certificate not "
+                               "trusted (ERR_CERT_AUTHORITY_INVALID): set SSL_CERT_FILE or "
+                               "ca_file to your CA bundle")
     assert bad_tls.recorder.seen == []  # nothing got past the handshake
 
 

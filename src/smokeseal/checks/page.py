@@ -72,7 +72,7 @@ from smokeseal.errors import BrowserError
 if TYPE_CHECKING:
     from smokeseal.config import Check, Expect
 
-__all__ = ["ERROR_SHELL_MAX_CHARS", "run_page_check"]
+__all__ = ["ERROR_SHELL_MAX_CHARS", "run_page_check", "tls_failure"]
 
 T = TypeVar("T")
 
@@ -275,7 +275,29 @@ def _load_failure(exc: BaseException, seconds: float) -> str:
     reason = describe_error(exc)
     if isinstance(exc, _Stuck | PlaywrightTimeoutError) or "Timeout" in reason:
         return f"page did not finish loading within {seconds:g} s"
-    return reason
+    return tls_failure(reason) or reason
+
+
+#: Chromium's TLS failures, and the https origin it names.
+_TLS_FAILURE = re.compile(r"net::((?:ERR_CERT|ERR_SSL)_[A-Z0-9_]+) at (https://[^/?#\s]+)")
+#: The ones a CA bundle fixes: the chain ends at a CA this browser does not trust.
+_UNTRUSTED = frozenset({"ERR_CERT_AUTHORITY_INVALID", "ERR_CERT_INVALID"})
+
+
+def tls_failure(reason: str) -> str | None:
+    """``https://app.internal:8443: certificate not trusted (ERR_CERT_AUTHORITY_INVALID):
+    set SSL_CERT_FILE or ca_file to your CA bundle`` for a TLS failure, else None."""
+    from smokeseal.checks.http import TLS_FIX
+
+    match = _TLS_FAILURE.search(reason)
+    if match is None:
+        return None
+    code, origin = match.groups()
+    if code in _UNTRUSTED:
+        return f"{origin}: certificate not trusted ({code}): {TLS_FIX}"
+    if code.startswith("ERR_CERT"):
+        return f"{origin}: certificate rejected ({code})"
+    return f"{origin}: TLS error ({code})"
 
 
 async def _judge(look: _Look, response: Response | None) -> None:
