@@ -117,28 +117,41 @@ def deploy_and_gate(config: Config, ledger: Ledger, release: Release, *, say: Sa
                     deploy_output: int | None = None,
                     on_deploy_line: Callable[[str], None] | None = None,
                     waiting: Waiting = _no_show) -> Release:
-    """The half of ``ship`` that decides it: deploy, gate, mark shipped."""
+    """The half of ``ship`` that decides it: deploy, gate, mark shipped. What it says (and
+    a failure's message) holds no secret of the config: a gate path may carry a token."""
+    from smokeseal.secrets import scrub, secrets_of
+
+    secrets = secrets_of(config)
+
+    def told(text: str) -> None:
+        say(scrub(text, secrets))
+
     app = config.app(release.app)
-    if app.deploy:
-        say(f"deploying {release.ref} ({release.short_sha}): {app.deploy}")
-        started = time.monotonic()
-        with waiting(f"deploying {release.ref}"):
-            deploy(app, release, cwd=str(config.base_dir), output=deploy_output,
-                   on_line=on_deploy_line)
-        say(f"deployed in {time.monotonic() - started:.1f} s")
-    else:
-        say("no deploy command configured; gating on what is live")
-    # With app.version, the gate also waits for the release's build to be the one answering.
-    with waiting(f"gate: waiting for {join_url(app.url, app.gate.path)} to answer 200"):
-        wait_for_gate(app.url, app.gate, version=app.version, sha=release.sha,
-                      app_urls=app.aliases, say=say, access=access_for(app, app.url),
-                      ca_file=str(config.ca_path) if config.ca_path else None)
+    try:
+        if app.deploy:
+            told(f"deploying {release.ref} ({release.short_sha}): {app.deploy}")
+            started = time.monotonic()
+            with waiting(f"deploying {release.ref}"):
+                deploy(app, release, cwd=str(config.base_dir), output=deploy_output,
+                       on_line=on_deploy_line)
+            told(f"deployed in {time.monotonic() - started:.1f} s")
+        else:
+            told("no deploy command configured; gating on what is live")
+        # With app.version, the gate also waits for the release's build to be the one
+        # answering.
+        gate_url = scrub(join_url(app.url, app.gate.path), secrets)
+        with waiting(f"gate: waiting for {gate_url} to answer 200"):
+            wait_for_gate(app.url, app.gate, version=app.version, sha=release.sha,
+                          app_urls=app.aliases, say=told, access=access_for(app, app.url),
+                          ca_file=str(config.ca_path) if config.ca_path else None)
+    except ShipError as exc:
+        raise ShipError(scrub(str(exc), secrets)) from None
     from smokeseal.outbox import deliver_quietly, messages_for_ship
 
     shipped = ledger.mark_shipped(release.id, messages_for_ship(config))
     for warning in deliver_quietly(config, ledger):  # the release notes, before the seal
-        say(f"warning: {warning}")
-    say(f"shipped {shipped.ref}; sealing against {app.url}")
+        told(f"warning: {warning}")
+    told(f"shipped {shipped.ref}; sealing against {app.url}")
     return shipped
 
 

@@ -216,17 +216,17 @@ def prelaunch(executable: str | None = None) -> BrowserThread:
         return _prelaunched
 
 
-def take_prelaunched(executable: str | None = None, *, args: tuple[str, ...] = (),
+def take_prelaunched(executable: str | None = None, *, args: tuple[str, ...] | None = None,
                      ca_file: str | None = None) -> BrowserThread | None:
-    """The prelaunched browser, if there is one for ``executable`` launched with ``args``
-    and trusting ``ca_file``; it is the caller's now."""
+    """The prelaunched browser, if there is one for ``executable`` (and, given ``args``,
+    launched with them and trusting ``ca_file``); it is the caller's now."""
     global _prelaunched
     with _lock:
         found, _prelaunched = _prelaunched, None
     if found is None:
         return None
     if (executable is not None and executable != found.executable) \
-            or (args, ca_file) != (found.args, found.ca_file):
+            or (args is not None and (args, ca_file) != (found.args, found.ca_file)):
         found.close()  # made for another browser, or to trust other certificates
         return None
     return found
