@@ -299,4 +299,14 @@ def test_ca_file_is_relative_to_the_config(tmp_path: Path) -> None:
     path = tmp_path / "smokeseal.yml"
     path.write_text("ca_file: certs/ca.pem\napps: {a: {url: https://app.example.com}}\n",
                     encoding="utf-8")
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.pem").write_text("", encoding="utf-8")
     assert load_config(path).ca_path == tmp_path / "certs" / "ca.pem"
+
+
+def test_a_missing_ca_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "smokeseal.yml"
+    path.write_text("ca_file: nowhere.pem\napps: {a: {url: https://app.example.com}}\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"ca_file.*no such file"):
+        load_config(path)

@@ -558,6 +558,8 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
         raise ConfigError(f"cannot read: {exc}", path=str(path)) from None
     config = parse_config(text, source=str(path), environ=environ)
     config._path = path.resolve()
+    if config.ca_file and not (ca := config.ca_path or Path()).is_file():
+        raise ConfigError(f"no such file: {ca}", path=str(path), key="ca_file")
     return config
 
 
