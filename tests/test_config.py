@@ -295,3 +295,77 @@ def test_a_bad_read_on_a_page_check_is_named() -> None:
             "apps.a.suite[0].reads[0]: 'GET /x': GET always passes")):
         parse_config("apps: {a: {url: 'https://x.com', suite: [{page: /, reads: ['GET /x']}]}}",
                      environ={})
+
+
+ACCESS = """\
+apps:
+  a:
+    url: https://app.example.com
+    release_branch: ${BRANCH}
+    headers: {X-Api-Key: "${KEY}"}
+    cookies: {session: "${SESSION}"}
+    basic_auth: {username: robot, password: "${PASSWORD}"}
+    suite:
+      - {name: home, page: "/?token=${TOKEN}", headers: {X-Extra: "${EXTRA}"}}
+      - {name: short, get: "/up?debug=${ON}"}
+"""
+ACCESS_ENV = {"BRANCH": "release", "KEY": "k3y-value", "SESSION": "s3ssion", "PASSWORD": "pw0rd",
+              "TOKEN": "t0ken", "EXTRA": "extra-value", "ON": "1"}
+
+
+def test_headers_cookies_and_basic_auth_are_read_and_their_values_are_secrets() -> None:
+    config = parse_config(ACCESS, environ=ACCESS_ENV)
+    app = config.app("a")
+    assert app.headers == {"X-Api-Key": "k3y-value"}
+    assert app.cookies == {"session": "s3ssion"}
+    assert app.basic_auth is not None and app.basic_auth.password.get_secret_value() == "pw0rd"
+    assert config.suite_for("a")[0].headers == {"X-Extra": "extra-value"}
+    from smokeseal.secrets import secrets_of
+
+    found = secrets_of(config, environ={})
+    assert {"k3y-value", "s3ssion", "pw0rd", "t0ken", "extra-value"} <= set(found)
+    # Shorter than 4 characters would scrub every "1"; the branch is in every rollback line.
+    assert "1" not in found and "release" not in found
+
+
+@pytest.mark.parametrize(("yaml", "key", "says"), [
+    ('headers: {X-Api-Key: "${KEY}"}', "apps.a.headers", "'X-Api-Key': the value contains a "
+     "line break"),
+    ('headers: {"X Api": "${KEY}"}', "apps.a.headers", "'X Api' is not a valid header name"),
+    ('headers: {Cookie: "${KEY}"}', "apps.a.headers", "cannot be set (use cookies:)"),
+    ('cookies: {session: "${KEY}"}', "apps.a.cookies", "'session': the value contains a line"),
+    ('basic_auth: {username: robot, password: "${KEY}"}', "apps.a.basic_auth.password",
+     "the value contains a line break"),
+])
+def test_a_bad_header_or_a_pasted_newline_names_the_key_never_the_value(
+        yaml: str, key: str, says: str) -> None:
+    text = f"apps:\n  a:\n    url: https://app.example.com\n    {yaml}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, environ={"KEY": "s3cret-value\n"})
+    message = str(caught.value)
+    assert key in message and says in message
+    assert "s3cret-value" not in message
+
+
+def test_a_command_check_takes_no_headers() -> None:
+    text = ("apps:\n  a:\n    url: https://app.example.com\n    suite:\n"
+            "      - {command: 'true', headers: {X-A: b}}\n")
+    with pytest.raises(ConfigError, match="'headers' applies to get and page checks"):
+        parse_config(text, environ={})
+
+
+def test_ca_file_is_relative_to_the_config(tmp_path: Path) -> None:
+    path = tmp_path / "smokeseal.yml"
+    path.write_text("ca_file: certs/ca.pem\napps: {a: {url: https://app.example.com}}\n",
+                    encoding="utf-8")
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.pem").write_text("", encoding="utf-8")
+    assert load_config(path).ca_path == tmp_path / "certs" / "ca.pem"
+
+
+def test_a_missing_ca_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "smokeseal.yml"
+    path.write_text("ca_file: nowhere.pem\napps: {a: {url: https://app.example.com}}\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"ca_file.*no such file"):
+        load_config(path)

@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_CONFIG_NAME",
     "HEALTH_SUITE",
     "App",
+    "BasicAuth",
     "Check",
     "Config",
     "Expect",
@@ -51,6 +52,11 @@ __all__ = [
 DEFAULT_CONFIG_NAME = "smokeseal.yml"
 _APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _MENTION = re.compile(r"^<@&?\d+>$")
+#: An HTTP header or cookie name: RFC 9110's token.
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+#: Headers the HTTP stack owns, or that have a key of their own (cookies:, basic_auth:).
+_NOT_A_HEADER = {"host", "content-length", "transfer-encoding", "connection", "cookie",
+                 "upgrade", "te", "trailer", "keep-alive"}
 
 
 def _valid_read(entry: str) -> str:
@@ -129,6 +135,57 @@ class Expect(_Model):
         return (self.status,) if isinstance(self.status, int) else tuple(self.status)
 
 
+def _no_line_break(what: str, value: str) -> None:
+    # A pasted secret often ends in a newline; the value itself is never shown.
+    if any(c in value for c in "\r\n\x00"):
+        raise ValueError(f"{what}: the value contains a line break or NUL (a pasted secret "
+                         "with a trailing newline?); strip it")
+
+
+def _valid_headers(value: dict[str, str]) -> dict[str, str]:
+    for name, text in value.items():
+        if not _TOKEN.match(name):
+            raise ValueError(f"{name!r} is not a valid header name (letters, digits and "
+                             "!#$%&'*+.^_`|~- only)")
+        if name.lower() in _NOT_A_HEADER:
+            hint = " (use cookies:)" if name.lower() == "cookie" else ""
+            raise ValueError(f"header {name!r} cannot be set{hint}")
+        _no_line_break(f"header {name!r}", text)
+    return value
+
+
+def _valid_cookies(value: dict[str, str]) -> dict[str, str]:
+    for name, text in value.items():
+        if not _TOKEN.match(name):
+            raise ValueError(f"{name!r} is not a valid cookie name")
+        _no_line_break(f"cookie {name!r}", text)
+        if ";" in text or "," in text or any(c.isspace() for c in text):
+            raise ValueError(f"cookie {name!r}: the value must not contain ';', ',' or "
+                             "spaces")
+    return value
+
+
+class BasicAuth(_Model):
+    """HTTP basic auth, sent preemptively to the app's origins only."""
+
+    username: str
+    password: SecretStr
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, value: str) -> str:
+        _no_line_break("username", value)
+        if ":" in value:
+            raise ValueError("a basic auth username cannot contain ':'")
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: SecretStr) -> SecretStr:
+        _no_line_break("password", value.get_secret_value())
+        return value
+
+
 _PAGE_ONLY = ("selector", "title", "no_writes", "error_shell")
 _NOT_FOR_COMMAND = ("status", "selector", "text", "not_text", "title", "header", "no_writes",
                     "redirect_to", "error_shell")
@@ -154,6 +211,19 @@ class Check(_Model):
     cwd: str | None = None
     #: page only: reads beyond GET and HEAD this page makes, added to its app's ``reads``.
     reads: list[ReadEntry] = Field(default_factory=list)
+    #: get and page checks: sent to the app's origins only, merged over the app's.
+    headers: dict[str, str] = Field(default_factory=dict)
+    cookies: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        return _valid_headers(value)
+
+    @field_validator("cookies")
+    @classmethod
+    def _cookies(cls, value: dict[str, str]) -> dict[str, str]:
+        return _valid_cookies(value)
 
     @field_validator("method", mode="before")
     @classmethod
@@ -196,6 +266,11 @@ class Check(_Model):
         }[kind]
         if misplaced:
             raise ValueError(f"expect.{misplaced[0]} does not apply to a {kind} check")
+        if kind == "command":
+            for key in ("headers", "cookies"):
+                if key in self.model_fields_set:
+                    raise ValueError(f"'{key}' applies to get and page checks (give a "
+                                     "command check what it needs through env)")
         if kind != "command":
             for key in ("env", "junit", "cwd"):
                 if key in self.model_fields_set:
@@ -376,6 +451,20 @@ class App(_Model):
     @property
     def parsed_reads(self) -> tuple[Read, ...]:
         return tuple(parse_read(entry) for entry in self.reads)
+    #: Sent only to the app's own origins (its url, or --url, and its aliases).
+    headers: dict[str, str] = Field(default_factory=dict)
+    cookies: dict[str, str] = Field(default_factory=dict)
+    basic_auth: BasicAuth | None = None
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        return _valid_headers(value)
+
+    @field_validator("cookies")
+    @classmethod
+    def _cookies(cls, value: dict[str, str]) -> dict[str, str]:
+        return _valid_cookies(value)
 
     @field_validator("url")
     @classmethod
@@ -391,6 +480,9 @@ class App(_Model):
 class Config(_Model):
     database_url: str | None = None
     evidence_dir: str | None = None
+    #: CA certificates (PEM) that production's TLS chains to, for the browser and HTTP
+    #: checks alike; relative to the config file. Wins over ``$SSL_CERT_FILE``.
+    ca_file: str | None = None
     apps: dict[str, App]
     suites: dict[str, list[Check] | Suite] = Field(default_factory=dict)
 
@@ -399,9 +491,20 @@ class Config(_Model):
 
     @property
     def check_secrets(self) -> tuple[str, ...]:
-        """``${VAR}`` values a command check is given (its ``env`` or its command line): a
-        token for the team's own suite, say, that its output may echo."""
+        """``${VAR}`` values used in an app's config or a suite, but for the app's ``url``,
+        ``aliases`` and ``release_branch`` (which every result shows): a header, a cookie,
+        basic auth, a ``?token=`` in a path, a command check's env or command line. Each
+        may come back in what production or a command prints, so all are scrubbed."""
         return self._check_secrets
+
+    @property
+    def ca_path(self) -> Path | None:
+        """``ca_file`` resolved against the config's folder, else ``$SSL_CERT_FILE``."""
+        if self.ca_file:
+            path = Path(self.ca_file)
+            return path if path.is_absolute() else self.base_dir / path
+        env = os.environ.get("SSL_CERT_FILE")
+        return Path(env) if env else None
 
     @property
     def path(self) -> Path | None:
@@ -482,6 +585,8 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
         raise ConfigError(f"cannot read: {exc}", path=str(path)) from None
     config = parse_config(text, source=str(path), environ=environ)
     config._path = path.resolve()
+    if config.ca_file and not (ca := config.ca_path or Path()).is_file():
+        raise ConfigError(f"no such file: {ca}", path=str(path), key="ca_file")
     return config
 
 
@@ -497,15 +602,24 @@ def parse_config(text: str, *, source: str = DEFAULT_CONFIG_NAME,
         raise document.validation_error(exc, _all_field_names()) from None
     _check_cross_references(config, document)
     config._check_secrets = tuple(
-        value for at, value in document.substituted
-        if any(key in ("env", "command") for key in at if isinstance(key, str)))
+        value for at, value in document.substituted if _may_be_secret(at))
     return config
+
+
+#: Where a ``${VAR}`` is no secret: every result shows the app's address and branch.
+_SHOWN_KEYS = ("url", "aliases", "release_branch")
+
+
+def _may_be_secret(at: KeyPath) -> bool:
+    if at[:1] == ("suites",):
+        return True
+    return at[:1] == ("apps",) and len(at) > 2 and at[2] not in _SHOWN_KEYS
 
 
 def _all_field_names() -> set[str]:
     names: set[str] = set()
     for model in (Expect, Check, Suite, VersionSource, Gate, Discord, GithubRelease, Notify,
-                  App, Config):
+                  BasicAuth, App, Config):
         names.update(model.model_fields)
     names.add("json")
     return names

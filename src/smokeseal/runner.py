@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from smokeseal.access import Access, access_for, for_check
 from smokeseal.checks.base import CheckResult, Stopwatch, join_url
 from smokeseal.checks.reads import Read
 from smokeseal.config import Check, Config, VersionSource, normalise_url
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from smokeseal.checks.browser_thread import BrowserThread
 
 __all__ = ["APP_CONCURRENCY", "GRACE", "PAGE_CONCURRENCY", "RunResult", "Shared", "Target",
-           "evidence_folder", "run_app", "run_fleet", "run_fleet_async", "run_suite",
+           "evidence_folder", "redact", "run_app", "run_fleet", "run_fleet_async", "run_suite",
            "run_suite_async", "run_target", "target_for"]
 
 #: Page checks at once; each is a renderer process, and this machine class has two cores.
@@ -84,6 +85,11 @@ class Target:
     #: The app's declared reads (``reads:``): the page guard lets these through, to the
     #: app's own origins (those of ``app_urls``) only.
     reads: tuple[Read, ...] = ()
+    #: Headers and cookies for the app's origins only (see :mod:`smokeseal.access`).
+    access: Access = field(default_factory=Access)
+    #: Config values taken out of every result before anything sees it (see
+    #: :func:`smokeseal.secrets.secrets_of`).
+    secrets: tuple[str, ...] = ()
 
 
 def target_for(config: Config, app: str, *, url: str | None = None,
@@ -98,9 +104,12 @@ def target_for(config: Config, app: str, *, url: str | None = None,
             raise UsageError(f"--url: {exc}") from None
     base_url = url or app_config.url
     app_urls = (base_url,) if url else (app_config.url, *app_config.aliases)
+    from smokeseal.secrets import secrets_of
+
     return Target(checks, base_url, app_urls, app_config.version, expected_sha,
                   app_config.seal_timeout, evidence_folder(config, app),
-                  app_config.parsed_reads)
+                  app_config.parsed_reads, access_for(app_config, base_url),
+                  tuple(secrets_of(config)))
 
 
 def run_app(config: Config, app: str, *, url: str | None = None, use_browser: bool = True,
@@ -108,7 +117,12 @@ def run_app(config: Config, app: str, *, url: str | None = None, use_browser: bo
     """Run app ``app``'s suite against its canonical URL (or ``url``)."""
     target = target_for(config, app, url=url, expected_sha=expected_sha)
     return asyncio.run(run_target(target, use_browser=use_browser, on_result=on_result,
-                                  base_dir=config.base_dir))
+                                  base_dir=config.base_dir, ca_file=_ca_file(config)))
+
+
+def _ca_file(config: Config) -> str | None:
+    path = config.ca_path
+    return str(path) if path else None
 
 
 def evidence_folder(config: Config, app: str) -> Path:
@@ -157,17 +171,19 @@ async def run_target(
     page_concurrency: int = PAGE_CONCURRENCY,
     on_result: OnResult | None = None,
     shared: Shared | None = None,
+    ca_file: str | None = None,
 ) -> RunResult:
     """Run a target's checks at once. With ``shared``, use its client and browser (left
-    open)."""
+    open). ``ca_file`` is trusted for https, by HTTP checks and the browser alike."""
     if shared is not None:
         return await _run_checks(target, shared, use_browser=use_browser, base_dir=base_dir,
                                  on_result=on_result)
     needs_browser = use_browser and any(c.kind == "page" for c in target.checks)
-    browser = _launch(browser_executable) if needs_browser else None
+    browser = (_launch(browser_executable, ca_file, target.app_urls) if needs_browser
+               else None)
     from smokeseal.checks.http import read_only_client
 
-    async with read_only_client() as client:
+    async with read_only_client(ca_file) as client:
         try:
             run = await _run_checks(target,
                                     Shared(client, asyncio.Semaphore(page_concurrency),
@@ -180,12 +196,17 @@ async def run_target(
     return run
 
 
-def _launch(executable: str | None) -> BrowserThread:
+def _launch(executable: str | None, ca_file: str | None = None,
+            app_urls: Sequence[str] = ()) -> BrowserThread:
     """The browser, starting in the background (or started already, see
-    :func:`~smokeseal.checks.browser_thread.prelaunch`): HTTP checks do not wait for it."""
+    :func:`~smokeseal.checks.browser_thread.prelaunch`): HTTP checks do not wait for it.
+    With ``ca_file``, it trusts that CA on ``app_urls`` (see :mod:`smokeseal.trust`)."""
     from smokeseal.checks.browser_thread import BrowserThread, take_prelaunched
+    from smokeseal.trust import browser_trust_args
 
-    return take_prelaunched(executable) or BrowserThread(executable).start()
+    args = browser_trust_args(ca_file, app_urls)
+    return (take_prelaunched(executable, args=args, ca_file=ca_file)
+            or BrowserThread(executable, args=args, ca_file=ca_file).start())
 
 
 def _default_timeout(kind: str) -> float:
@@ -217,6 +238,8 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
     planned: list[bool] = []  # this suite's page checks are announced to the browser once
 
     def report(results: list[CheckResult]) -> list[CheckResult]:
+        # The one place results are made public: past it, no secret of the config is left.
+        results = [redact(result, target.secrets) for result in results]
         if on_result is not None:
             for result in results:
                 on_result(result)
@@ -248,7 +271,8 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
         from smokeseal.checks.http import run_get_check
 
         return await _bounded(check, lambda: _one(run_get_check(
-            shared.client, check, base_url, app_urls=target.app_urls)))
+            shared.client, check, base_url, app_urls=target.app_urls,
+            access=for_check(target.access, check))))
 
     async def _browser_ready(check: Check, browser: BrowserThread) -> CheckResult | None:
         from smokeseal.errors import BrowserError
@@ -273,7 +297,7 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
         try:
             return [await browser.run(lambda session: run_page_check(
                 session, check, base_url, target.evidence_dir, app_urls=target.app_urls,
-                reads=target.reads))]
+                reads=target.reads, access=for_check(target.access, check)))]
         except Exception as exc:
             return [CheckResult(check.label, "page", False,
                                 f"browser failed: {describe_error(exc)}", 0,
@@ -336,7 +360,7 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
         check = Check(name="version", get=source.path, timeout=source.timeout)
         found = await with_retries(check, lambda: _bounded(check, lambda: _one(
             run_version_check(shared.client, source, base_url, target.expected_sha,
-                              app_urls=target.app_urls))))
+                              app_urls=target.app_urls, access=target.access))))
         revisions.extend(getattr(r, "revision", None) for r in found)
         return report(found)
 
@@ -348,6 +372,29 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
     results = [result for group in nested for result in group]
     revision = next((r for r in revisions if r), None)
     return RunResult(base_url, checked_at, watch.ms(), results, None, [], revision)
+
+
+def redact(result: CheckResult, secrets: Sequence[str]) -> CheckResult:
+    """``result`` with every secret in its texts (and its evidence log) replaced by ``***``:
+    production may echo a header or a ``?token=`` back into a page or an error."""
+    if not secrets:
+        return result
+    from smokeseal.secrets import scrub
+
+    result.detail = scrub(result.detail, secrets)
+    result.url = scrub(result.url, secrets) if result.url is not None else None
+    result.first_failure = (scrub(result.first_failure, secrets)
+                            if result.first_failure is not None else None)
+    result.notes = [scrub(note, secrets) for note in result.notes]
+    result.blocked_writes = [scrub(attempt, secrets) for attempt in result.blocked_writes]
+    if result.evidence is not None:
+        log = Path(result.evidence) / "console.txt"
+        # Evidence is best-effort: a log that cannot be rewritten is removed, not left whole.
+        try:
+            log.write_text(scrub(log.read_text(encoding="utf-8"), secrets), encoding="utf-8")
+        except (OSError, UnicodeError):
+            log.unlink(missing_ok=True)
+    return result
 
 
 async def _one(result: Awaitable[CheckResult]) -> list[CheckResult]:
@@ -389,11 +436,12 @@ async def run_fleet_async(config: Config, apps: Sequence[str] | None = None, *,
     names = list(apps if apps is not None else config.apps)
     needs_browser = use_browser and any(c.kind == "page" for name in names
                                         for c in config.suite_for(name))
-    browser = _launch(None) if needs_browser else None
+    everywhere = [u for name in names for u in target_for(config, name).app_urls]
+    browser = _launch(None, _ca_file(config), everywhere) if needs_browser else None
     app_slots = asyncio.Semaphore(app_concurrency)
     from smokeseal.checks.http import read_only_client
 
-    async with read_only_client() as client:
+    async with read_only_client(_ca_file(config)) as client:
         shared = Shared(client, asyncio.Semaphore(page_concurrency), browser)
 
         async def one(name: str) -> RunResult:

@@ -7,6 +7,7 @@ the board; text smokeseal keeps (delivery errors, a command check's output) goes
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -14,10 +15,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from smokeseal.config import Config
 
-__all__ = ["scrub", "scrub_all", "secrets_of"]
+__all__ = ["MIN_SECRET_LENGTH", "scrub", "scrub_all", "secrets_of"]
 
 #: Environment variables of smokeseal's own that hold secrets.
 _SECRET_VARIABLES = ("SMOKESEAL_BOARD_TOKEN",)
+#: Shorter values are not scrubbed: hiding every "1" or "on" (a ``${DEBUG}`` header, say)
+#: would wreck every text around it, and a secret that short protects nothing anyway.
+MIN_SECRET_LENGTH = 4
 
 
 def secrets_of(config: Config, environ: Mapping[str, str] | None = None) -> list[str]:
@@ -31,9 +35,14 @@ def secrets_of(config: Config, environ: Mapping[str, str] | None = None) -> list
             found += [url, url.rstrip("/").rsplit("/", 1)[-1]]
         if app.notify.github_release:
             found.append(app.notify.github_release.token.get_secret_value())
+        if app.basic_auth:
+            # The password, and the header a page that echoes its request would show.
+            password = app.basic_auth.password.get_secret_value()
+            pair = f"{app.basic_auth.username}:{password}".encode()
+            found += [password, base64.b64encode(pair).decode()]
     # An app's own URL is no secret, and hiding it would hide every result's address.
     urls = {url for app in config.apps.values() for url in (app.url, *app.aliases)}
-    return sorted({s for s in found if len(s) >= 6 and s.rstrip("/") not in urls},
+    return sorted({s for s in found if len(s) >= MIN_SECRET_LENGTH and s.rstrip("/") not in urls},
                   key=len, reverse=True)
 
 

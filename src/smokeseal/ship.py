@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from smokeseal.access import Access, access_for
 from smokeseal.checks.base import CheckResult, join_url
 from smokeseal.config import App, Config, Gate, VersionSource
 from smokeseal.errors import ShipError, UsageError
@@ -116,27 +117,41 @@ def deploy_and_gate(config: Config, ledger: Ledger, release: Release, *, say: Sa
                     deploy_output: int | None = None,
                     on_deploy_line: Callable[[str], None] | None = None,
                     waiting: Waiting = _no_show) -> Release:
-    """The half of ``ship`` that decides it: deploy, gate, mark shipped."""
+    """The half of ``ship`` that decides it: deploy, gate, mark shipped. What it says (and
+    a failure's message) holds no secret of the config: a gate path may carry a token."""
+    from smokeseal.secrets import scrub, secrets_of
+
+    secrets = secrets_of(config)
+
+    def told(text: str) -> None:
+        say(scrub(text, secrets))
+
     app = config.app(release.app)
-    if app.deploy:
-        say(f"deploying {release.ref} ({release.short_sha}): {app.deploy}")
-        started = time.monotonic()
-        with waiting(f"deploying {release.ref}"):
-            deploy(app, release, cwd=str(config.base_dir), output=deploy_output,
-                   on_line=on_deploy_line)
-        say(f"deployed in {time.monotonic() - started:.1f} s")
-    else:
-        say("no deploy command configured; gating on what is live")
-    # With app.version, the gate also waits for the release's build to be the one answering.
-    with waiting(f"gate: waiting for {join_url(app.url, app.gate.path)} to answer 200"):
-        wait_for_gate(app.url, app.gate, version=app.version, sha=release.sha,
-                      app_urls=app.aliases, say=say)
+    try:
+        if app.deploy:
+            told(f"deploying {release.ref} ({release.short_sha}): {app.deploy}")
+            started = time.monotonic()
+            with waiting(f"deploying {release.ref}"):
+                deploy(app, release, cwd=str(config.base_dir), output=deploy_output,
+                       on_line=on_deploy_line)
+            told(f"deployed in {time.monotonic() - started:.1f} s")
+        else:
+            told("no deploy command configured; gating on what is live")
+        # With app.version, the gate also waits for the release's build to be the one
+        # answering.
+        gate_url = scrub(join_url(app.url, app.gate.path), secrets)
+        with waiting(f"gate: waiting for {gate_url} to answer 200"):
+            wait_for_gate(app.url, app.gate, version=app.version, sha=release.sha,
+                          app_urls=app.aliases, say=told, access=access_for(app, app.url),
+                          ca_file=str(config.ca_path) if config.ca_path else None)
+    except ShipError as exc:
+        raise ShipError(scrub(str(exc), secrets)) from None
     from smokeseal.outbox import deliver_quietly, messages_for_ship
 
     shipped = ledger.mark_shipped(release.id, messages_for_ship(config))
     for warning in deliver_quietly(config, ledger):  # the release notes, before the seal
-        say(f"warning: {warning}")
-    say(f"shipped {shipped.ref}; sealing against {app.url}")
+        told(f"warning: {warning}")
+    told(f"shipped {shipped.ref}; sealing against {app.url}")
     return shipped
 
 
@@ -212,7 +227,8 @@ _GATE_POLL_FLOOR = 0.5
 
 def wait_for_gate(base_url: str, gate: Gate, *, version: VersionSource | None = None,
                   sha: str | None = None, app_urls: Sequence[str] = (), say: Say = _quiet,
-                  clock: Callable[[], float] = time.monotonic) -> Revision | None:
+                  clock: Callable[[], float] = time.monotonic, access: Access | None = None,
+                  ca_file: str | None = None) -> Revision | None:
     """Poll ``gate.path`` every ``interval`` until it answers 200, or fail after ``timeout``.
 
     With ``version`` and ``sha``, also wait until production serves ``sha``: a rolling
@@ -224,7 +240,8 @@ def wait_for_gate(base_url: str, gate: Gate, *, version: VersionSource | None = 
     ``base_url`` and ``app_urls`` (the aliases): a 200 from anywhere else is not the app's.
     Each poll of ``/up`` runs under one deadline, at most the time the gate has left (and
     :data:`GATE_POLL_LIMIT`), so a server that trickles cannot hold it. Raises nothing but
-    :class:`ShipError`: whatever else goes wrong is a poll that did not pass.
+    :class:`ShipError`: whatever else goes wrong is a poll that did not pass. ``access``
+    (the app's headers, cookies, basic auth) goes with every request to the app's origins.
     """
     from smokeseal.checks.version import (
         Revision,
@@ -246,7 +263,8 @@ def wait_for_gate(base_url: str, gate: Gate, *, version: VersionSource | None = 
     say(f"gate: waiting for {url} to answer 200{live} (up to {gate.timeout:g} s)")
     while True:
         attempts += 1
-        up, last = _poll_up(url, on_app, min(GATE_POLL_LIMIT, max(left, _GATE_POLL_FLOOR)))
+        up, last = _poll_up(url, on_app, min(GATE_POLL_LIMIT, max(left, _GATE_POLL_FLOOR)),
+                            access, ca_file)
         tries = f"after {attempts} attempt{'s' * (attempts > 1)}"
         if up and build is None:
             say(f"gate: {url} answered 200 {tries}")
@@ -256,7 +274,8 @@ def wait_for_gate(base_url: str, gate: Gate, *, version: VersionSource | None = 
             # out like an old one (the first release to add /version meets the old
             # build's 404), and never for longer than the gate's timeout.
             try:
-                revision = read_revision_sync(build[0], base_url, app_urls=app_urls)
+                revision = read_revision_sync(build[0], base_url, app_urls=app_urls,
+                                              access=access, ca_file=ca_file)
             except Exception as exc:  # the gate raises nothing but ShipError
                 revision = Revision(None, f"revision unreadable: {_why(exc)}")
             if revision.value is not None and same_revision(revision.value, build[1]):
@@ -281,7 +300,8 @@ def wait_for_gate(base_url: str, gate: Gate, *, version: VersionSource | None = 
         left = deadline - clock()
 
 
-def _poll_up(url: str, app_urls: Sequence[str], timeout: float) -> tuple[bool, str]:
+def _poll_up(url: str, app_urls: Sequence[str], timeout: float, access: Access | None,
+             ca_file: str | None) -> tuple[bool, str]:
     """One poll of the gate: whether ``url`` answered 200 on the app, and what it said.
 
     The whole exchange (every redirect, every body, capped) runs under ``timeout``.
@@ -299,8 +319,9 @@ def _poll_up(url: str, app_urls: Sequence[str], timeout: float) -> tuple[bool, s
     )
 
     async def once() -> tuple[bool, str]:
-        async with asyncio.timeout(timeout), read_only_client() as client:
-            walk = await walk_on_app(client, "GET", url, app_urls=app_urls, timeout=timeout)
+        async with asyncio.timeout(timeout), read_only_client(ca_file) as client:
+            walk = await walk_on_app(client, "GET", url, app_urls=app_urls, timeout=timeout,
+                                     access=access)
         if walk.left_to is not None:
             return False, f"redirected off the app to {walk.left_to}"
         status = walk.response.status_code
@@ -313,7 +334,7 @@ def _poll_up(url: str, app_urls: Sequence[str], timeout: float) -> tuple[bool, s
     except (WalkStopped, WriteRefused) as exc:
         return False, str(exc)
     except httpx.HTTPError as exc:
-        return False, describe_http_error(exc)
+        return False, describe_http_error(exc, url)
     except Exception as exc:  # the gate raises nothing but ShipError
         return False, f"unexpected error: {_why(exc)}"
 

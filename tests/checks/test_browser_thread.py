@@ -107,3 +107,14 @@ def test_a_prelaunched_browser_goes_to_the_first_taker_for_its_browser(
     assert take_prelaunched(browser_executable + "-other") is None
     assert take_prelaunched() is None
     assert not running(children() - before)
+
+
+def test_a_prelaunched_browser_trusting_another_ca_is_not_taken(
+        browser_executable: str, tmp_path: Path) -> None:
+    before = children()
+    prelaunch()
+    # A run whose config names a private CA needs a browser launched to trust it.
+    assert take_prelaunched(args=("--ignore-certificate-errors-spki-list=abc",),
+                            ca_file=str(tmp_path / "ca.pem")) is None
+    assert take_prelaunched() is None
+    assert not running(children() - before)

@@ -38,11 +38,13 @@ def test_an_untrusted_certificate_fails_both_kinds_of_check(bad_tls: BadTLS,
                                                             browser_executable: str) -> None:
     fetched = one(get("/"), bad_tls.unknown_ca)
     assert (fetched.ok, fetched.detail) == (
-        False, "TLS certificate rejected: unable to get local issuer certificate")
+        False, f"{bad_tls.unknown_ca}: certificate not trusted (unable to get local issuer "
+               "certificate): set SSL_CERT_FILE or ca_file to your CA bundle")
     rendered = one(page("/"), bad_tls.unknown_ca, browser_executable)
     assert not rendered.ok
-    assert rendered.detail == (f"could not load: net::ERR_CERT_AUTHORITY_INVALID at "
-                               f"{bad_tls.unknown_ca}/")
+    assert rendered.detail == (f"could not load: {bad_tls.unknown_ca}: certificate not "
+                               "trusted (ERR_CERT_AUTHORITY_INVALID): set SSL_CERT_FILE or "
+                               "ca_file to your CA bundle")
     assert bad_tls.recorder.seen == []  # nothing got past the handshake
 
 
@@ -54,7 +56,8 @@ def test_a_trusted_ca_still_names_a_wrong_host_or_an_expired_certificate(
         bad_tls: BadTLS, server: str, reason: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SSL_CERT_FILE", bad_tls.ca_file)  # a private CA, as operators have
     result = one(get("/"), getattr(bad_tls, server))
-    assert (result.ok, result.detail) == (False, f"TLS certificate rejected: {reason}")
+    url = getattr(bad_tls, server)
+    assert (result.ok, result.detail) == (False, f"{url}: certificate rejected ({reason})")
 
 
 def test_the_trusted_ca_makes_a_good_certificate_pass(bad_tls: BadTLS,

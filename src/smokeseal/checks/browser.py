@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playwright.async_api import (
     Browser,
@@ -49,6 +49,7 @@ from playwright.async_api import (
 )
 from playwright.async_api import Error as PlaywrightError
 
+from smokeseal.access import Access
 from smokeseal.checks.base import (
     READ_ONLY_METHODS,
     Tally,
@@ -56,6 +57,9 @@ from smokeseal.checks.base import (
 )
 from smokeseal.checks.reads import GRAPHQL, ReadPolicy, graphql_refusal, path_of
 from smokeseal.errors import BrowserError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["BROWSER_GONE", "DEFAULT_TIMEOUT", "LAUNCH_ARGS", "Asset", "BrowserSession", "Tab",
            "Visit", "describe_error", "find_browser"]
@@ -193,6 +197,10 @@ class Visit:
     #: The main frame's latest document answer: after a script redirect, the page that
     #: ended is not the one ``goto`` answered with.
     document: Response | None = None
+    #: What requests to the app's origins carry (see :meth:`Tab._overrides`), and the
+    #: client that looks where their redirects go first.
+    access: Access = field(default_factory=Access)
+    probe: httpx.AsyncClient | None = None
 
     @property
     def blocked_count(self) -> int:
@@ -258,11 +266,13 @@ class Tab:
             raise
         return tab
 
-    def start(self, policy: ReadPolicy | None = None, timeout: float = DEFAULT_TIMEOUT
-              ) -> Visit:
-        """A new visit, letting through what ``policy`` declares within ``timeout`` s."""
+    def start(self, policy: ReadPolicy | None = None, timeout: float = DEFAULT_TIMEOUT,
+              access: Access | None = None, probe: httpx.AsyncClient | None = None) -> Visit:
+        """A new visit, letting through what ``policy`` declares within ``timeout`` s, with
+        ``access``'s headers on requests to the app's origins."""
         self.visit = Visit(policy=policy or ReadPolicy(),
-                           deadline=time.monotonic() + timeout)
+                           deadline=time.monotonic() + timeout,
+                           access=access or Access(), probe=probe)
         return self.visit
 
     async def _guard(self, route: Route) -> None:
@@ -272,7 +282,7 @@ class Tab:
         # A tab closed under a pending request makes these raise; nothing is left to guard.
         with contextlib.suppress(PlaywrightError):
             if request.method in READ_ONLY_METHODS:
-                await route.continue_()
+                await route.continue_(**await self._overrides(request))
                 return
             attempt = f"{request.method} {request.url}"
             read = self.visit.policy.http_read(request.method, request.url)
@@ -302,8 +312,11 @@ class Tab:
         (the browser would repeat the POST where it points, past every route)."""
         self.visit.reads.add(label)
         try:
-            response = await route.fetch(max_redirects=0,
-                                         timeout=self.visit.read_timeout_ms())
+            # One hop only, so the configured headers cannot follow a redirect elsewhere.
+            extra = self.visit.access.for_origin(route.request.url, with_cookies=False)
+            response = await route.fetch(
+                max_redirects=0, timeout=self.visit.read_timeout_ms(),
+                headers=self._with(route.request, extra) if extra else None)
         except PlaywrightError as exc:
             # Production did not answer: the page sees a network failure of the app's own.
             timed_out = "Timeout" in describe_error(exc)
@@ -316,6 +329,38 @@ class Tab:
                                      "must not redirect")
             return
         await route.fulfill(response=response)
+
+    async def _overrides(self, request: Request) -> dict[str, Any]:
+        """The configured headers for a request to one of the app's origins; none for any
+        other request (a WebSocket never comes here)."""
+        visit = self.visit
+        extra = visit.access.for_origin(request.url, with_cookies=False)
+        if not extra:
+            return {}
+        # Playwright puts these headers on every redirect this request leads to, whatever
+        # its host: look where the redirects go first, and send them only when every hop
+        # stays on the app's origins.
+        if visit.probe is not None:
+            from smokeseal.checks.http import leaves_app
+
+            left = await leaves_app(visit.probe, request.method, request.url,
+                                    access=visit.access, headers=request.headers)
+            if left is not None:
+                _note_once(visit, f"{shorten(request.url, 100)} {left}: sent without the "
+                                  "configured headers and basic auth")
+                return {}
+        return {"headers": self._with(request, extra)}
+
+    def _with(self, request: Request, extra: dict[str, str]) -> dict[str, str]:
+        """The request's headers with the configured ones in place of the page's own."""
+        mine = {name.lower() for name in extra}
+        replaced = sorted(name for name in extra
+                          if request.headers.get(name.lower(), extra[name]) != extra[name])
+        if replaced:
+            _note_once(self.visit, f"the page's own {', '.join(replaced)} header replaced by "
+                                   "the configured one")
+        kept = {k: v for k, v in request.headers.items() if k.lower() not in mine}
+        return {**kept, **extra}
 
     async def _refuse_socket(self, ws: WebSocketRoute) -> None:
         if self.visit.policy.socket_read(ws.url) is not None:
@@ -400,6 +445,11 @@ class Tab:
         await _close(self.context)
 
 
+def _note_once(visit: Visit, note: str) -> None:
+    if note not in visit.notes:
+        visit.notes.append(note)
+
+
 def _frame_of(request: Request) -> Any:
     """The frame that asked, or None (a service worker's request has none). Never raises: an
     event handler's exception would break Playwright's connection."""
@@ -448,8 +498,14 @@ async def _close(context: BrowserContext) -> None:
 class BrowserSession:
     """Playwright and one launched browser, for the length of an ``async with``."""
 
-    def __init__(self, executable: str | None = None) -> None:
+    def __init__(self, executable: str | None = None, *, args: tuple[str, ...] = (),
+                 ca_file: str | None = None) -> None:
         self.executable = executable
+        #: Launch flags beside :data:`LAUNCH_ARGS` (a private CA's, see
+        #: :func:`smokeseal.trust.browser_trust_args`).
+        self.args = args
+        self.ca_file = ca_file
+        self._probe: httpx.AsyncClient | None = None
         self._playwright: Playwright | None = None
         self.browser: Browser | None = None
         self._idle: list[Tab] = []
@@ -461,6 +517,16 @@ class BrowserSession:
         #: Page checks still to come (see :meth:`plan`): a used tab is wiped for reuse only
         #: while some are.
         self._planned = 0
+
+    @property
+    def probe(self) -> httpx.AsyncClient:
+        """The HTTP client that looks where a request's redirects go before it is sent with
+        the app's headers (see :meth:`Tab._overrides`); made on first use."""
+        if self._probe is None:
+            from smokeseal.checks.http import read_only_client
+
+            self._probe = read_only_client(self.ca_file)
+        return self._probe
 
     def plan(self, checks: int) -> None:
         """``checks`` more page checks will ask for a tab in this session."""
@@ -530,7 +596,8 @@ class BrowserSession:
         assert self._playwright is not None
         try:
             return await self._playwright.chromium.launch(
-                executable_path=executable, args=list(LAUNCH_ARGS), headless=True, timeout=30_000
+                executable_path=executable, args=[*LAUNCH_ARGS, *self.args], headless=True,
+                timeout=30_000
             )
         except PlaywrightError as exc:
             raise BrowserError(f"could not launch {executable}: {_first_line(exc)}") from exc
@@ -558,6 +625,9 @@ class BrowserSession:
         for task in list(self._recycling):
             task.cancel()
         self._idle.clear()  # closing the browser closes their contexts
+        if self._probe is not None:
+            with contextlib.suppress(Exception):
+                await self._probe.aclose()
         try:
             if self.browser is not None:
                 await self.browser.close()

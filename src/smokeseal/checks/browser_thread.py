@@ -39,8 +39,11 @@ class BrowserThread:
     :class:`~smokeseal.errors.BrowserError`.
     """
 
-    def __init__(self, executable: str | None = None) -> None:
+    def __init__(self, executable: str | None = None, *, args: tuple[str, ...] = (),
+                 ca_file: str | None = None) -> None:
         self.executable = executable
+        self.args = args
+        self.ca_file = ca_file
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="smokeseal-browser",
                                         daemon=True)
@@ -73,7 +76,8 @@ class BrowserThread:
             from smokeseal.checks.browser import BrowserSession
         finally:
             self._imported.set()
-        return await BrowserSession(self.executable).__aenter__()
+        return await BrowserSession(self.executable, args=self.args,
+                                    ca_file=self.ca_file).__aenter__()
 
     def _session(self) -> Future[BrowserSession]:
         if self._opened is None:
@@ -202,20 +206,28 @@ def prelaunch(executable: str | None = None) -> BrowserThread:
     global _prelaunched
     with _lock:
         if _prelaunched is None:
-            _prelaunched = BrowserThread(executable).start(head_start=1.0)
+            # The config is not read yet: only $SSL_CERT_FILE's CA keys can be given now.
+            from smokeseal.trust import browser_trust_args
+
+            ca_file = os.environ.get("SSL_CERT_FILE") or None
+            _prelaunched = BrowserThread(executable, args=browser_trust_args(ca_file),
+                                         ca_file=ca_file).start(head_start=1.0)
             atexit.register(_discard)
         return _prelaunched
 
 
-def take_prelaunched(executable: str | None = None) -> BrowserThread | None:
-    """The prelaunched browser, if there is one for ``executable``; it is the caller's now."""
+def take_prelaunched(executable: str | None = None, *, args: tuple[str, ...] | None = None,
+                     ca_file: str | None = None) -> BrowserThread | None:
+    """The prelaunched browser, if there is one for ``executable`` (and, given ``args``,
+    launched with them and trusting ``ca_file``); it is the caller's now."""
     global _prelaunched
     with _lock:
         found, _prelaunched = _prelaunched, None
     if found is None:
         return None
-    if executable is not None and executable != found.executable:
-        found.close()  # made for another browser
+    if (executable is not None and executable != found.executable) \
+            or (args is not None and (args, ca_file) != (found.args, found.ca_file)):
+        found.close()  # made for another browser, or to trust other certificates
         return None
     return found
 

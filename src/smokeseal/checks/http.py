@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import ssl
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
 
+from smokeseal.access import Access
 from smokeseal.checks.base import (
     READ_ONLY_METHODS,
     USER_AGENT,
@@ -29,12 +31,14 @@ __all__ = [
     "BODY_LIMIT",
     "DEFAULT_TIMEOUT",
     "MAX_REDIRECTS",
+    "TLS_FIX",
     "RedirectLimit",
     "UnreadableBody",
     "Walk",
     "WalkStopped",
     "WriteRefused",
     "describe_http_error",
+    "leaves_app",
     "read_only_client",
     "run_get_check",
     "walk_on_app",
@@ -78,12 +82,16 @@ class _TLSWhenNeeded(httpx.AsyncBaseTransport):
     checks (a staging host, a health port); a run that meets https pays it once, as before.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, ca_file: str | None = None) -> None:
         self._transport: httpx.AsyncHTTPTransport | None = None
+        self._ca_file = ca_file
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._transport is None:
-            self._transport = httpx.AsyncHTTPTransport(limits=_LIMITS)  # verifies, as always
+            # httpx trusts $SSL_CERT_FILE by itself; the config's ca_file wins over it.
+            verify: ssl.SSLContext | bool = (ssl.create_default_context(cafile=self._ca_file)
+                                             if self._ca_file else True)
+            self._transport = httpx.AsyncHTTPTransport(verify=verify, limits=_LIMITS)
         return await self._transport.handle_async_request(request)
 
     async def aclose(self) -> None:
@@ -91,8 +99,9 @@ class _TLSWhenNeeded(httpx.AsyncBaseTransport):
             await self._transport.aclose()
 
 
-def read_only_client() -> httpx.AsyncClient:
-    """A client that follows redirects and can only ever send GET or HEAD."""
+def read_only_client(ca_file: str | None = None) -> httpx.AsyncClient:
+    """A client that follows redirects and can only ever send GET or HEAD; ``ca_file``
+    (the config's) is trusted for https in place of ``$SSL_CERT_FILE`` and the defaults."""
     # Plain http never uses TLS; its transport gets a context that trusts nothing (so it
     # could not connect to anything over TLS even by mistake) instead of loading the CAs.
     plain = httpx.AsyncHTTPTransport(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
@@ -102,13 +111,14 @@ def read_only_client() -> httpx.AsyncClient:
         max_redirects=MAX_REDIRECTS,
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         event_hooks={"request": [_refuse_writes]},
-        transport=_TLSWhenNeeded(),
+        transport=_TLSWhenNeeded(ca_file),
         mounts={"http://": plain},
     )
 
 
 async def run_get_check(client: httpx.AsyncClient, check: Check, base_url: str, *,
-                        app_urls: Sequence[str] = ()) -> CheckResult:
+                        app_urls: Sequence[str] = (),
+                        access: Access | None = None) -> CheckResult:
     """Send the check's request to ``base_url`` + its path and judge the answer.
 
     Redirects are followed hop by hop, only while they stay on the app: ``base_url`` and
@@ -126,13 +136,13 @@ async def run_get_check(client: httpx.AsyncClient, check: Check, base_url: str, 
     try:
         walk = await walk_on_app(client, check.method, url, app_urls=(base_url, *app_urls),
                                  timeout=timeout, follow_redirects=check.follow_redirects,
-                                 redirect_to=expect.redirect_to)
+                                 redirect_to=expect.redirect_to, access=access)
     except TimeoutError:
         return failed(f"no complete answer within {timeout:g} s")
     except WalkStopped as exc:
         return failed(str(exc))
     except httpx.HTTPError as exc:
-        return failed(describe_http_error(exc))
+        return failed(describe_http_error(exc, url))
     except WriteRefused as exc:
         return failed(str(exc))
     ms = watch.ms()
@@ -197,13 +207,14 @@ class Walk:
 
 async def walk_on_app(client: httpx.AsyncClient, method: str, url: str, *,
                       app_urls: Sequence[str], timeout: float, follow_redirects: bool = True,
-                      redirect_to: str | None = None) -> Walk:
+                      redirect_to: str | None = None, access: Access | None = None) -> Walk:
     """Request ``url`` and follow its redirects one hop at a time, never off the app.
 
     A hop is followed only when it stays on one of ``app_urls``' hosts (see
     :func:`~smokeseal.checks.base.off_app`) and ``follow_redirects`` is true; a redirect to
     where ``redirect_to`` says is an answer in itself and is not followed either. Nothing
-    is ever sent to another host. The whole walk, every hop and body, runs under one
+    is ever sent to another host. ``access`` adds its headers and cookies to each hop whose
+    origin is one of the app's, and to no other. The whole walk, every hop and body, runs under one
     ``timeout``: raises TimeoutError past it, :class:`RedirectLimit` after
     :data:`MAX_REDIRECTS` redirects, :class:`WalkStopped` on a URL that cannot be requested,
     and httpx errors as they come.
@@ -218,7 +229,8 @@ async def walk_on_app(client: httpx.AsyncClient, method: str, url: str, *,
     async with asyncio.timeout(timeout):
         while True:
             try:
-                response, body, unreadable = await _fetch(client, method, url, timeout)
+                extra = access.for_origin(url) if access else {}
+                response, body, unreadable = await _fetch(client, method, url, timeout, extra)
             except httpx.InvalidURL as exc:
                 # httpx reads the Location of every redirect, followed or not, and raises
                 # this (not an HTTPError) for some that production may send: javascript:…
@@ -242,6 +254,40 @@ async def walk_on_app(client: httpx.AsyncClient, method: str, url: str, *,
                 raise RedirectLimit(_limit_message(urls, walk.location))
             # Redirects keep the method: GET stays GET and HEAD stays HEAD.
             url = walk.location
+
+
+#: How long a look at where a browser request's redirects go may take.
+PROBE_TIMEOUT = 5.0
+#: Request headers that belong to one connection or request, not to a copy of it.
+_NOT_COPIED = frozenset({"host", "content-length", "connection", "transfer-encoding",
+                         "upgrade", "keep-alive", "te", "trailer"})
+
+
+async def leaves_app(client: httpx.AsyncClient, method: str, url: str, *, access: Access,
+                     headers: Mapping[str, str], timeout: float = PROBE_TIMEOUT) -> str | None:
+    """None when a request for ``url``, its redirects followed, stays on the app's origins;
+    else where it goes ("redirects to https://sso.example.com/…") or why that could not be
+    told. Only the answers' status and headers are read; ``access`` goes to the app's
+    origins only, as in :func:`walk_on_app`."""
+    copied = {k: v for k, v in headers.items() if k.lower() not in _NOT_COPIED}
+    try:
+        async with asyncio.timeout(timeout):
+            for _ in range(MAX_REDIRECTS + 1):
+                async with client.stream(method, url, follow_redirects=False,
+                                         headers={**copied, **access.for_origin(url)}
+                                         ) as response:
+                    nxt = response.next_request
+                if nxt is None:
+                    return None
+                url = str(nxt.url)
+                if not access.on_app(url):
+                    return f"redirects to {shorten(url, 100)}"
+    except (TimeoutError, httpx.HTTPError, httpx.InvalidURL, WriteRefused) as exc:
+        detail = (f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError)
+                  else describe_http_error(exc) if isinstance(exc, httpx.HTTPError)
+                  else str(exc))
+        return f"could not be followed ({detail})"
+    return None  # a loop on the app: the browser meets it too, with nothing sent elsewhere
 
 
 def _limit_message(urls: list[str], nxt: str) -> str:
@@ -268,8 +314,8 @@ def _where(walk: Walk) -> str:
     return out
 
 
-async def _fetch(client: httpx.AsyncClient, method: str, url: str,
-                 timeout: float) -> tuple[httpx.Response, bytes, str | None]:
+async def _fetch(client: httpx.AsyncClient, method: str, url: str, timeout: float,
+                 extra: dict[str, str]) -> tuple[httpx.Response, bytes, str | None]:
     """One hop: the answer, its body decoded up to :data:`BODY_LIMIT`, and why the body
     could not be decoded (None when it was).
 
@@ -278,7 +324,8 @@ async def _fetch(client: httpx.AsyncClient, method: str, url: str,
     """
     # One hop only: redirects are the caller's, so it can look where each one goes first.
     async with client.stream(method, url, timeout=timeout, follow_redirects=False,
-                             headers={"Accept-Encoding": ACCEPT_ENCODING}) as response:
+                             headers={**extra, "Accept-Encoding": ACCEPT_ENCODING}
+                             ) as response:
         codings = [c.strip().lower() for c in
                    response.headers.get_list("content-encoding", split_commas=True)]
         # Tokens that are no compression at all ("UTF-8", "none", "binary": misconfigured
@@ -366,13 +413,21 @@ def _status_failure(expect: Expect, got: int) -> str | None:
     return status_failure(expect.statuses(), got)
 
 
-def describe_http_error(exc: httpx.HTTPError) -> str:
-    """One line a person understands, for any transport failure."""
+#: What to do about a certificate that does not chain to a trusted CA.
+TLS_FIX = "set SSL_CERT_FILE or ca_file to your CA bundle"
+
+
+def describe_http_error(exc: httpx.HTTPError, url: str | None = None) -> str:
+    """One line a person understands, for any transport failure; a TLS one names the https
+    origin (of the request that failed, else of ``url``) and, where it helps, the fix."""
     for cause in _causes(exc):
         if isinstance(cause, ssl.SSLCertVerificationError):
-            return f"TLS certificate rejected: {cause.verify_message or cause.reason}"
+            why = cause.verify_message or cause.reason
+            if cause.verify_code in _UNTRUSTED:
+                return f"{_tls_origin(exc, url)}certificate not trusted ({why}): {TLS_FIX}"
+            return f"{_tls_origin(exc, url)}certificate rejected ({why})"
         if isinstance(cause, ssl.SSLError):
-            return f"TLS error: {cause.reason or cause}"
+            return f"{_tls_origin(exc, url)}TLS error: {cause.reason or cause}"
         if isinstance(cause, socket.gaierror):
             return f"DNS lookup failed: {cause.strerror or cause}"
         if isinstance(cause, ConnectionRefusedError):
@@ -387,6 +442,19 @@ def describe_http_error(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.RemoteProtocolError):
         return f"server broke the HTTP protocol: {text}"
     return f"{type(exc).__name__}: {text}"
+
+
+#: OpenSSL's verify codes for a chain that ends at no trusted CA (a private CA's, say).
+_UNTRUSTED = frozenset({2, 18, 19, 20, 21})
+
+
+def _tls_origin(exc: httpx.HTTPError, url: str | None) -> str:
+    try:
+        where = str(exc.request.url)
+    except RuntimeError:  # no request attached
+        where = url or ""
+    match = re.match(r"https://[^/?#]+", where)
+    return f"{match.group(0)}: " if match else ""
 
 
 def _causes(exc: BaseException) -> list[BaseException]:

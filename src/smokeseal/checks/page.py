@@ -42,6 +42,7 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Response
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
+from smokeseal.access import Access
 from smokeseal.checks.base import (
     CheckResult,
     Stopwatch,
@@ -72,7 +73,7 @@ from smokeseal.errors import BrowserError
 if TYPE_CHECKING:
     from smokeseal.config import Check, Expect
 
-__all__ = ["ERROR_SHELL_MAX_CHARS", "run_page_check"]
+__all__ = ["ERROR_SHELL_MAX_CHARS", "run_page_check", "tls_failure"]
 
 T = TypeVar("T")
 
@@ -197,13 +198,16 @@ class _Shown:
 async def run_page_check(session: BrowserSession, check: Check, base_url: str,
                          evidence_dir: Path | None = None, *,
                          app_urls: Sequence[str] = (),
-                         reads: Sequence[Read] = ()) -> CheckResult:
+                         reads: Sequence[Read] = (),
+                         access: Access | None = None) -> CheckResult:
     """Open the check's page in a clean read-only tab and judge what rendered.
 
     ``app_urls`` are the app's other URLs (its canonical url and aliases): the page may end
     on their hosts as on ``base_url``'s, and their scripts and stylesheets are its own.
     ``reads`` are the app's declared reads; the check's own are added. They pass the guard
     only to the origin of ``base_url`` or of ``app_urls``.
+    ``access``'s cookies are put in the tab's store for the app's origins only (the tab was
+    wiped of the last check's), and its headers go with requests to those origins only.
     """
     url = join_url(base_url, check.target)
     budget = _Budget(check.timeout or DEFAULT_TIMEOUT)
@@ -212,8 +216,12 @@ async def run_page_check(session: BrowserSession, check: Check, base_url: str,
     policy = ReadPolicy.of((*reads, *check.parsed_reads), own)
     try:
         async with session.tab(budget.left() + STEP_GRACE) as tab:
-            look = _Look(tab.page, check.expect, budget, tab.start(policy, budget.left()),
-                         own, url)
+            visit = tab.start(policy, budget.left(), access,
+                              session.probe if access else None)
+            look = _Look(tab.page, check.expect, budget, visit, own, url)
+            if access and access.cookies:
+                await budget.bound(tab.context.add_cookies(
+                    access.browser_cookies()))  # type: ignore[arg-type]
             await _visit(look)
             if look.status is None or look.stuck:
                 tab.reusable = False  # it never loaded, or stopped answering: do not trust it
@@ -290,7 +298,29 @@ def _load_failure(exc: BaseException, seconds: float) -> str:
     reason = describe_error(exc)
     if isinstance(exc, _Stuck) or _timed_out(exc):
         return f"page did not finish loading within {seconds:g} s"
-    return reason
+    return tls_failure(reason) or reason
+
+
+#: Chromium's TLS failures, and the https origin it names.
+_TLS_FAILURE = re.compile(r"net::((?:ERR_CERT|ERR_SSL)_[A-Z0-9_]+) at (https://[^/?#\s]+)")
+#: The ones a CA bundle fixes: the chain ends at a CA this browser does not trust.
+_UNTRUSTED = frozenset({"ERR_CERT_AUTHORITY_INVALID", "ERR_CERT_INVALID"})
+
+
+def tls_failure(reason: str) -> str | None:
+    """``https://app.internal:8443: certificate not trusted (ERR_CERT_AUTHORITY_INVALID):
+    set SSL_CERT_FILE or ca_file to your CA bundle`` for a TLS failure, else None."""
+    from smokeseal.checks.http import TLS_FIX
+
+    match = _TLS_FAILURE.search(reason)
+    if match is None:
+        return None
+    code, origin = match.groups()
+    if code in _UNTRUSTED:
+        return f"{origin}: certificate not trusted ({code}): {TLS_FIX}"
+    if code.startswith("ERR_CERT"):
+        return f"{origin}: certificate rejected ({code})"
+    return f"{origin}: TLS error ({code})"
 
 
 async def _judge(look: _Look, response: Response | None) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import regex
 
+from smokeseal.access import Access
 from smokeseal.checks.base import CheckResult, Stopwatch, join_url, shorten
 from smokeseal.checks.http import (
     UnreadableBody,
@@ -112,7 +113,7 @@ def shown(value: str, other: str | None = None) -> str:
 
 
 async def read_revision(client: httpx.AsyncClient, source: VersionSource, base_url: str, *,
-                        app_urls: Sequence[str] = ()) -> Revision:
+                        app_urls: Sequence[str] = (), access: Access | None = None) -> Revision:
     """Ask production which revision it serves: one GET of ``source.path``, bounded by
     ``source.timeout``, redirects followed only on the app (``base_url``, ``app_urls``)."""
     path = source.path
@@ -120,13 +121,14 @@ async def read_revision(client: httpx.AsyncClient, source: VersionSource, base_u
     deadline = loop.time() + source.timeout
     try:
         walk = await walk_on_app(client, "GET", join_url(base_url, path),
-                                 app_urls=(base_url, *app_urls), timeout=source.timeout)
+                                 app_urls=(base_url, *app_urls), timeout=source.timeout,
+                                 access=access)
     except TimeoutError:
         return Revision(None, f"{path} gave no complete answer within {source.timeout:g} s")
     except (WalkStopped, WriteRefused) as exc:
         return Revision(None, f"{path}: {exc}")
     except httpx.HTTPError as exc:
-        return Revision(None, f"{path}: {describe_http_error(exc)}")
+        return Revision(None, f"{path}: {describe_http_error(exc, base_url)}")
     if walk.left_to is not None:
         return Revision(None, f"{path} redirected off the app to {walk.left_to}")
     status = walk.response.status_code
@@ -213,22 +215,24 @@ def _found(raw: str, how: str) -> Revision:
 
 
 def read_revision_sync(source: VersionSource, base_url: str, *,
-                       app_urls: Sequence[str] = ()) -> Revision:
+                       app_urls: Sequence[str] = (), access: Access | None = None,
+                       ca_file: str | None = None) -> Revision:
     """:func:`read_revision` for blocking code (the ship's gate), with a client of its own.
 
     Must not be called from a running event loop.
     """
 
     async def once() -> Revision:
-        async with read_only_client() as client:
-            return await read_revision(client, source, base_url, app_urls=app_urls)
+        async with read_only_client(ca_file) as client:
+            return await read_revision(client, source, base_url, app_urls=app_urls,
+                                       access=access)
 
     return asyncio.run(once())
 
 
 async def run_version_check(client: httpx.AsyncClient, source: VersionSource, base_url: str,
-                            expected_sha: str | None, *,
-                            app_urls: Sequence[str] = ()) -> VersionCheckResult:
+                            expected_sha: str | None, *, app_urls: Sequence[str] = (),
+                            access: Access | None = None) -> VersionCheckResult:
     """The ``version`` check: the revision production serves, against ``expected_sha``.
 
     Without a sha it passes when the revision can be read, recording what is served. The
@@ -236,7 +240,7 @@ async def run_version_check(client: httpx.AsyncClient, source: VersionSource, ba
     """
     watch = Stopwatch()
     url = join_url(base_url, source.path)
-    revision = await read_revision(client, source, base_url, app_urls=app_urls)
+    revision = await read_revision(client, source, base_url, app_urls=app_urls, access=access)
     served = revision.value
 
     def result(ok: bool, detail: str) -> VersionCheckResult:
