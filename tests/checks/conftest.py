@@ -328,6 +328,17 @@ READ_PAGES = {
                        "post(json({query: 'subscription { tasks }'})),"
                        "post(json({extensions: {persistedQuery: {sha256Hash: 'abc'}}})),"
                        "post('not json', 'text/plain'),"
+                       # Python keeps the last copy of a key; a server may run the first.
+                       "post('{\"query\": \"mutation { dropTasks }\", \"query\": "
+                       "\"{ greeting }\"}'),"
+                       "post(json({query: '{ greeting }', documentId: 'drop-tasks'})),"
+                       # express-graphql and graphene-django read the query string first.
+                       "fetch('/graphql?query=' + encodeURIComponent('mutation { dropTasks }'),"
+                       " {method: 'POST', headers: {'content-type': 'application/json'},"
+                       " body: json({query: '{ greeting }'})}).catch(() => {}),"
+                       "fetch('/graphql', {method: 'POST', headers: {'content-type': "
+                       "'application/json', 'x-http-method-override': 'DELETE'},"
+                       " body: json({query: '{ greeting }'})}).catch(() => {}),"
                        "]).then(() => { m.textContent = 'Tried every write' })</script>",
     # A Streamlit app: its text arrives over its socket. It also tries a socket on another
     # path and one to another origin, which stay refused.

@@ -111,7 +111,22 @@ def _app(other: Callable[[], str]) -> Starlette:
             return PlainTextResponse("sign in first", status_code=401)
         return PlainTextResponse("found 3 results")
 
-    return Starlette(routes=[Route("/private", page), Route("/echo", echo),
+    async def loads_away(request: Request) -> Response:
+        # The app's own subresources, redirected by the app to another host.
+        return HTMLResponse("<main>loads away</main><img src='/away'>"
+                            "<script>fetch('/flip').catch(() => {})</script>")
+
+    flips: list[int] = []
+
+    async def flip(request: Request) -> Response:
+        # Answers a second copy of the request differently: only one may be sent.
+        flips.append(1)
+        if len(flips) % 2 == 0:
+            return RedirectResponse(f"{other()}/steal", status_code=302)
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=[Route("/loads-away", loads_away), Route("/flip", flip),
+                             Route("/private", page), Route("/echo", echo),
                              Route("/hop", hop), Route("/away", away),
                              Route("/reader", reader),
                              Route("/api/search", search, methods=["POST"])])
@@ -253,6 +268,23 @@ def test_the_page_does_not_get_the_header_through_a_redirect_of_its_own_script(
     results = _run(_config(servers, write_config, "header",
                            "      - {name: page, page: /private, retries: 0}\n"))
     assert results["page"] == (True, "200")
+    assert servers.other_log.leaked() == []
+
+
+@pytest.mark.integration
+def test_the_apps_own_subresources_are_sent_once_and_their_redirects_drop_the_headers(
+        servers: Servers, write_config: Callable[[str], Path], env: None,
+        browser_executable: str) -> None:
+    results = _run(_config(servers, write_config, "header",
+                           "      - {name: page, page: /loads-away, retries: 0}\n"))
+    assert results["page"] == (True, "200")
+    sent = [(path, headers.get("x-api-key")) for path, headers in servers.app_log.seen]
+    # Each subresource went once, with the header, so a server cannot answer a look and the
+    # browser differently; only the navigation is looked at first (see Tab._read).
+    assert sorted(sent) == sorted([("/loads-away", KEY), ("/loads-away", KEY), ("/away", KEY),
+                                   ("/flip", KEY)])
+    assert "/landing" in servers.other_log.paths()
+    assert "/steal" not in servers.other_log.paths()
     assert servers.other_log.leaked() == []
 
 

@@ -15,6 +15,7 @@ from smokeseal.checks.reads import (
     ReadPolicy,
     graphql_refusal,
     origin_of,
+    override_refusal,
     parse_read,
 )
 
@@ -135,7 +136,15 @@ def test_a_document_sent_as_application_graphql_is_judged_as_it_is() -> None:
     (body({"query": "{ a }", "operationName": 1}), "application/json",
      "'operationName' is not a string"),
     (body({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "ab"}}}),
-     "application/json", "no query text (a persisted query cannot be judged)"),
+     "application/json", "a persisted query: the server may run its stored document"),
+    (body({"query": "{ a }", "extensions": {"persistedQuery": {"sha256Hash": "ab"}}}),
+     "application/json", "a persisted query: the server may run its stored document"),
+    (body({"operationName": "A"}), "application/json", "no query text"),
+    (b'{"query": "mutation { drop }", "query": "{ a }"}', "application/json",
+     "the key 'query' appears twice"),
+    (body({"query": "{ a }", "documentId": "drop"}), "application/json",
+     "it carries 'documentId': the server may run another document"),
+    (body({"query": "{ a }", "id": "drop"}), "application/json", "it carries 'id'"),
     (body("{ a }"), "application/json", "not a GraphQL request"),
     (body({"query": "type Task { id: ID }"}), "application/json",
      "the document holds more than operations and fragments"),
@@ -169,3 +178,48 @@ def test_a_tally_lists_each_entry_once_with_its_count() -> None:
         tally.add(entry)
     assert tally.listed() == ["a ×3", "b", "+2 more"]
     assert tally.total == listed_total(tally.listed()) == 6
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("url", [
+    "https://app.example.com/graphql?query=mutation%7Bdrop%7D",
+    "https://app.example.com/graphql?operationName=Drop",
+    "https://app.example.com/graphql?documentId=abc",
+    "https://app.example.com/graphql?extensions=%7B%7D",
+])
+def test_an_operation_named_in_the_url_of_a_post_is_refused(url: str) -> None:
+    refusal = graphql_refusal(body({"query": "{ a }"}), "application/json", url)
+    assert refusal is not None and refusal.startswith("the URL carries"), refusal
+
+
+def test_a_url_with_other_parameters_still_passes() -> None:
+    assert graphql_refusal(body({"query": "{ a }"}), "application/json",
+                           "https://app.example.com/graphql?endId=1") is None
+
+
+@pytest.mark.parametrize(("url", "headers", "form"), [
+    ("https://a.example/api", {"X-HTTP-Method-Override": "DELETE"}, None),
+    ("https://a.example/api", {"x-http-method": "DELETE"}, None),
+    ("https://a.example/api", {"X-Method-Override": "PUT"}, None),
+    ("https://a.example/api?_method=DELETE", {}, None),
+    ("https://a.example/api", {"Content-Type": "application/x-www-form-urlencoded"},
+     b"a=1&_method=DELETE"),
+])
+def test_a_read_that_asks_for_another_method_is_refused(
+        url: str, headers: dict[str, str], form: bytes | None) -> None:
+    refusal = override_refusal(url, headers, form)
+    assert refusal is not None and "another method" in refusal
+
+
+def test_a_plain_read_asks_for_no_other_method() -> None:
+    assert override_refusal("https://a.example/api?x=1", {"content-type": "application/json"},
+                            b'{"_method": "DELETE"}') is None
+
+
+@pytest.mark.parametrize("path", ["/api/..;/admin", "/api/..%2Fadmin", "/api%2F..%2Fadmin",
+                                  "/api/%2e%2e/admin", "/api//admin", "/api/x;jsessionid=1",
+                                  "/api/..%5cadmin"])
+def test_a_path_that_may_mean_another_matches_no_read(path: str) -> None:
+    policy = ReadPolicy.of([parse_read("POST /api/*")], ["https://app.example.com"])
+    assert policy.http_read("POST", f"https://app.example.com{path}") is None
+    assert policy.http_read("POST", "https://app.example.com/api/search") is not None

@@ -36,6 +36,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from playwright.async_api import (
+    APIResponse,
     Browser,
     BrowserContext,
     CDPSession,
@@ -55,7 +56,13 @@ from smokeseal.checks.base import (
     Tally,
     shorten,
 )
-from smokeseal.checks.reads import GRAPHQL, ReadPolicy, graphql_refusal, path_of
+from smokeseal.checks.reads import (
+    GRAPHQL,
+    ReadPolicy,
+    graphql_refusal,
+    override_refusal,
+    path_of,
+)
 from smokeseal.errors import BrowserError
 
 if TYPE_CHECKING:
@@ -197,8 +204,8 @@ class Visit:
     #: The main frame's latest document answer: after a script redirect, the page that
     #: ended is not the one ``goto`` answered with.
     document: Response | None = None
-    #: What requests to the app's origins carry (see :meth:`Tab._overrides`), and the
-    #: client that looks where their redirects go first.
+    #: What requests to the app's origins carry (see :meth:`Tab._read`), and the client
+    #: that looks where a navigation's redirects go before it is sent with them.
     access: Access = field(default_factory=Access)
     probe: httpx.AsyncClient | None = None
 
@@ -282,7 +289,7 @@ class Tab:
         # A tab closed under a pending request makes these raise; nothing is left to guard.
         with contextlib.suppress(PlaywrightError):
             if request.method in READ_ONLY_METHODS:
-                await route.continue_(**await self._overrides(request))
+                await self._read(route)
                 return
             attempt = f"{request.method} {request.url}"
             read = self.visit.policy.http_read(request.method, request.url)
@@ -290,9 +297,12 @@ class Tab:
                 await self._abort(route, attempt)
                 return
             label = f"{request.method} {path_of(request.url)}"
+            if why := override_refusal(request.url, request.headers, request.post_data_buffer):
+                await self._abort(route, f"{attempt} ({read}: {why})")
+                return
             if read.kind == GRAPHQL:
                 why = graphql_refusal(request.post_data_buffer,
-                                      request.headers.get("content-type"))
+                                      request.headers.get("content-type"), request.url)
                 if why is not None:
                     await self._abort(route, f"{attempt} ({read}: {why})")
                     return
@@ -311,16 +321,8 @@ class Tab:
         """Send a declared read to the app, one hop: a 3xx answer is refused, not followed
         (the browser would repeat the POST where it points, past every route)."""
         self.visit.reads.add(label)
-        try:
-            # One hop only, so the configured headers cannot follow a redirect elsewhere.
-            extra = self.visit.access.for_origin(route.request.url, with_cookies=False)
-            response = await route.fetch(
-                max_redirects=0, timeout=self.visit.read_timeout_ms(),
-                headers=self._with(route.request, extra) if extra else None)
-        except PlaywrightError as exc:
-            # Production did not answer: the page sees a network failure of the app's own.
-            timed_out = "Timeout" in describe_error(exc)
-            await route.abort("timedout" if timed_out else "failed")
+        response = await self._one_hop(route)
+        if response is None:
             return
         if 300 <= response.status < 400:
             with contextlib.suppress(PlaywrightError):
@@ -330,16 +332,45 @@ class Tab:
             return
         await route.fulfill(response=response)
 
-    async def _overrides(self, request: Request) -> dict[str, Any]:
-        """The configured headers for a request to one of the app's origins; none for any
-        other request (a WebSocket never comes here)."""
+    async def _one_hop(self, route: Route) -> APIResponse | None:
+        """The app's answer to the request, its redirects not followed, with the configured
+        headers when it goes to the app's origins; None (the request aborted) when
+        production did not answer."""
+        request = route.request
+        extra = self.visit.access.for_origin(request.url, with_cookies=False)
+        try:
+            return await route.fetch(max_redirects=0, timeout=self.visit.read_timeout_ms(),
+                                     headers=self._with(request, extra) if extra else None)
+        except PlaywrightError as exc:
+            # Production did not answer: the page sees a network failure of the app's own.
+            timed_out = "Timeout" in describe_error(exc)
+            with contextlib.suppress(PlaywrightError):
+                await route.abort("timedout" if timed_out else "failed")
+            return None
+
+    async def _read(self, route: Route) -> None:
+        """A GET or HEAD, with the configured headers when it goes to the app's origins.
+
+        Playwright puts headers given to ``continue_`` on every redirect the request leads
+        to, whatever its host. So a subresource is sent one hop and its answer fulfilled: a
+        3xx is followed by the browser as a new request, which this guard judges again (and
+        sends without them when it leaves the app). A navigation is continued, because a
+        document fulfilled here counts as a public one and Chromium would then refuse its
+        loads from private and loopback addresses; where its redirects go is looked at first
+        (status and headers only), and it is sent with the headers only when every hop stays
+        on the app's origins.
+        """
+        request = route.request
         visit = self.visit
         extra = visit.access.for_origin(request.url, with_cookies=False)
         if not extra:
-            return {}
-        # Playwright puts these headers on every redirect this request leads to, whatever
-        # its host: look where the redirects go first, and send them only when every hop
-        # stays on the app's origins.
+            await route.continue_()
+            return
+        if not request.is_navigation_request():
+            response = await self._one_hop(route)
+            if response is not None:
+                await route.fulfill(response=response)
+            return
         if visit.probe is not None:
             from smokeseal.checks.http import leaves_app
 
@@ -348,8 +379,9 @@ class Tab:
             if left is not None:
                 _note_once(visit, f"{shorten(request.url, 100)} {left}: sent without the "
                                   "configured headers and basic auth")
-                return {}
-        return {"headers": self._with(request, extra)}
+                await route.continue_()
+                return
+        await route.continue_(headers=self._with(request, extra))
 
     def _with(self, request: Request, extra: dict[str, str]) -> dict[str, str]:
         """The request's headers with the configured ones in place of the page's own."""
@@ -520,8 +552,8 @@ class BrowserSession:
 
     @property
     def probe(self) -> httpx.AsyncClient:
-        """The HTTP client that looks where a request's redirects go before it is sent with
-        the app's headers (see :meth:`Tab._overrides`); made on first use."""
+        """The HTTP client that looks where a navigation's redirects go before it is sent
+        with the app's headers (see :meth:`Tab._read`); made on first use."""
         if self._probe is None:
             from smokeseal.checks.http import read_only_client
 

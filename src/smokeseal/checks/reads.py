@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["GRAPHQL", "MAX_GRAPHQL_BYTES", "WEBSOCKET", "Read", "ReadPolicy", "graphql_refusal",
-           "origin_of", "parse_read", "path_of"]
+__all__ = ["GRAPHQL", "MAX_GRAPHQL_BYTES", "METHOD_OVERRIDES", "WEBSOCKET", "Read", "ReadPolicy",
+           "graphql_refusal", "origin_of", "override_refusal", "parse_read", "path_of"]
 
 GRAPHQL = "GRAPHQL"
 WEBSOCKET = "WEBSOCKET"
@@ -33,6 +33,18 @@ _MAX_TOKENS = 50_000
 # RFC 9110's token: what an HTTP method may be spelled with.
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _ALWAYS = frozenset({"GET", "HEAD"})
+#: What makes a path mean another path to some server or proxy: an encoded slash, backslash
+#: or dot, a ``;`` parameter (Tomcat's ``..;``), a backslash, an empty or dot segment.
+_AMBIGUOUS = re.compile(r"%2f|%5c|%2e|;|\\|//|(^|/)\.\.?(/|$)", re.IGNORECASE)
+#: What turns a POST into another method in many frameworks (Rails, Express, Laravel).
+METHOD_OVERRIDES = ("x-http-method-override", "x-http-method", "x-method-override")
+#: URL parameters by which servers (express-graphql, graphene-django) take the operation
+#: from the query string of a POST, over its body.
+_GRAPHQL_URL_PARAMS = frozenset({"query", "operationName", "id", "documentId", "extensions",
+                                 "variables", "doc_id", "queryId"})
+#: The keys of a GraphQL request over JSON (the GraphQL-over-HTTP spec): any other may name
+#: a stored document the server runs in place of ``query``.
+_GRAPHQL_KEYS = frozenset({"query", "operationName", "variables", "extensions"})
 
 Origin = tuple[str, str, int]
 
@@ -106,10 +118,13 @@ class ReadPolicy:
         return cls(tuple(reads), origins)
 
     def _path_on_app(self, url: str) -> str | None:
-        """The path of ``url`` when it is on one of the app's origins, else None."""
+        """The path of ``url`` when it is on one of the app's origins and means what it
+        says, else None: a path that a server or proxy in front of the app could read as
+        another one (``/api/..;/admin``, ``/api%2F..%2Fadmin``) matches no read."""
         if origin_of(url) not in self.origins:
             return None
-        return urlsplit(url).path or "/"
+        path = urlsplit(url).path or "/"
+        return None if _AMBIGUOUS.search(path) else path
 
     def http_read(self, method: str, url: str) -> Read | None:
         """The read that lets ``method url`` through: one naming the method first, else a
@@ -141,10 +156,32 @@ def path_of(url: str) -> str:
 Refusal = str
 
 
-def graphql_refusal(body: bytes | None, content_type: str | None) -> Refusal | None:
+def override_refusal(url: str, headers: Mapping[str, str],
+                     body: bytes | None = None) -> Refusal | None:
+    """Why a let-through request may be taken for another method (a POST read that a
+    framework would run as a DELETE), or None."""
+    names = {k.lower() for k in headers}
+    for name in METHOD_OVERRIDES:
+        if name in names:
+            return f"it carries {name}: the server may take it for another method"
+    fields = [key for key, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)]
+    mime = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+    if body and mime.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+        fields += [key for key, _ in parse_qsl(body.decode("latin-1"), keep_blank_values=True)]
+    if "_method" in fields:
+        return "it carries _method: the server may take it for another method"
+    return None
+
+
+def graphql_refusal(body: bytes | None, content_type: str | None,
+                    url: str = "") -> Refusal | None:
     """Why a POST to a ``GRAPHQL`` read is no query, or None when every operation it runs is
     one. Strict: a document holding any mutation or subscription is refused, whichever
-    operation ``operationName`` selects; so is anything not understood."""
+    operation ``operationName`` selects; so is anything not understood, and an operation
+    named in the URL (which some servers run in place of the body's)."""
+    params = {key for key, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+    if named := sorted(params & _GRAPHQL_URL_PARAMS):
+        return f"the URL carries {', '.join(named)}: servers may run that, not the body"
     mime = (content_type or "").split(";")[0].strip().lower()
     if mime.startswith("multipart/"):
         return "a multipart body (an upload) is not a query"
@@ -159,7 +196,10 @@ def graphql_refusal(body: bytes | None, content_type: str | None) -> Refusal | N
     if mime == "application/graphql":
         return _document_refusal(text, None)
     try:
-        payload = json.loads(text)
+        payload = json.loads(text, object_pairs_hook=_no_duplicates)
+    except _Duplicate as exc:
+        # Parsers differ on which copy wins: the server may run the one not judged.
+        return f"the key {exc} appears twice"
     except (ValueError, RecursionError):
         return "the body is not JSON (nor sent as application/graphql)"
     if isinstance(payload, list):
@@ -172,9 +212,27 @@ def graphql_refusal(body: bytes | None, content_type: str | None) -> Refusal | N
     return _request_refusal(payload)
 
 
+class _Duplicate(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _Duplicate(repr(key))
+        seen[key] = value
+    return seen
+
+
 def _request_refusal(payload: Any) -> Refusal | None:
     if not isinstance(payload, dict):
         return "not a GraphQL request (a JSON object with 'query')"
+    if extra := sorted(set(payload) - _GRAPHQL_KEYS):
+        return f"it carries {', '.join(map(repr, extra))}: the server may run another document"
+    extensions = payload.get("extensions")
+    if isinstance(extensions, dict) and "persistedQuery" in extensions:
+        return "a persisted query: the server may run its stored document, not the text sent"
     query = payload.get("query")
     if query is None:
         # Apollo's persisted queries send a hash alone: what it runs cannot be read.
