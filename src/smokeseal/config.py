@@ -12,10 +12,11 @@ import re
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from smokeseal.checks.reads import Read, parse_read
 from smokeseal.errors import ConfigError, UsageError
 from smokeseal.yamlfile import Document, KeyPath, read_yaml
 
@@ -49,6 +51,15 @@ __all__ = [
 DEFAULT_CONFIG_NAME = "smokeseal.yml"
 _APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _MENTION = re.compile(r"^<@&?\d+>$")
+
+
+def _valid_read(entry: str) -> str:
+    parse_read(entry)
+    return entry
+
+
+#: One entry of ``reads:`` (see :mod:`smokeseal.checks.reads`), validated where it is written.
+ReadEntry = Annotated[str, AfterValidator(_valid_read)]
 
 
 class _Model(BaseModel):
@@ -141,6 +152,8 @@ class Check(_Model):
     env: dict[str, str] = Field(default_factory=dict)
     junit: str | None = None
     cwd: str | None = None
+    #: page only: reads beyond GET and HEAD this page makes, added to its app's ``reads``.
+    reads: list[ReadEntry] = Field(default_factory=list)
 
     @field_validator("method", mode="before")
     @classmethod
@@ -187,6 +200,9 @@ class Check(_Model):
             for key in ("env", "junit", "cwd"):
                 if key in self.model_fields_set:
                     raise ValueError(f"'{key}' applies only to command checks")
+        if kind != "page" and "reads" in self.model_fields_set:
+            raise ValueError(f"'reads' applies only to page checks (a {kind} check only "
+                             "reads with GET or HEAD)")
         if kind != "get":
             for key in ("method", "follow_redirects"):
                 if key in self.model_fields_set:
@@ -203,6 +219,10 @@ class Check(_Model):
         if self.page is not None:
             return "page"
         return "command"
+
+    @property
+    def parsed_reads(self) -> tuple[Read, ...]:
+        return tuple(parse_read(entry) for entry in self.reads)
 
     @property
     def target(self) -> str:
@@ -349,6 +369,13 @@ class App(_Model):
     version: VersionSource | None = None
     #: The whole run's budget, seconds: past it, what has not answered is failed.
     seal_timeout: PositiveFloat = 300
+    #: What the app's pages read beyond GET and HEAD (Dash callbacks, GraphQL queries, a
+    #: Streamlit socket): only these pass the page guard, to the app's own origin.
+    reads: list[ReadEntry] = Field(default_factory=list)
+
+    @property
+    def parsed_reads(self) -> tuple[Read, ...]:
+        return tuple(parse_read(entry) for entry in self.reads)
 
     @field_validator("url")
     @classmethod

@@ -97,6 +97,9 @@ def checks_table(checks: list[CheckRecord]) -> Table:
         if check.blocked_writes and not check.ok:
             detail += "\nblocked: " + ", ".join(terminal_safe(b)
                                                 for b in check.blocked_writes[:5])
+        # Always shown: what passed the read-only guard is part of what the seal vouches for.
+        if line := check.reads_line:
+            detail += "\n" + terminal_safe(line)
         for note in check.notes[:5]:
             detail += "\n" + terminal_safe(note)
         table.add_row(Text(mark, style=style), Text(terminal_safe(check.name)),
@@ -234,7 +237,16 @@ def _junit_suite(suite_name: str, seal: Seal) -> ET.Element:
             first = _xml(check.first_failure or "")
             flaky = ET.SubElement(case, "flakyFailure", {"message": first})
             flaky.text = first
+        if output := _guard_lines(check):
+            ET.SubElement(case, "system-out").text = _xml("\n".join(output))
     return suite
+
+
+def _guard_lines(check: CheckRecord) -> list[str]:
+    """What the read-only guard let through and blocked on a check, for its test report."""
+    lines = [line] if (line := check.reads_line) else []
+    lines += [f"blocked write: {attempt}" for attempt in check.blocked_writes]
+    return lines
 
 
 def print_fleet(console: Console, seals: dict[str, Seal], seconds: float) -> None:

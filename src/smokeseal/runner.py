@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smokeseal.checks.base import CheckResult, Stopwatch, join_url
+from smokeseal.checks.reads import Read
 from smokeseal.config import Check, Config, VersionSource, normalise_url
 from smokeseal.errors import UsageError
 
@@ -80,6 +81,9 @@ class Target:
     #: The whole run's budget, seconds.
     budget: float = DEFAULT_BUDGET
     evidence_dir: Path | None = None
+    #: The app's declared reads (``reads:``): the page guard lets these through, to the
+    #: app's own origins (those of ``app_urls``) only.
+    reads: tuple[Read, ...] = ()
 
 
 def target_for(config: Config, app: str, *, url: str | None = None,
@@ -95,7 +99,8 @@ def target_for(config: Config, app: str, *, url: str | None = None,
     base_url = url or app_config.url
     app_urls = (base_url,) if url else (app_config.url, *app_config.aliases)
     return Target(checks, base_url, app_urls, app_config.version, expected_sha,
-                  app_config.seal_timeout, evidence_folder(config, app))
+                  app_config.seal_timeout, evidence_folder(config, app),
+                  app_config.parsed_reads)
 
 
 def run_app(config: Config, app: str, *, url: str | None = None, use_browser: bool = True,
@@ -134,11 +139,12 @@ async def run_suite_async(
     expected_sha: str | None = None,
     budget: float = DEFAULT_BUDGET,
     evidence_dir: Path | None = None,
+    reads: Sequence[Read] = (),
     **options: Any,
 ) -> RunResult:
     """Run ``checks`` at once against ``base_url``; see :func:`run_target`."""
     target = Target(tuple(checks), base_url, tuple(app_urls) or (base_url,), version,
-                    expected_sha, budget, evidence_dir)
+                    expected_sha, budget, evidence_dir, tuple(reads))
     return await run_target(target, **options)
 
 
@@ -266,7 +272,8 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
 
         try:
             return [await browser.run(lambda session: run_page_check(
-                session, check, base_url, target.evidence_dir, app_urls=target.app_urls))]
+                session, check, base_url, target.evidence_dir, app_urls=target.app_urls,
+                reads=target.reads))]
         except Exception as exc:
             return [CheckResult(check.label, "page", False,
                                 f"browser failed: {describe_error(exc)}", 0,

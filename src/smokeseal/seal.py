@@ -16,12 +16,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from smokeseal.checks.base import CheckResult, Outcome, shorten
+from smokeseal.checks.base import CheckResult, Outcome, listed_total, shorten
 from smokeseal.runner import RunResult
 from smokeseal.secrets import scrub, scrub_all
 
 __all__ = ["SCHEMA_VERSION", "CheckRecord", "Seal", "clean_text", "failed_seal",
-           "flaky_phrase", "rollback_commands", "seal_from_run", "summarise", "verdict"]
+           "flaky_phrase", "reads_line", "rollback_commands", "seal_from_run", "summarise",
+           "verdict"]
 
 Status = Literal["green", "red"]
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -69,6 +70,8 @@ class CheckRecord(_Record):
     blocked_writes: list[str] = Field(default_factory=list)
     evidence: str | None = None
     notes: list[str] = Field(default_factory=list)
+    #: The declared reads the page guard let through (absent from records before them).
+    reads: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -83,7 +86,7 @@ class CheckRecord(_Record):
     @classmethod
     def of(cls, result: CheckResult, secrets: Sequence[str] = ()) -> CheckRecord:
         data = result.to_dict()
-        for key in ("blocked_writes", "notes"):
+        for key in ("blocked_writes", "notes", "reads"):
             items = data.get(key) or []
             if len(items) > MAX_LISTED:
                 data[key] = [*items[:MAX_LISTED], f"+{len(items) - MAX_LISTED} more"]
@@ -92,6 +95,11 @@ class CheckRecord(_Record):
     @property
     def flaky(self) -> bool:
         return self.outcome == "flaky"
+
+    @property
+    def reads_line(self) -> str | None:
+        """``let through 3 reads: POST /_dash-update-component ×3``, or None."""
+        return reads_line(self.reads)
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's shape: empty optional fields left out."""
@@ -147,6 +155,14 @@ class Seal(_Record):
     def from_dict(cls, data: dict[str, Any]) -> Seal:
         """A recorded seal, of any schema version, read back."""
         return cls.model_validate({"schema_version": 1, **data})
+
+
+def reads_line(reads: Sequence[str]) -> str | None:
+    """How every place a check is shown says what the guard let through by ``reads:``."""
+    if not reads:
+        return None
+    total = listed_total(reads)
+    return f"let through {total} read{'s' * (total != 1)}: " + ", ".join(reads)
 
 
 def verdict(results: list[CheckResult] | list[CheckRecord]) -> Status:

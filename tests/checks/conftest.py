@@ -289,3 +289,148 @@ def strays(tmp_path: Path) -> Iterator[Path]:
         for pid in (int(p) for p in pids.read_text().split()):
             if running(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+# --- a production stand-in that reads through POST and a WebSocket ------------------------
+
+#: Pages that read the ways Dash, GraphQL clients and Streamlit do; ``{other}`` is this server
+#: under its other host name (another origin).
+READ_PAGES = {
+    # A Dash app: its text comes from callbacks, each a POST; nothing shows unless they pass.
+    "/dash": "<main id=m>Loading…</main><script>"
+             "const ask = () => fetch('/_dash-update-component', {method: 'POST', headers: "
+             "{'content-type': 'application/json'}, body: JSON.stringify({output: 'm'})})"
+             ".then(r => r.json());"
+             "Promise.all([ask(), ask(), ask()]).then(answers => "
+             "{ m.textContent = answers.map(a => a.text).join(' / ') }).catch(() => {})"
+             "</script>",
+    # A GraphQL client asking a query twice.
+    "/graphql-query": "<main id=m>Loading…</main><script>"
+                      "const q = () => fetch('/graphql', {method: 'POST', headers: "
+                      "{'content-type': 'application/json'}, body: JSON.stringify("
+                      "{query: 'query Greeting { greeting }', operationName: 'Greeting'})})"
+                      ".then(r => r.json());"
+                      "Promise.all([q(), q()]).then(([a, b]) => { m.textContent = "
+                      "a.data.greeting + ' (twice: ' + (a.data.greeting === b.data.greeting)"
+                      " + ')' }).catch(() => {})</script>",
+    # Every way a page could slip a write into a GraphQL read; then it says it is done.
+    "/graphql-writes": "<main id=m>Trying</main><script>"
+                       "const post = (body, type = 'application/json') => fetch('/graphql', "
+                       "{method: 'POST', headers: {'content-type': type}, body})"
+                       ".catch(() => {});"
+                       "const json = JSON.stringify;"
+                       "Promise.all(["
+                       "post(json({query: 'mutation Drop { dropTasks }'})),"
+                       "post(json({query: 'query Safe { greeting } mutation Drop { dropTasks }',"
+                       " operationName: 'Safe'})),"
+                       "post(json([{query: '{ greeting }'}, {query: 'mutation { dropTasks }'}])),"
+                       "post('mutation { dropTasks }', 'application/graphql'),"
+                       "post(json({query: 'subscription { tasks }'})),"
+                       "post(json({extensions: {persistedQuery: {sha256Hash: 'abc'}}})),"
+                       "post('not json', 'text/plain'),"
+                       "]).then(() => { m.textContent = 'Tried every write' })</script>",
+    # A Streamlit app: its text arrives over its socket. It also tries a socket on another
+    # path and one to another origin, which stay refused.
+    "/socket": "<main><p id=m>Connecting…</p><p id=other></p></main><script>"
+               "const ws = new WebSocket(location.origin.replace('http', 'ws') + '/ws');"
+               "ws.onmessage = e => { m.textContent = e.data; ws.send('thanks') };"
+               "const second = new WebSocket(location.origin.replace('http', 'ws') + '/ws-admin');"
+               "const away = new WebSocket('{other}'.replace('http', 'ws') + '/ws');"
+               "</script>",
+    # A read path, but on another origin: a third party's, for the browser.
+    "/third-party-read": "<main>Shop</main><script>"
+                         "fetch('{other}/_dash-update-component', {method: 'POST', "
+                         "mode: 'no-cors', body: 'x'}).catch(() => {})</script>",
+    # A read the app answers with a 307 to another path: a repeat of the POST, never sent.
+    "/redirected-read": "<main id=m>Loading…</main><script>"
+                        "fetch('/_dash-update-component?moved=1', {method: 'POST', body: 'x'})"
+                        ".then(r => r.text(), () => 'refused').then(t => { m.textContent = t })"
+                        "</script>",
+    # The same beacon, seven times.
+    "/beacons": "<main>Shop</main><script>for (let n = 0; n < 7; n++) "
+                "fetch('/api/beacon', {method: 'POST', body: 'x'}).catch(() => {})</script>",
+}
+
+#: What the stand-in answers a GraphQL query with.
+GREETING = "Hello from GraphQL"
+SOCKET_TEXT = "Streamed over the socket"
+
+
+@dataclass
+class Reader:
+    """The reading stand-in: what it received, and every GraphQL body that reached it."""
+
+    url: str
+    other_url: str
+    seen: list[tuple[str, str]]
+    graphql_bodies: list[bytes]
+    socket_messages: list[str]
+
+
+def _reader_app(seen: list[tuple[str, str]], bodies: list[bytes],
+                messages: list[str]) -> ASGIApp:
+    from starlette.responses import JSONResponse
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket, WebSocketDisconnect
+
+    async def page(request: Request) -> Response:
+        other = f"http://localhost:{request.url.port}"
+        return HTMLResponse(READ_PAGES[request.url.path].replace("{other}", other))
+
+    async def dash(request: Request) -> Response:
+        if "moved" in request.query_params:
+            return RedirectResponse("/api/orders", 307)
+        await request.body()
+        return JSONResponse({"text": "Callback answered"})
+
+    async def graphql(request: Request) -> Response:
+        bodies.append(await request.body())
+        return JSONResponse({"data": {"greeting": GREETING}})
+
+    async def socket(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(SOCKET_TEXT)
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                messages.append(await websocket.receive_text())
+
+    routes = [Route(path, page) for path in READ_PAGES]
+    routes += [Route("/_dash-update-component", dash, methods=["POST"]),
+               Route("/graphql", graphql, methods=["POST"]),
+               WebSocketRoute("/ws", socket), WebSocketRoute("/ws-admin", socket),
+               # Writes: were one to arrive, the proof names it.
+               Route("/api/orders", lambda request: Response("ok"), methods=["POST"]),
+               Route("/api/beacon", lambda request: Response("ok"), methods=["POST"])]
+    return Recorder(seen).wrap(Starlette(routes=routes))
+
+
+@pytest.fixture(scope="session")
+def _reader_server() -> Iterator[tuple[BackgroundServer, Reader]]:
+    seen: list[tuple[str, str]] = []
+    bodies: list[bytes] = []
+    messages: list[str] = []
+    with BackgroundServer(_reader_app(seen, bodies, messages)) as server:
+        yield server, Reader(server.url, f"http://localhost:{server.port}", seen, bodies,
+                             messages)
+
+
+#: What the reading stand-in may receive besides GET and HEAD: the reads tests declare.
+DECLARED = {("POST", "/_dash-update-component"), ("POST", "/graphql"), ("WEBSOCKET", "/ws")}
+
+
+@pytest.fixture
+def reader(_reader_server: tuple[BackgroundServer, Reader]) -> Iterator[Reader]:
+    """A production stand-in that reads by POST, GraphQL and WebSocket. Afterwards it must
+    have received nothing but GET, HEAD and declared reads, and no GraphQL body holding a
+    mutation or subscription."""
+    _, reader = _reader_server
+    for log in (reader.seen, reader.graphql_bodies, reader.socket_messages):
+        log.clear()
+    yield reader
+    writes = [(method, path) for method, path in reader.seen
+              if method not in ("GET", "HEAD") and (method, path) not in DECLARED]
+    assert not writes, f"the reading stand-in (production) received writes: {writes}"
+    # Judged apart from smokeseal's own judgement: any operation that is not a query.
+    sneaked = [body for body in reader.graphql_bodies
+               if b"mutation" in body or b"subscription" in body]
+    assert not sneaked, f"GraphQL writes reached production: {sneaked}"

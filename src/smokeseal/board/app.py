@@ -35,6 +35,7 @@ from starlette.staticfiles import StaticFiles
 from smokeseal import __version__
 from smokeseal.board.badge import badge_svg
 from smokeseal.board.security import CSP, BoardGuard, Scope
+from smokeseal.checks.base import listed_total
 from smokeseal.errors import LedgerError, UsageError
 from smokeseal.ledger import HEAD_REVISION, Ledger, Message, Release
 from smokeseal.sinks.text import SECTION_END, SECTION_START
@@ -149,7 +150,7 @@ class Board:
         # A missing key renders as nothing: seal records from older versions lack some.
         self.env = Environment(loader=PackageLoader("smokeseal.board", "templates"),
                                autoescape=True, trim_blocks=True, lstrip_blocks=True)
-        self.env.filters.update(when=when, duration=duration)
+        self.env.filters.update(when=when, duration=duration, tally=_tally)
         self.env.globals.update(version=__version__, open_board=self.token is None)
         self._apps_cache: tuple[float, list[dict[str, Any]]] | None = None
 
@@ -383,7 +384,16 @@ class Board:
 _CHECK_DEFAULTS: dict[str, Any] = {"name": "", "kind": "", "ok": False, "detail": "",
                                    "duration_ms": None, "url": None, "skipped": False,
                                    "blocked_writes": [], "evidence": None,
-                                   "outcome": "failed", "first_failure": None, "notes": []}
+                                   "outcome": "failed", "first_failure": None, "notes": [],
+                                   "reads": []}
+
+
+def _tally(entries: Any) -> int:
+    """How many events a listed ``blocked_writes`` or ``reads`` stands for; a damaged
+    record's list is counted by its length."""
+    if isinstance(entries, list) and all(isinstance(e, str) for e in entries):
+        return listed_total(entries)
+    return len(entries) if isinstance(entries, list) else 0
 
 
 def _upgraded(check: dict[str, Any]) -> dict[str, Any]:

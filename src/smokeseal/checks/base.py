@@ -17,8 +17,10 @@ __all__ = [
     "CheckResult",
     "Outcome",
     "Stopwatch",
+    "Tally",
     "header_failures",
     "join_url",
+    "listed_total",
     "off_app",
     "shorten",
     "slug",
@@ -56,6 +58,9 @@ class CheckResult:
     #: Findings that do not fail the check but are worth showing (third-party assets that
     #: failed to load, say).
     notes: list[str] = field(default_factory=list)
+    #: What the page guard let through by the app's ``reads:``, as a :class:`Tally` lists
+    #: it: method and path (the origin is the app's), and how often when more than once.
+    reads: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.skipped:
@@ -90,9 +95,61 @@ class CheckResult:
             out["notes"] = list(self.notes)
         if self.blocked_writes:
             out["blocked_writes"] = list(self.blocked_writes)
+        if self.reads:
+            out["reads"] = list(self.reads)
         if self.evidence is not None:
             out["evidence"] = self.evidence
         return out
+
+
+#: How a listed entry says it happened more than once, and how a list says it was cut.
+_TIMES = re.compile(r" ×(\d+)$")
+_MORE = re.compile(r"^\+(\d+) more")
+
+
+@dataclass
+class Tally:
+    """Entries counted as they repeat: the first ``limit`` distinct ones are kept with their
+    counts, and every one is counted. A page that fires the same beacon in a loop lists it
+    once, ``"POST https://x/beacon ×12"``."""
+
+    limit: int
+    counts: dict[str, int] = field(default_factory=dict)
+    total: int = 0
+
+    def add(self, entry: str) -> None:
+        self.total += 1
+        if entry in self.counts:
+            self.counts[entry] += 1
+        elif len(self.counts) < self.limit:
+            self.counts[entry] = 1
+
+    def entries(self) -> list[str]:
+        return [f"{entry} ×{count}" if count > 1 else entry
+                for entry, count in self.counts.items()]
+
+    @property
+    def more(self) -> int:
+        """How many were not kept (each of them distinct from those kept, once past the
+        limit)."""
+        return self.total - sum(self.counts.values())
+
+    def listed(self) -> list[str]:
+        """The entries kept, and how many more there were."""
+        return [*self.entries(), f"+{self.more} more"] if self.more > 0 else self.entries()
+
+
+def listed_total(entries: Sequence[str]) -> int:
+    """How many events a :meth:`Tally.listed` list stands for (``×N`` and ``+N more``
+    counted)."""
+    total = 0
+    for entry in entries:
+        if more := _MORE.match(entry):
+            total += int(more.group(1))
+        else:
+            times = _TIMES.search(entry)
+            total += int(times.group(1)) if times else 1
+    return total
 
 
 class Stopwatch:

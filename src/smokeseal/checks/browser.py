@@ -3,9 +3,14 @@
 One browser per run (:class:`BrowserSession`). Each page check gets a tab (a context with
 one page) whose route guard aborts every request that is not GET or HEAD, with service
 workers blocked, shared workers disabled (no route sees their requests) and WebSockets
-refused. Blocked attempts are listed on the result (the first :data:`MAX_BLOCKED`, then how
-many more); what the guard made the page throw (a write's ``Failed to fetch`` left
-uncaught, a missing ``SharedWorker``) is a note, not a page error.
+refused. The exceptions are the app's declared ``reads:`` (:mod:`smokeseal.checks.reads`):
+to the app's own origin only, a GraphQL read only when it is a query, a let-through HTTP
+read never redirected (Playwright does not route a redirect's hops, so a 307 would repeat
+the POST elsewhere unseen: the guard fetches the read itself, one hop, and refuses a 3xx).
+Blocked attempts and let-through reads are listed on the result, each distinct one once
+with its count (the first :data:`MAX_BLOCKED`, then how many more); what the guard made the
+page throw (a write's ``Failed to fetch`` left uncaught, a missing ``SharedWorker``) is a
+note, not a page error.
 
 A tab is reused by a later check only once it is wiped back to a new visitor's state
 (cookies, storage and cache of every origin it saw, and a blank page): that saves starting
@@ -23,6 +28,7 @@ import glob
 import os
 import re
 import shutil
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,8 +51,10 @@ from playwright.async_api import Error as PlaywrightError
 
 from smokeseal.checks.base import (
     READ_ONLY_METHODS,
+    Tally,
     shorten,
 )
+from smokeseal.checks.reads import GRAPHQL, ReadPolicy, graphql_refusal, path_of
 from smokeseal.errors import BrowserError
 
 __all__ = ["BROWSER_GONE", "DEFAULT_TIMEOUT", "LAUNCH_ARGS", "Asset", "BrowserSession", "Tab",
@@ -85,6 +93,9 @@ INIT_SCRIPT = "delete window.SharedWorker"
 #: megabytes into every seal.
 MAX_BLOCKED = 50
 MAX_NOTES = 20
+#: The least a let-through read is given to answer, even past the check's timeout: the
+#: verdict is bounded by the check itself, and a read cut at once would only mislead.
+MIN_READ_TIMEOUT = 1.0
 #: A page trying to start the SharedWorker smokeseal took away: its doing, not the app's.
 _SHARED_WORKER_ERROR = re.compile(
     r"(ReferenceError: SharedWorker is not defined|TypeError: .*\bSharedWorker is not a "
@@ -157,9 +168,14 @@ class Asset:
 class Visit:
     """What one check's visit saw, collected by its tab's handlers."""
 
-    #: The first :data:`MAX_BLOCKED` write attempts; ``blocked_count`` counts them all.
-    blocked: list[str] = field(default_factory=list)
-    blocked_count: int = 0
+    #: The write attempts the guard blocked: :data:`MAX_BLOCKED` distinct ones kept.
+    blocked: Tally = field(default_factory=lambda: Tally(MAX_BLOCKED))
+    #: The declared reads the guard let through, by method (or GRAPHQL, WEBSOCKET) and path.
+    reads: Tally = field(default_factory=lambda: Tally(MAX_BLOCKED))
+    #: What this check lets through beyond GET and HEAD.
+    policy: ReadPolicy = field(default_factory=ReadPolicy)
+    #: When the check's timeout ends (monotonic clock): a let-through read's time.
+    deadline: float = field(default_factory=lambda: time.monotonic() + DEFAULT_TIMEOUT)
     #: Writes by fetch or XHR the guard aborted whose failure no page error was put down to.
     unexplained_aborts: int = 0
     #: Fetches and XHRs that failed for another reason than the guard (a read whose host is
@@ -178,15 +194,19 @@ class Visit:
     #: ended is not the one ``goto`` answered with.
     document: Response | None = None
 
+    @property
+    def blocked_count(self) -> int:
+        return self.blocked.total
+
     def block(self, attempt: str) -> None:
-        self.blocked_count += 1
-        if len(self.blocked) < MAX_BLOCKED:
-            self.blocked.append(attempt)
+        self.blocked.add(attempt)
 
     def blocked_list(self) -> list[str]:
-        """The attempts kept, and how many more there were."""
-        more = self.blocked_count - len(self.blocked)
-        return [*self.blocked, f"+{more} more"] if more > 0 else list(self.blocked)
+        """The attempts kept (``×N`` when repeated), and how many more there were."""
+        return self.blocked.listed()
+
+    def read_timeout_ms(self) -> float:
+        return max(self.deadline - time.monotonic(), MIN_READ_TIMEOUT) * 1000
 
     def caused_by_guard(self, error: str) -> str | None:
         """The note for a page error that smokeseal's guard caused, else None."""
@@ -238,8 +258,11 @@ class Tab:
             raise
         return tab
 
-    def start(self) -> Visit:
-        self.visit = Visit()
+    def start(self, policy: ReadPolicy | None = None, timeout: float = DEFAULT_TIMEOUT
+              ) -> Visit:
+        """A new visit, letting through what ``policy`` declares within ``timeout`` s."""
+        self.visit = Visit(policy=policy or ReadPolicy(),
+                           deadline=time.monotonic() + timeout)
         return self.visit
 
     async def _guard(self, route: Route) -> None:
@@ -250,14 +273,56 @@ class Tab:
         with contextlib.suppress(PlaywrightError):
             if request.method in READ_ONLY_METHODS:
                 await route.continue_()
-            else:
-                self.visit.block(f"{request.method} {request.url}")
-                self.visit.aborted.add(request)
-                if request.resource_type in _SCRIPTED:
-                    self.visit.unexplained_aborts += 1
-                await route.abort("blockedbyclient")
+                return
+            attempt = f"{request.method} {request.url}"
+            read = self.visit.policy.http_read(request.method, request.url)
+            if read is None:
+                await self._abort(route, attempt)
+                return
+            label = f"{request.method} {path_of(request.url)}"
+            if read.kind == GRAPHQL:
+                why = graphql_refusal(request.post_data_buffer,
+                                      request.headers.get("content-type"))
+                if why is not None:
+                    await self._abort(route, f"{attempt} ({read}: {why})")
+                    return
+                label = f"{GRAPHQL} {path_of(request.url)}"
+            await self._read_through(route, attempt, label)
+
+    async def _abort(self, route: Route, attempt: str) -> None:
+        request = route.request
+        self.visit.block(attempt)
+        self.visit.aborted.add(request)
+        if request.resource_type in _SCRIPTED:
+            self.visit.unexplained_aborts += 1
+        await route.abort("blockedbyclient")
+
+    async def _read_through(self, route: Route, attempt: str, label: str) -> None:
+        """Send a declared read to the app, one hop: a 3xx answer is refused, not followed
+        (the browser would repeat the POST where it points, past every route)."""
+        self.visit.reads.add(label)
+        try:
+            response = await route.fetch(max_redirects=0,
+                                         timeout=self.visit.read_timeout_ms())
+        except PlaywrightError as exc:
+            # Production did not answer: the page sees a network failure of the app's own.
+            timed_out = "Timeout" in describe_error(exc)
+            await route.abort("timedout" if timed_out else "failed")
+            return
+        if 300 <= response.status < 400:
+            with contextlib.suppress(PlaywrightError):
+                await response.dispose()
+            await self._abort(route, f"{attempt} redirected ({response.status}): a read "
+                                     "must not redirect")
+            return
+        await route.fulfill(response=response)
 
     async def _refuse_socket(self, ws: WebSocketRoute) -> None:
+        if self.visit.policy.socket_read(ws.url) is not None:
+            self.visit.reads.add(f"WEBSOCKET {path_of(ws.url)}")
+            # No handlers set: every message passes both ways as it is.
+            ws.connect_to_server()
+            return
         # Never connected to the server: the page sees a socket that closes at once.
         self.visit.block(f"WEBSOCKET {ws.url}")
         await ws.close(code=1008, reason="smokeseal is read-only")

@@ -66,6 +66,7 @@ from smokeseal.checks.browser import (
     html_answer,
     is_web_page,
 )
+from smokeseal.checks.reads import Read, ReadPolicy
 from smokeseal.errors import BrowserError
 
 if TYPE_CHECKING:
@@ -189,18 +190,24 @@ class _Shown:
 
 async def run_page_check(session: BrowserSession, check: Check, base_url: str,
                          evidence_dir: Path | None = None, *,
-                         app_urls: Sequence[str] = ()) -> CheckResult:
+                         app_urls: Sequence[str] = (),
+                         reads: Sequence[Read] = ()) -> CheckResult:
     """Open the check's page in a clean read-only tab and judge what rendered.
 
     ``app_urls`` are the app's other URLs (its canonical url and aliases): the page may end
     on their hosts as on ``base_url``'s, and their scripts and stylesheets are its own.
+    ``reads`` are the app's declared reads; the check's own are added. They pass the guard
+    only to the origin of ``base_url`` or of ``app_urls``.
     """
     url = join_url(base_url, check.target)
     budget = _Budget(check.timeout or DEFAULT_TIMEOUT)
     watch = Stopwatch()
+    own = (base_url, *app_urls)
+    policy = ReadPolicy.of((*reads, *check.parsed_reads), own)
     try:
         async with session.tab(budget.left() + STEP_GRACE) as tab:
-            look = _Look(tab.page, check.expect, budget, tab.start(), (base_url, *app_urls), url)
+            look = _Look(tab.page, check.expect, budget, tab.start(policy, budget.left()),
+                         own, url)
             await _visit(look)
             if look.status is None or look.stuck:
                 tab.reusable = False  # it never loaded, or stopped answering: do not trust it
@@ -229,7 +236,8 @@ async def _result(check: Check, look: _Look, ms: int, evidence_dir: Path | None)
         if count := visit.blocked_count:
             detail += f"; blocked {count} write attempt{'s' * (count > 1)}"
     return CheckResult(check.label, "page", not failures, detail, ms, url=look.final_url,
-                       blocked_writes=blocked, evidence=evidence, notes=notes)
+                       blocked_writes=blocked, evidence=evidence, notes=notes,
+                       reads=visit.reads.listed())
 
 
 def _capped_notes(notes: list[str]) -> list[str]:
@@ -542,8 +550,10 @@ async def _first_done(step: Awaitable[Any], *interrupts: Awaitable[Any]) -> bool
 
 
 def _list_blocked(visit: Visit) -> str:
-    shown = ", ".join(shorten(b, 80) for b in visit.blocked[:3])
-    more = visit.blocked_count - min(len(visit.blocked), 3)
+    first = list(visit.blocked.counts.items())[:3]
+    shown = ", ".join(shorten(attempt, 80) + (f" ×{count}" if count > 1 else "")
+                      for attempt, count in first)
+    more = visit.blocked_count - sum(count for _, count in first)
     return shown + (f" (+{more} more)" if more > 0 else "")
 
 
@@ -556,6 +566,7 @@ async def _keep_evidence(look: _Look, folder: Path, blocked: list[str],
         log += [f"page error: {e}" for e in look.visit.page_errors]
         log += [f"console error: {e}" for e in look.visit.console_errors]
         log += [f"blocked write: {b}" for b in blocked]
+        log += [f"read let through: {r}" for r in look.visit.reads.listed()]
         log += [f"note: {n}" for n in notes]
         (folder / "console.txt").write_text("\n".join(log) + "\n", encoding="utf-8",
                                             errors="backslashreplace")

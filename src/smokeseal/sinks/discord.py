@@ -93,6 +93,8 @@ def _seal_embed(release: Release, seal: Seal) -> dict[str, Any]:
         elif check.flaky:
             lines.append(f"⚠ **{neutralise(check.name, 100)}** is flaky: "
                          f"{neutralise(check.first_failure or '', 200)} on the first try")
+        if line := check.reads_line:
+            lines.append(f"↔ **{neutralise(check.name, 100)}** {neutralise(line, 200)}")
     if seal.rollback:
         lines.append("Rollback commands are in the alert and on the board; smokeseal ran none.")
     description = fit("\n".join(lines), EMBED_DESCRIPTION_LIMIT - 100)

@@ -1,0 +1,160 @@
+"""Declared reads (``reads:``) through the page guard, against a real Chromium and a local
+stand-in that reads the ways Dash, GraphQL clients and Streamlit do. The stand-in's fixture
+proves afterwards that nothing but GET, HEAD and the declared reads reached it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from smokeseal.checks.base import CheckResult
+from smokeseal.checks.browser import BrowserSession
+from smokeseal.checks.page import run_page_check
+from smokeseal.checks.reads import parse_read
+from smokeseal.config import Check, Expect
+from tests.checks.conftest import GREETING, SOCKET_TEXT, Reader
+
+pytestmark = pytest.mark.integration
+
+DASH = "POST /_dash-update-component"
+
+
+def check(path: str, text: str | None = None, reads: tuple[str, ...] = (),
+          timeout: float = 4) -> Check:
+    return Check(name=f"page {path}", page=path, timeout=timeout, reads=list(reads),
+                 expect=Expect(text=text))
+
+
+def run(browser_executable: str, base_url: str, page_check: Check, app_reads: tuple[str, ...] = (),
+        app_urls: tuple[str, ...] = ()) -> CheckResult:
+    async def go() -> CheckResult:
+        async with BrowserSession(browser_executable) as session:
+            return await run_page_check(session, page_check, base_url, app_urls=app_urls,
+                                        reads=[parse_read(r) for r in app_reads])
+
+    return asyncio.run(asyncio.wait_for(go(), 40))
+
+
+def test_a_dash_page_is_green_with_its_callback_declared(browser_executable: str,
+                                                        reader: Reader) -> None:
+    result = run(browser_executable, reader.url, check("/dash", "Callback answered"),
+                 app_reads=(DASH,))
+    assert (result.ok, result.detail) == (True, "200")
+    assert result.reads == ["POST /_dash-update-component ×3"]
+    assert result.blocked_writes == []
+    assert reader.seen.count(("POST", "/_dash-update-component")) == 3
+
+
+def test_a_checks_own_reads_are_added_to_its_apps(browser_executable: str,
+                                                 reader: Reader) -> None:
+    result = run(browser_executable, reader.url,
+                 check("/dash", "Callback answered", reads=(DASH,)), app_reads=("PUT /x",))
+    assert (result.ok, result.reads) == (True, ["POST /_dash-update-component ×3"])
+
+
+def test_a_dash_page_is_red_without_its_read_and_the_blocked_posts_are_listed(
+        browser_executable: str, reader: Reader) -> None:
+    result = run(browser_executable, reader.url, check("/dash", "Callback answered", timeout=2))
+    assert not result.ok
+    assert result.detail == "text 'Callback answered' not on the page within 2 s"
+    assert result.blocked_writes == [f"POST {reader.url}/_dash-update-component ×3"]
+    assert result.reads == []
+    assert ("POST", "/_dash-update-component") not in reader.seen
+
+
+def test_a_graphql_query_passes_and_reaches_the_app(browser_executable: str,
+                                                   reader: Reader) -> None:
+    result = run(browser_executable, reader.url,
+                 check("/graphql-query", f"{GREETING} (twice: true)"),
+                 app_reads=("GRAPHQL /graphql",))
+    assert (result.ok, result.detail) == (True, "200")
+    assert result.reads == ["GRAPHQL /graphql ×2"]
+    assert len(reader.graphql_bodies) == 2
+    assert b"query Greeting" in reader.graphql_bodies[0]
+
+
+def test_no_graphql_write_reaches_the_app_however_it_is_sent(browser_executable: str,
+                                                            reader: Reader) -> None:
+    result = run(browser_executable, reader.url, check("/graphql-writes", "Tried every write"),
+                 app_reads=("GRAPHQL /graphql",))
+    assert result.ok, result.detail
+    assert reader.graphql_bodies == []
+    assert result.reads == []
+    post = f"POST {reader.url}/graphql (GRAPHQL /graphql: "
+    reasons = sorted(entry.removeprefix(post) for entry in result.blocked_writes)
+    assert all(entry.startswith(post) for entry in result.blocked_writes), result.blocked_writes
+    assert reasons == sorted([
+        "a mutation Drop, not a query)",
+        "the document holds a mutation Drop: only documents of queries pass, whichever "
+        "operation is selected)",
+        "batch [1]: a mutation, not a query)",
+        "a mutation, not a query)",
+        "a subscription, not a query)",
+        "no query text (a persisted query cannot be judged))",
+        "the body is not JSON (nor sent as application/graphql))",
+    ])
+
+
+def test_a_declared_socket_connects_and_others_stay_refused(browser_executable: str,
+                                                           reader: Reader) -> None:
+    result = run(browser_executable, reader.url, check("/socket", SOCKET_TEXT),
+                 app_reads=("WEBSOCKET /ws",))
+    assert (result.ok, result.detail) == (True, "200; blocked 2 write attempts")
+    assert result.reads == ["WEBSOCKET /ws"]
+    ws = reader.url.replace("http", "ws")
+    assert sorted(result.blocked_writes) == sorted([
+        f"WEBSOCKET {ws}/ws-admin", f"WEBSOCKET {reader.other_url.replace('http', 'ws')}/ws"])
+    # The page's answer went through too, over the real socket.
+    deadline = time.monotonic() + 5
+    while not reader.socket_messages and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reader.socket_messages == ["thanks"]
+    assert [s for s in reader.seen if s[0] == "WEBSOCKET"] == [("WEBSOCKET", "/ws")]
+
+
+def test_a_socket_is_refused_without_its_read(browser_executable: str, reader: Reader) -> None:
+    result = run(browser_executable, reader.url, check("/socket", SOCKET_TEXT, timeout=2))
+    assert not result.ok
+    assert f"WEBSOCKET {reader.url.replace('http', 'ws')}/ws" in result.blocked_writes
+    assert not [s for s in reader.seen if s[0] == "WEBSOCKET"]
+
+
+def test_a_read_path_on_another_origin_stays_blocked(browser_executable: str,
+                                                    reader: Reader) -> None:
+    result = run(browser_executable, reader.url, check("/third-party-read", "Shop"),
+                 app_reads=(DASH,))
+    assert result.ok, result.detail
+    assert result.blocked_writes == [f"POST {reader.other_url}/_dash-update-component"]
+    assert result.reads == []
+
+
+def test_an_aliases_origin_is_the_apps_own(browser_executable: str, reader: Reader) -> None:
+    """The same page with the other host named as an alias: its read passes."""
+    result = run(browser_executable, reader.url, check("/third-party-read", "Shop"),
+                 app_reads=(DASH,), app_urls=(reader.other_url,))
+    assert (result.ok, result.blocked_writes) == (True, [])
+    assert result.reads == ["POST /_dash-update-component"]
+
+
+def test_a_read_answered_with_a_redirect_is_not_followed(browser_executable: str,
+                                                        reader: Reader) -> None:
+    """The 307 would have the browser repeat the POST to /api/orders, a path Playwright's
+    routes never see: the guard refuses the redirect, and /api/orders is never asked."""
+    result = run(browser_executable, reader.url, check("/redirected-read", "refused"),
+                 app_reads=(DASH,))
+    assert result.ok, result.detail
+    assert ("POST", "/_dash-update-component") in reader.seen
+    assert ("POST", "/api/orders") not in reader.seen
+    assert result.blocked_writes == [
+        f"POST {reader.url}/_dash-update-component?moved=1 redirected (307): a read must not "
+        "redirect"]
+    assert result.reads == ["POST /_dash-update-component"]
+
+
+def test_a_repeated_write_is_listed_once_with_its_count(browser_executable: str,
+                                                       reader: Reader) -> None:
+    result = run(browser_executable, reader.url, check("/beacons", "Shop"))
+    assert (result.ok, result.detail) == (True, "200; blocked 7 write attempts")
+    assert result.blocked_writes == [f"POST {reader.url}/api/beacon ×7"]
