@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -64,6 +65,16 @@ QUIET_ENV = {
 }
 
 
+#: How Streamlit, Flask, uvicorn and Gradio say that the port they were given was taken
+#: meanwhile (between :func:`free_port` and the app's bind, by any process's connection).
+_PORT_TAKEN = re.compile(r"already in use|Errno 98|empty port|Port \d+ is not available",
+                         re.IGNORECASE)
+
+
+class PortTaken(Exception):
+    """The app lost its port before it could bind it: start it again on another."""
+
+
 def apps_python() -> Path:
     return Path(os.environ.get(PYTHON_ENV) or DEFAULT_PYTHON)
 
@@ -104,6 +115,8 @@ class RealApp:
         with httpx.Client(timeout=2.0) as client:
             while not self.ready:
                 if self.process.poll() is not None:
+                    if _PORT_TAKEN.search(self.log_tail()):
+                        raise PortTaken(self.name)
                     raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n"
                                        f"{self.log_tail()}")
                 with contextlib.suppress(httpx.HTTPError):
@@ -147,13 +160,32 @@ def start(kind: Kind, mode: str, python: Path, logs: Path) -> RealApp:
 class Fleet:
     """Every real app, healthy and broken, started at once; :meth:`app` waits for one."""
 
+    python: Path
+    logs: Path
     apps: dict[tuple[str, str], RealApp] = field(default_factory=dict)
     deadline: float = 0.0
 
+    def start_all(self) -> None:
+        self.deadline = time.monotonic() + READY_TIMEOUT
+        for kind in KINDS.values():
+            for mode in MODES:
+                self.apps[kind.name, mode] = start(kind, mode, self.python, self.logs)
+
     def app(self, kind: str, mode: str = "healthy") -> RealApp:
-        app = self.apps[kind, mode]
-        app.wait_ready(self.deadline)
-        return app
+        for _ in range(3):
+            app = self.apps[kind, mode]
+            try:
+                app.wait_ready(self.deadline)
+            except PortTaken:
+                app.stop()
+                self.apps[kind, mode] = start(app.kind, mode, self.python, self.logs)
+            else:
+                return app
+        raise RuntimeError(f"{kind} ({mode}) lost its port three times")
+
+    def stop_all(self) -> None:
+        for app in self.apps.values():
+            app.stop()
 
 
 @pytest.fixture(scope="session")
@@ -174,16 +206,12 @@ def realapps_python() -> Path:
 @pytest.fixture(scope="session")
 def realapps(realapps_python: Path, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[Fleet]:
-    logs = tmp_path_factory.mktemp("realapps")
-    fleet = Fleet(deadline=time.monotonic() + READY_TIMEOUT)
+    fleet = Fleet(realapps_python, tmp_path_factory.mktemp("realapps"))
     try:
-        for kind in KINDS.values():
-            for mode in MODES:
-                fleet.apps[kind.name, mode] = start(kind, mode, realapps_python, logs)
+        fleet.start_all()
         yield fleet
     finally:
-        for app in fleet.apps.values():
-            app.stop()
+        fleet.stop_all()
 
 
 @pytest.fixture(params=list(KINDS))

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+import smokeseal
 from tests.realapps.conftest import KINDS, Fleet
 from tests.realapps.recipes import recipe
 from tests.realapps.test_realapps import READ
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
 SHA = "3f2a9c1d4e5f60718293a4b5c6d7e8f901234567"
 RUNS = 3
+SOURCE = str(Path(smokeseal.__file__).resolve().parent.parent)
 
 
 def fleet_config(realapps: Fleet, where: Path, mode: str = "healthy") -> Path:
@@ -40,6 +42,8 @@ def smokeseal(*args: str, config: Path, browser: str) -> subprocess.CompletedPro
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMOKESEAL_")}
     env["SMOKESEAL_BROWSER"] = browser
     env["SMOKESEAL_DATABASE_URL"] = f"sqlite:///{config.parent / 'ledger.db'}"
+    # The command line of the smokeseal under test, whatever the cwd and however it is found.
+    env["PYTHONPATH"] = os.pathsep.join([SOURCE, *filter(None, [env.get("PYTHONPATH")])])
     done = subprocess.run([str(BIN / args[0]), "--config", str(config), *args[1:]],
                           cwd=config.parent, env=env, capture_output=True, text=True,
                           timeout=180, check=False)
