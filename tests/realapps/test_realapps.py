@@ -89,7 +89,7 @@ def test_without_its_reads_each_real_app_is_red_and_the_blocked_read_is_named(
 def test_a_real_app_whose_code_raises_is_red_naming_its_page_check(
         broken_app: RealApp, tmp_path: Path) -> None:
     kind = broken_app.kind.name
-    result = run(broken_app, tmp_path, timeout=8, retries=0)
+    result = run(broken_app, tmp_path, timeout=6, retries=0)
     assert not result.passed
     page = page_check(result)
     assert [r.name for r in result.failed] == [page.name]
