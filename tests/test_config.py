@@ -236,3 +236,62 @@ def test_the_health_suite_looks_for_an_error_shell_and_retries() -> None:
     home, up = HEALTH_SUITE
     assert (home.page, home.expect.status, home.expect.error_shell) == ("/", 200, True)
     assert (home.attempts, up.attempts) == (2, 2)
+
+
+def test_reads_are_parsed_for_the_app_and_a_page_check() -> None:
+    config = parse_config(
+        "apps: {a: {url: 'https://x.com', reads: ['post /_dash-update-component',"
+        " 'GRAPHQL /graphql', 'WEBSOCKET /_stcore/*'],"
+        " suite: [{page: /, reads: ['PATCH /api/search']}]}}", environ={})
+    from smokeseal.checks.reads import Read
+
+    app = config.app("a")
+    assert app.reads == ["post /_dash-update-component", "GRAPHQL /graphql",
+                         "WEBSOCKET /_stcore/*"]
+    assert app.parsed_reads == (Read("POST", "/_dash-update-component"),
+                                Read("GRAPHQL", "/graphql"),
+                                Read("WEBSOCKET", "/_stcore/", prefix=True))
+    [page] = config.suite_for("a")
+    assert page.parsed_reads == (Read("PATCH", "/api/search"),)
+
+
+def test_the_runner_carries_the_apps_reads_to_its_page_checks() -> None:
+    from smokeseal.checks.reads import Read
+    from smokeseal.runner import target_for
+
+    config = parse_config("apps: {a: {url: 'https://x.com', reads: ['GRAPHQL /graphql']}}",
+                          environ={})
+    assert target_for(config, "a").reads == (Read("GRAPHQL", "/graphql"),)
+    assert target_for(config, "a", url="http://127.0.0.1:9").reads == (
+        Read("GRAPHQL", "/graphql"),)
+
+
+@pytest.mark.parametrize(("reads", "message"), [
+    ("['GET /api']", "apps.a.reads[0]: 'GET /api': GET always passes"),
+    ("['POST /a', 'head /b']", "apps.a.reads[1]: 'head /b': HEAD always passes"),
+    ("['POST api']", "apps.a.reads[0]: 'POST api': the path must start with '/'"),
+    ("['POST /a/*/b']", "apps.a.reads[0]: 'POST /a/*/b': '*' may only end the path"),
+    ("['POST']", "apps.a.reads[0]: 'POST': write a read as 'METHOD /path'"),
+    ("['POST /a /b']", "apps.a.reads[0]: 'POST /a /b': write a read as"),
+    ("['PO(ST /a']", "apps.a.reads[0]: 'PO(ST /a': 'PO(ST' is not an HTTP method"),
+    ("['POST /a?x=1']", "apps.a.reads[0]: 'POST /a?x=1': a read is matched on the path"),
+    ("'POST /a'", "apps.a.reads: Input should be a valid list"),
+])
+def test_a_bad_read_is_named(reads: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_config(f"apps: {{a: {{url: 'https://x.com', reads: {reads}}}}}", environ={})
+
+
+@pytest.mark.parametrize("kind", ["get: /up", "command: 'true'"])
+def test_reads_on_a_check_that_is_not_a_page_are_refused(kind: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape("apps.a.suite[0]: 'reads' applies only "
+                                                    "to page checks")):
+        parse_config(f"apps: {{a: {{url: 'https://x.com', suite: [{{{kind}, "
+                     "reads: ['POST /x']}]}}", environ={})
+
+
+def test_a_bad_read_on_a_page_check_is_named() -> None:
+    with pytest.raises(ConfigError, match=re.escape(
+            "apps.a.suite[0].reads[0]: 'GET /x': GET always passes")):
+        parse_config("apps: {a: {url: 'https://x.com', suite: [{page: /, reads: ['GET /x']}]}}",
+                     environ={})

@@ -119,3 +119,17 @@ def test_secrets_are_taken_out_of_every_text_of_the_seal() -> None:
     seal = seal_from_run(run(leaky), secrets=["S3CRET-TOKEN"])
     assert "S3CRET" not in repr(seal.to_dict())
     assert seal.checks[0].detail == "exit 1; output: hook=https://x/abc/***"
+
+
+def test_reads_are_kept_on_the_record_and_older_records_have_none() -> None:
+    page = CheckResult("home", "page", True, "200", 3,
+                       reads=["POST /_dash-update-component ×3", "WEBSOCKET /ws"])
+    [check] = seal_from_run(run(page)).checks
+    assert check.reads == ["POST /_dash-update-component ×3", "WEBSOCKET /ws"]
+    assert check.to_dict()["reads"] == check.reads
+    assert check.reads_line == ("let through 4 reads: POST /_dash-update-component ×3, "
+                                "WEBSOCKET /ws")
+    older = CheckRecord.model_validate({"name": "home", "kind": "page", "ok": True,
+                                        "outcome": "passed", "detail": "200"})
+    assert (older.reads, older.reads_line) == ([], None)
+    assert "reads" not in older.to_dict()

@@ -45,13 +45,18 @@ class Story:
     evidence: Path
 
 
+#: A read's path is production's text: shown as text.
+READ_FROM_PRODUCTION = "WEBSOCKET /<b>stream</b>"
+
+
 def tell_the_story(ledger: Ledger, evidence_root: Path) -> Story:
     """studio: green, then red with evidence; other: shipped unsealed, then assembled."""
     green = ledger.create_release("studio", "v1.0.0", "3f2a9c1aaaaaaa", notes="First release")
     ledger.mark_shipped(green.id)
     ledger.record_seal(green.id, seal("green", "2026-11-24T10:00:00Z", [
         {"name": "home renders", "kind": "page", "ok": True, "detail": "200 · main visible",
-         "duration_ms": 912, "url": "https://app.example.com/"},
+         "duration_ms": 912, "url": "https://app.example.com/",
+         "reads": ["POST /_dash-update-component ×3", READ_FROM_PRODUCTION]},
         {"name": "up", "kind": "get", "ok": True, "detail": "200", "duration_ms": 31},
     ]))
 
@@ -67,7 +72,7 @@ def tell_the_story(ledger: Ledger, evidence_root: Path) -> Story:
         {"name": "tasks render", "kind": "page", "ok": False,
          "detail": "uncaught page error: TypeError: x is undefined", "duration_ms": 1480,
          "url": "https://app.example.com/tasks", "evidence": str(evidence),
-         "blocked_writes": ["POST https://app.example.com/beacon"]},
+         "blocked_writes": ["POST https://app.example.com/beacon ×2"]},
         {"name": "devops hidden", "kind": "get", "ok": False, "detail": HOSTILE_DETAIL,
          "duration_ms": 41, "url": "https://app.example.com/devops"},
         {"name": "up", "kind": "get", "ok": True, "detail": "200", "duration_ms": 29},

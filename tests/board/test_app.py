@@ -17,6 +17,7 @@ from tests.board.conftest import (
     HOSTILE_NOTES,
     HOSTILE_VERSION,
     PNG,
+    READ_FROM_PRODUCTION,
     Board,
     seal,
 )
@@ -156,8 +157,8 @@ def test_a_red_release_page_tells_the_story_of_its_seal(board: Board) -> None:
         assert check in shown
     assert "uncaught page error: TypeError: x is undefined" in shown
     assert "1.5 s" in shown and "41 ms" in shown
-    assert "1 write attempt blocked" in shown
-    assert "POST https://app.example.com/beacon" in shown
+    assert "2 write attempts blocked" in shown
+    assert "POST https://app.example.com/beacon ×2" in shown
     # The rollback commands, exactly, in the element the copy button copies.
     match = re.search(r'<pre id="rollback-commands"><code>(.*?)</code></pre>', response.text,
                       re.S)
@@ -172,6 +173,16 @@ def test_a_red_release_page_tells_the_story_of_its_seal(board: Board) -> None:
     # Evidence is linked and served from inside the evidence root only.
     assert any(h.startswith("/evidence/") and h.endswith("/screenshot.png")
                for h in page.links())
+
+
+def test_a_release_page_lists_the_reads_let_through(board: Board) -> None:
+    html = board.client.get(f"/releases/{board.story.green}").text
+    shown = Page(html).all_text()
+    assert "let through 4 reads (declared in" in shown
+    assert "POST /_dash-update-component ×3" in shown
+    assert READ_FROM_PRODUCTION in shown and "<b>stream" not in html
+    api = board.client.get(f"/api/releases/{board.story.green}").json()
+    assert api["smoke_seal"]["checks"][0]["reads"][0] == "POST /_dash-update-component ×3"
 
 
 def test_a_green_release_page_has_no_rollback(board: Board) -> None:

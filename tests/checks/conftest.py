@@ -395,7 +395,8 @@ def _reader_app(seen: list[tuple[str, str]], bodies: list[bytes],
                 messages.append(await websocket.receive_text())
 
     routes = [Route(path, page) for path in READ_PAGES]
-    routes += [Route("/_dash-update-component", dash, methods=["POST"]),
+    routes += [Route("/up", lambda request: Response("ok")),
+               Route("/_dash-update-component", dash, methods=["POST"]),
                Route("/graphql", graphql, methods=["POST"]),
                WebSocketRoute("/ws", socket), WebSocketRoute("/ws-admin", socket),
                # Writes: were one to arrive, the proof names it.
@@ -434,3 +435,32 @@ def reader(_reader_server: tuple[BackgroundServer, Reader]) -> Iterator[Reader]:
     sneaked = [body for body in reader.graphql_bodies
                if b"mutation" in body or b"subscription" in body]
     assert not sneaked, f"GraphQL writes reached production: {sneaked}"
+
+
+# --- a page whose load ends when a test says ------------------------------------------------
+
+@dataclass
+class Held:
+    """A page (``/late-load``) whose load event waits for an image held until ``release_at``
+    (the monotonic clock): a load that ends as a check's timeout runs out."""
+
+    url: str
+    release_at: list[float]
+
+
+@pytest.fixture(scope="session")
+def held() -> Iterator[Held]:
+    import time
+
+    release_at = [0.0]
+
+    async def image(request: Request) -> Response:
+        await asyncio.sleep(max(release_at[0] - time.monotonic(), 0))
+        return Response(PIXEL, media_type="image/png")
+
+    page = HTMLResponse("<title>Late</title><main>Hello there</main>"
+                        "<img src='/held.png' width=1 height=1 alt=''>")
+    app = Starlette(routes=[Route("/late-load", lambda request: page),
+                            Route("/held.png", image)])
+    with BackgroundServer(app) as server:
+        yield Held(server.url, release_at)

@@ -5,16 +5,27 @@ proves afterwards that nothing but GET, HEAD and the declared reads reached it."
 from __future__ import annotations
 
 import asyncio
+import io
 import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from rich.console import Console
+from rich.text import Text
 
 from smokeseal.checks.base import CheckResult
 from smokeseal.checks.browser import BrowserSession
 from smokeseal.checks.page import run_page_check
 from smokeseal.checks.reads import parse_read
-from smokeseal.config import Check, Expect
+from smokeseal.config import Check, Expect, load_config
+from smokeseal.ledger import Ledger
+from smokeseal.report import print_seal, write_junit
+from smokeseal.seal import Seal
+from smokeseal.ship import resolve_release, ship
 from tests.checks.conftest import GREETING, SOCKET_TEXT, Reader
+from tests.conftest import Api, notify_yaml
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +69,8 @@ def test_a_dash_page_is_red_without_its_read_and_the_blocked_posts_are_listed(
         browser_executable: str, reader: Reader) -> None:
     result = run(browser_executable, reader.url, check("/dash", "Callback answered", timeout=2))
     assert not result.ok
-    assert result.detail == "text 'Callback answered' not on the page within 2 s"
+    assert result.detail == ("text 'Callback answered' not found within 2 s; page shows: "
+                             "'Loading…'")
     assert result.blocked_writes == [f"POST {reader.url}/_dash-update-component ×3"]
     assert result.reads == []
     assert ("POST", "/_dash-update-component") not in reader.seen
@@ -158,3 +170,33 @@ def test_a_repeated_write_is_listed_once_with_its_count(browser_executable: str,
     result = run(browser_executable, reader.url, check("/beacons", "Shop"))
     assert (result.ok, result.detail) == (True, "200; blocked 7 write attempts")
     assert result.blocked_writes == [f"POST {reader.url}/api/beacon ×7"]
+
+
+def test_a_shipped_release_shows_its_reads_everywhere(
+        browser_executable: str, reader: Reader, discord: Api, secrets_env: dict[str, str],
+        write_config: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """From ``reads:`` in the config to the seal record, the terminal, JUnit and Discord."""
+    monkeypatch.setenv("SMOKESEAL_BROWSER", browser_executable)
+    config = load_config(write_config(
+        f"apps:\n  dash:\n    url: {reader.url}\n    reads: ['{DASH}']\n"
+        "    gate: {timeout: 3, interval: 0.2}\n"
+        "    suite: [{name: callbacks, page: /dash, expect: {text: Callback answered}}]\n"
+        + notify_yaml(discord, None)))
+    with Ledger(f"sqlite:///{tmp_path}/l.db") as ledger:
+        release = resolve_release(ledger, config, "dash", version="v1", sha="3f2a9c1")
+        shipped = ship(config, ledger, release)
+        assert shipped.seal is not None and shipped.seal.status == "green", shipped.seal
+        recorded = ledger.release(release.id).smoke_seal or {}
+    line = "let through 3 reads: POST /_dash-update-component ×3"
+    assert recorded["checks"][0]["reads"] == ["POST /_dash-update-component ×3"]
+    seal = Seal.from_dict(recorded)
+    screen = io.StringIO()
+    print_seal(Console(file=screen, width=200), seal, Text("seal"))
+    assert line in screen.getvalue()
+    write_junit(tmp_path / "junit.xml", [("dash", seal)])
+    out = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite/testcase/system-out")
+    assert out is not None and out.text == line
+    [embed] = next(p.json["embeds"] for p in discord.state.posts() if p.json.get("embeds"))
+    assert "↔ **callbacks** let through 3 reads: POST /\\_dash-update-component ×3" \
+        in embed["description"]

@@ -123,6 +123,11 @@ _VISIBLE_TEXT = """() => {
   read(document);
   return parts.join('\\n');
 }"""
+#: The least a Playwright wait is given, seconds, even when the check's timeout is all but
+#: spent: one real look at the page, not a give-up before asking it.
+LAST_LOOK = 1.0
+#: How Playwright says one of its own timeouts ran out.
+_PLAYWRIGHT_TIMEOUT = re.compile(r"\bTimeout \d+(\.\d+)?ms exceeded")
 #: The longest page (characters, whitespace collapsed) taken for an error shell when it
 #: shows one of :data:`smokeseal.config.ERROR_SHELL_TEXTS`: a real page may mention them.
 ERROR_SHELL_MAX_CHARS = 500
@@ -142,9 +147,10 @@ class _Budget:
     def left(self) -> float:
         return max(self._end - time.monotonic(), 0.0)
 
-    def ms(self) -> float:
-        """What is left, for a Playwright timeout (where 0 would mean none)."""
-        return max(self.left() * 1000, 1.0)
+    def ms(self, at_least: float = 0.001) -> float:
+        """What is left, for a Playwright timeout (where 0 would mean none), and at least
+        ``at_least`` seconds."""
+        return max(self.left(), at_least) * 1000
 
     async def bound(self, step: Awaitable[T], hung: str | None = None) -> T:
         """``await step``, given up after what is left plus :data:`STEP_GRACE`."""
@@ -263,7 +269,9 @@ async def _visit(look: _Look) -> None:
             look.stuck = True
             look.failures.append(str(exc))
         except PlaywrightError as exc:
-            look.failures.append(f"page failed while checking: {describe_error(exc)}")
+            look.failures.append(f"page did not answer within {budget.seconds:g} s"
+                                 if _timed_out(exc) else
+                                 f"page failed while checking: {describe_error(exc)}")
         look.final_url = look.page.url
     look.failures += _asset_failures(look)
     if errors := look.visit.page_errors:
@@ -271,9 +279,16 @@ async def _visit(look: _Look) -> None:
         look.failures.insert(0, f"uncaught page error: {shorten(errors[0])}{more}")
 
 
+def _timed_out(exc: BaseException) -> bool:
+    """A Playwright timeout, whatever class it came as: its own text ("Timeout 1ms
+    exceeded") names no check's timeout and is never shown."""
+    return isinstance(exc, PlaywrightTimeoutError) or bool(
+        _PLAYWRIGHT_TIMEOUT.search(describe_error(exc)))
+
+
 def _load_failure(exc: BaseException, seconds: float) -> str:
     reason = describe_error(exc)
-    if isinstance(exc, _Stuck | PlaywrightTimeoutError) or "Timeout" in reason:
+    if isinstance(exc, _Stuck) or _timed_out(exc):
         return f"page did not finish loading within {seconds:g} s"
     return reason
 
@@ -349,22 +364,32 @@ async def _wait_for_content(look: _Look, blank_matters: bool) -> None:
     if look.expect.selector is not None:
         waits.insert(0, asyncio.ensure_future(_wait_selector(look, look.expect.selector, shown)))
     try:
-        for found in await asyncio.gather(*waits):
-            look.failures += found
+        # Each one's finding is kept even when the other raised: the text a page lacks is
+        # worth saying beside a selector wait that ended in an error.
+        outcomes = await asyncio.gather(*waits, return_exceptions=True)
     finally:
-        for wait in waits:  # one failed (the page stopped answering): stop the other
+        for wait in waits:  # cancelled from outside: stop both
             wait.cancel()
         await asyncio.gather(*waits, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, list):
+            look.failures += outcome
+    if errors := [o for o in outcomes if isinstance(o, BaseException)]:
+        raise errors[0]
 
 
 async def _wait_selector(look: _Look, selector: str, shown: _Shown) -> list[str]:
-    wait = look.page.locator(selector).first.wait_for(state="visible", timeout=look.budget.ms())
+    # A page that loaded as its timeout ran out still gets a real look: with what is left
+    # (a few ms) Playwright gives up before asking the page, and a selector that is there
+    # would be named as missing.
+    wait = look.page.locator(selector).first.wait_for(state="visible",
+                                                      timeout=look.budget.ms(LAST_LOOK))
     try:
         shown.visible = await _first_done(look.budget.bound(wait), look.visit.errored.wait(),
                                           shown.stop.wait())
-    except PlaywrightTimeoutError:
-        return [f"selector {selector!r} not visible within {look.budget.seconds:g} s"]
     except PlaywrightError as exc:
+        if _timed_out(exc):
+            return [f"selector {selector!r} not visible within {look.budget.seconds:g} s"]
         if describe_error(exc) == BROWSER_GONE:
             raise
         return [f"selector {selector!r}: {describe_error(exc)}"]
@@ -395,8 +420,10 @@ async def _watch_text(look: _Look, shown: _Shown, blank_matters: bool) -> list[s
         await asyncio.sleep(min(POLL, look.budget.left()))
     failures = []
     if missing:
-        failures.append(f"text {shorten(expect.text or '', 60)!r} not on the page within "
-                        f"{look.budget.seconds:g} s")
+        shows = (f"; page shows: {shorten(text.everything, 80)!r}" if text.everything else
+                 "" if blank else "; page shows no text")
+        failures.append(f"text {shorten(expect.text or '', 60)!r} not found within "
+                        f"{look.budget.seconds:g} s{shows}")
     if blank:
         failures.append("page shows no visible text")
     return failures
