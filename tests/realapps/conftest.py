@@ -1,7 +1,8 @@
 """Real apps as production: Streamlit, Dash, Strawberry GraphQL and Gradio, installed from PyPI
 into tests/realapps/.venv (``make realapps``, a part of ``make test``), each started with its
-own server on a free 127.0.0.1 port, healthy and broken (``REALAPP_MODE=broken``), once per
-session. All eight start at once when the first is asked for: they take seconds to import."""
+own server on a free 127.0.0.1 port, healthy and broken (``REALAPP_MODE=broken``), once for
+the package's tests. All eight start at once when the first is asked for: they take seconds
+to import."""
 
 from __future__ import annotations
 
@@ -203,9 +204,11 @@ def realapps_python() -> Path:
     return python
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def realapps(realapps_python: Path, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[Fleet]:
+    """The eight apps, for this package's tests: stopped once they are done, so that the rest
+    of the suite does not run beside them."""
     fleet = Fleet(realapps_python, tmp_path_factory.mktemp("realapps"))
     try:
         fleet.start_all()
