@@ -4,8 +4,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The real apps of tests/realapps (Streamlit, Dash, Strawberry GraphQL, Gradio), pinned, in a
+# venv of their own: heavy packages that smokeseal itself must never depend on. The tests
+# start them with this venv's python (or the one in SMOKESEAL_REALAPPS_PYTHON).
+REALAPPS_VENV := tests/realapps/.venv
+REALAPPS_STAMP := $(REALAPPS_VENV)/.installed
 
-.PHONY: demo test test-fast lint install browser postgres clean bench
+.PHONY: demo test test-fast lint install browser postgres clean bench realapps
 
 $(STAMP): pyproject.toml
 	@scripts/ensure-system python
@@ -25,8 +30,9 @@ postgres:
 demo: browser
 	$(BIN)/smokeseal demo
 
-## Every test tier, with a real Chromium, a real PostgreSQL and real Playwright Test.
-test: browser postgres tests/playwright/node_modules
+## Every test tier, with a real Chromium, a real PostgreSQL, real Playwright Test and real
+## Streamlit, Dash, GraphQL and Gradio apps.
+test: browser postgres tests/playwright/node_modules realapps
 	$(BIN)/python -m pytest
 
 ## Unit and component tests only: no browser, no database server.
@@ -39,7 +45,7 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .smokeseal bench/playwright/node_modules \
-		tests/playwright/node_modules
+		tests/playwright/node_modules $(REALAPPS_VENV)
 
 ## Benchmarks (not part of `make test`): prints every figure with its goal, writes bench/RESULTS.md.
 bench: browser postgres bench/playwright/node_modules
@@ -56,3 +62,12 @@ tests/playwright/node_modules: tests/playwright/package-lock.json
 	@scripts/ensure-system node
 	cd tests/playwright && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+$(REALAPPS_STAMP): tests/realapps/requirements.txt
+	@scripts/ensure-system python
+	@test -x $(REALAPPS_VENV)/bin/python || $(PYTHON) -m venv $(REALAPPS_VENV)
+	$(REALAPPS_VENV)/bin/pip install --quiet --disable-pip-version-check \
+		-r tests/realapps/requirements.txt
+	@touch $@
+
+realapps: $(REALAPPS_STAMP)
