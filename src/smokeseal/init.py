@@ -40,6 +40,9 @@ GRAPHQL_PATHS = ("/graphql", "/api/graphql")
 PROBE_TIMEOUT = 8.0
 #: Streamlit draws each element of the script in one of these: the page shows something.
 STREAMLIT_SELECTOR = "[data-testid=stMainBlockContainer] [data-testid=stElementContainer]"
+#: What Streamlit's box for a script that raised says (with error details on, and off): the
+#: box is an element too, so the selector alone would pass it.
+STREAMLIT_ERRORS = ("Traceback", "This app has encountered an error")
 PLACEHOLDER_URL = "https://app.example.com"
 #: The most of a body init reads: an index page, a health answer, a small JSON document.
 _BODY_READ = 256 * 1024
@@ -192,7 +195,9 @@ def _home_text(found: Survey | None) -> str:
     content = found.content
     return (f"      # {content.key}: what / showed when init looked ({_comment(content.why)}):\n"
             "      # a skeleton, an empty page or a directory listing does not.\n"
-            + check.format(f", {content.key}: {_quoted(content.value)}"))
+            + check.format(f", {content.key}: {_quoted(content.value)}" + (
+                f", not_text: [{', '.join(map(_quoted, content.not_text))}]"
+                if content.not_text else "")))
 
 
 def _up_text(found: Survey | None) -> str:
@@ -251,6 +256,8 @@ class Content:
     key: str
     value: str
     why: str
+    #: What the framework's own error box says: the check fails as soon as it is drawn.
+    not_text: tuple[str, ...] = ()
 
 
 @dataclass
@@ -447,7 +454,7 @@ def _content(found: Survey, answers: dict[str, _Answer]) -> Content | None:
     if "Streamlit" in found.frameworks:
         return Content("selector", STREAMLIT_SELECTOR,
                        "Streamlit draws the page in the browser: the first element the script "
-                       "draws")
+                       "draws", STREAMLIT_ERRORS)
     if "Dash" in found.frameworks:
         heading = _dash_heading(answers["/_dash-layout"].json())
         if heading:

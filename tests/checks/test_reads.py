@@ -13,6 +13,7 @@ from smokeseal.checks.reads import (
     MAX_GRAPHQL_BYTES,
     Read,
     ReadPolicy,
+    graphql_errors,
     graphql_refusal,
     origin_of,
     override_refusal,
@@ -223,3 +224,21 @@ def test_a_path_that_may_mean_another_matches_no_read(path: str) -> None:
     policy = ReadPolicy.of([parse_read("POST /api/*")], ["https://app.example.com"])
     assert policy.http_read("POST", f"https://app.example.com{path}") is None
     assert policy.http_read("POST", "https://app.example.com/api/search") is not None
+
+
+@pytest.mark.parametrize(("answer", "failed", "partial"), [
+    ({"data": None, "errors": [{"message": "db down"}]}, "db down", None),
+    ({"errors": [{"message": "db down"}]}, "db down", None),
+    ({"data": {"a": 1}, "errors": [{"message": "one field"}]}, None, "one field"),
+    ({"data": {"a": 1}}, None, None),
+    ({"data": {"a": 1}, "errors": []}, None, None),
+    ([{"data": {"a": 1}}, {"data": None, "errors": [{"message": "second"}]}], "second", None),
+])
+def test_a_graphql_answer_with_errors_and_no_data_is_a_failed_read(
+        answer: object, failed: str | None, partial: str | None) -> None:
+    assert graphql_errors(json.dumps(answer).encode()) == (failed, partial)
+
+
+def test_an_answer_that_is_no_graphql_has_no_errors() -> None:
+    assert graphql_errors(b"<html>") == (None, None)
+    assert graphql_errors(b'"errors"') == (None, None)

@@ -59,6 +59,7 @@ from smokeseal.checks.base import (
 from smokeseal.checks.reads import (
     GRAPHQL,
     ReadPolicy,
+    graphql_errors,
     graphql_refusal,
     override_refusal,
     path_of,
@@ -183,6 +184,13 @@ class Visit:
     blocked: Tally = field(default_factory=lambda: Tally(MAX_BLOCKED))
     #: The declared reads the guard let through, by method (or GRAPHQL, WEBSOCKET) and path.
     reads: Tally = field(default_factory=lambda: Tally(MAX_BLOCKED))
+    #: Declared reads production answered with an error (a Dash callback's 500, a GraphQL
+    #: query answered with errors and no data): the app's own reads failed, so does the page.
+    read_failures: Tally = field(default_factory=lambda: Tally(MAX_BLOCKED))
+    #: A GraphQL answer with data and errors beside it: a partial answer, shown, not failed.
+    read_notes: Tally = field(default_factory=lambda: Tally(MAX_NOTES))
+    #: Declared reads sent and not yet answered: the verdict waits for them.
+    reads_in_flight: int = 0
     #: What this check lets through beyond GET and HEAD.
     policy: ReadPolicy = field(default_factory=ReadPolicy)
     #: When the check's timeout ends (monotonic clock): a let-through read's time.
@@ -321,6 +329,14 @@ class Tab:
         """Send a declared read to the app, one hop: a 3xx answer is refused, not followed
         (the browser would repeat the POST where it points, past every route)."""
         self.visit.reads.add(label)
+        visit = self.visit
+        visit.reads_in_flight += 1
+        try:
+            await self._answer_read(route, attempt, label)
+        finally:
+            visit.reads_in_flight -= 1
+
+    async def _answer_read(self, route: Route, attempt: str, label: str) -> None:
         response = await self._one_hop(route)
         if response is None:
             return
@@ -330,6 +346,17 @@ class Tab:
             await self._abort(route, f"{attempt} redirected ({response.status}): a read "
                                      "must not redirect")
             return
+        if response.status >= 500:
+            self.visit.read_failures.add(f"{label} answered {response.status}")
+        elif label.startswith(GRAPHQL):
+            with contextlib.suppress(PlaywrightError):
+                failed, partial = graphql_errors(await response.body())
+                if failed:
+                    self.visit.read_failures.add(f"{label} answered errors and no data: "
+                                                 f"{shorten(failed, 120)}")
+                elif partial:
+                    self.visit.read_notes.add(f"{label} answered errors beside its data: "
+                                              f"{shorten(partial, 120)}")
         await route.fulfill(response=response)
 
     async def _one_hop(self, route: Route) -> APIResponse | None:

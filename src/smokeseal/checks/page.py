@@ -282,6 +282,8 @@ async def _visit(look: _Look) -> None:
                                  f"page failed while checking: {describe_error(exc)}")
         look.final_url = look.page.url
     look.failures += _asset_failures(look)
+    look.failures += [f"read {failure}" for failure in look.visit.read_failures.listed()]
+    look.notes += [f"read {note}" for note in look.visit.read_notes.listed()]
     if errors := look.visit.page_errors:
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         look.failures.insert(0, f"uncaught page error: {shorten(errors[0])}{more}")
@@ -542,7 +544,9 @@ async def _settle_assets(look: _Look) -> None:
     """Wait, within the timeout, for the app's own scripts and stylesheets still loading:
     one that fails after the verdict must not pass unseen."""
     look.assets_waited = True
-    while any(not a.done and _own(look, a.url) for a in look.visit.assets.values()):
+    # Declared reads too: a query that fails after the text showed fails the page.
+    while any(not a.done and _own(look, a.url) for a in look.visit.assets.values()) \
+            or look.visit.reads_in_flight:
         if look.budget.left() <= 0:
             return
         await asyncio.sleep(min(0.05, look.budget.left()))

@@ -21,7 +21,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 __all__ = ["GRAPHQL", "MAX_GRAPHQL_BYTES", "METHOD_OVERRIDES", "WEBSOCKET", "Read", "ReadPolicy",
-           "graphql_refusal", "origin_of", "override_refusal", "parse_read", "path_of"]
+           "graphql_errors", "graphql_refusal", "origin_of", "override_refusal", "parse_read",
+           "path_of"]
 
 GRAPHQL = "GRAPHQL"
 WEBSOCKET = "WEBSOCKET"
@@ -243,6 +244,30 @@ def _request_refusal(payload: Any) -> Refusal | None:
     if name is not None and not isinstance(name, str):
         return "'operationName' is not a string"
     return _document_refusal(query, name)
+
+
+def graphql_errors(body: bytes) -> tuple[str | None, str | None]:
+    """What a GraphQL answer says went wrong: the first error of an answer with no data (the
+    query failed), else the first error of one with data beside it (a partial answer); None
+    for either when there is none or the body is no GraphQL answer."""
+    if len(body) > MAX_GRAPHQL_BYTES:
+        return None, None
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return None, None
+    failed = partial = None
+    for answer in payload if isinstance(payload, list) else [payload]:
+        if not isinstance(answer, dict) or not isinstance(errors := answer.get("errors"), list) \
+                or not errors:
+            continue
+        first = errors[0]
+        message = str(first.get("message", first) if isinstance(first, dict) else first)
+        if answer.get("data") is None:
+            failed = failed or message
+        else:
+            partial = partial or message
+    return failed, partial
 
 
 def _document_refusal(text: str, operation_name: str | None) -> Refusal | None:

@@ -1,0 +1,55 @@
+"""``smokeseal init`` pointed at each real app writes a config that fits it: the framework
+named, its reads written, and the app sealed green by that config as written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from smokeseal.config import load_config
+from tests.realapps.conftest import KINDS, Fleet
+from tests.realapps.test_realapps_cli import smokeseal
+
+pytestmark = pytest.mark.e2e
+
+#: What init must recognise each app as, and the read it must write for it.
+FOUND = {"streamlit": ("Streamlit", "WEBSOCKET /_stcore/stream"),
+         "dash": ("Dash", "POST /_dash-update-component"),
+         "graphql": ("GraphQL", "GRAPHQL /graphql"),
+         "gradio": ("Gradio", "POST /gradio_api/queue/join")}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_init_writes_a_config_that_seals_the_real_app_green(
+        kind: str, realapps: Fleet, tmp_path: Path, browser_executable: str) -> None:
+    app = realapps.app(kind)
+    config = tmp_path / "smokeseal.yml"
+    written = smokeseal("smokeseal", "init", app.url, "--app", kind, config=config,
+                        browser=browser_executable)
+    assert written.returncode == 0, written.stderr
+    framework, read = FOUND[kind]
+    assert framework in written.stderr, written.stderr
+    assert read in load_config(config, environ={}).app(kind).reads
+    done = smokeseal("prod-smoke", kind, "--json", config=config, browser=browser_executable)
+    seal = json.loads(done.stdout)
+    assert (done.returncode, seal["status"]) == (0, "green"), config.read_text() + done.stdout
+
+
+#: Gradio is left out: its load event's error reaches the page over its event stream, and
+#: what the page shows then ("Error") is no text init can tell from an app's own; its
+#: recipe in docs/apps.md waits for the text the load draws.
+@pytest.mark.parametrize("kind", [kind for kind in KINDS if kind != "gradio"])
+def test_the_config_init_wrote_seals_the_broken_twin_red(
+        kind: str, realapps: Fleet, tmp_path: Path, browser_executable: str) -> None:
+    config = tmp_path / "smokeseal.yml"
+    written = smokeseal("smokeseal", "init", realapps.app(kind).url, "--app", kind,
+                        config=config, browser=browser_executable)
+    assert written.returncode == 0, written.stderr
+    done = smokeseal("prod-smoke", kind, "--url", realapps.app(kind, "broken").url, "--json",
+                     config=config, browser=browser_executable)
+    seal = json.loads(done.stdout)
+    assert (done.returncode, seal["status"]) == (1, "red"), config.read_text() + done.stdout
+    # The page names what broke; the health path still answers.
+    assert [c["name"] for c in seal["checks"] if c["outcome"] == "failed"] == ["home renders"]
