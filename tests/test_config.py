@@ -328,6 +328,39 @@ def test_headers_cookies_and_basic_auth_are_read_and_their_values_are_secrets() 
     assert "1" not in found and "release" not in found
 
 
+def test_scrub_takes_out_a_secret_cut_short_encoded_or_as_basic_auth() -> None:
+    from base64 import b64encode
+
+    from smokeseal.checks.base import shorten
+    from smokeseal.secrets import scrub, secrets_of
+
+    token = "T0k/en+with space&ü"
+    config = parse_config(ACCESS, environ={**ACCESS_ENV, "TOKEN": token,
+                                           "PASSWORD": "pa55-w0rd"})
+    secrets = secrets_of(config, environ={})
+    url = f"https://app.example.com/start?next=1&token={token}&tail=xxxxxxxxxxxxxxxxx"
+    # Cut inside the token (and in its percent-encoded form): what is left of it goes.
+    for cut in range(len("https://app.example.com/start?next=1&token=") + 4,
+                     len(url) - len("&tail=xxxxxxxxxxxxxxxxx")):
+        assert scrub(shorten(url, cut + 1), secrets) == (
+            "https://app.example.com/start?next=1&token=***…"), cut
+    from urllib.parse import quote, quote_plus
+
+    for encoded in (quote(token, safe=""), quote(token), quote_plus(token)):
+        assert encoded != token
+        assert scrub(f"GET /x?t={encoded} 302", secrets) == "GET /x?t=*** 302"
+        cut = f"GET /x?t={encoded}"[:-3]
+        assert scrub(shorten(cut + "and on", len(cut) + 1), secrets) == "GET /x?t=***…"
+    # shorten makes whitespace one space: a secret with two spaces in a row is still found.
+    assert scrub(shorten("key a  b  c!"), ["a  b  c!"]) == "key ***"
+    # Basic auth: the password, and the header's base64 a page may echo.
+    pair = b64encode(b"robot:pa55-w0rd").decode()
+    assert scrub(f"Authorization: Basic {pair}", secrets) == "Authorization: Basic ***"
+    assert scrub(shorten(f"Basic {pair}", 16), secrets) == "Basic ***…"
+    # An ellipsis is no secret, nor are fewer than 4 characters of one before it.
+    assert scrub("Loading… T0k… k3y-…", secrets) == "Loading… T0k… ***…"
+
+
 @pytest.mark.parametrize(("yaml", "key", "says"), [
     ('headers: {X-Api-Key: "${KEY}"}', "apps.a.headers", "'X-Api-Key': the value contains a "
      "line break"),
