@@ -297,7 +297,8 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
         try:
             return [await browser.run(lambda session: run_page_check(
                 session, check, base_url, target.evidence_dir, app_urls=target.app_urls,
-                reads=target.reads, access=for_check(target.access, check)))]
+                reads=target.reads, access=for_check(target.access, check),
+                secrets=target.secrets))]
         except Exception as exc:
             return [CheckResult(check.label, "page", False,
                                 f"browser failed: {describe_error(exc)}", 0,

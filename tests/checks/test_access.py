@@ -366,6 +366,33 @@ def test_the_ship_gate_sends_the_credential_to_the_app_only(servers: Servers) ->
 
 
 @pytest.mark.integration
+def test_no_secret_names_an_evidence_folder(
+        servers: Servers, write_config: Callable[[str], Path], env: None,
+        monkeypatch: pytest.MonkeyPatch, browser_executable: str) -> None:
+    """A check with no name: of its own is labelled by its path, which may hold a secret
+    (in the query or in the path itself); its failed page's evidence folder, shown in
+    --json and on the terminal and kept on disk, must not."""
+    monkeypatch.setenv("TOKEN", TOKEN)
+    suite = ("      - {page: '/echo?token=${TOKEN}', retries: 0, timeout: 10,"
+             " expect: {text: nope}}\n"
+             "      - {page: '/t/${TOKEN}', retries: 0, timeout: 10}\n"
+             "      - {page: '/echo?token=${KEY}', retries: 0, timeout: 10,"
+             " expect: {text: nope}}\n")
+    path = write_config(f"evidence_dir: evidence\napps:\n  app:\n    url: {servers.app}\n"
+                        f"{CREDENTIAL_YAML['header']}    suite:\n{suite}")
+    run = run_app(load_config(path), "app")
+    assert [r.name for r in run.results] == ["page /echo?token=***", "page /t/***",
+                                             "page /echo?token=***"]
+    folders = [r.evidence for r in run.results]
+    assert all(folders) and len(set(folders)) == 3, folders  # no two share a folder
+    assert [Path(f).name.rsplit("-", 1)[0] for f in folders if f] == [
+        "page-echo-token", "page-t", "page-echo-token"]
+    kept = [str(p) for p in (path.parent / "evidence").rglob("*")]
+    assert kept and not [p for p in kept for secret in (TOKEN, KEY)
+                         if secret.lower() in p.lower()]
+
+
+@pytest.mark.integration
 def test_a_secret_cut_short_in_a_note_leaves_nothing_of_it(
         servers: Servers, write_config: Callable[[str], Path], env: None,
         monkeypatch: pytest.MonkeyPatch, browser_executable: str) -> None:
