@@ -125,6 +125,34 @@ def test_a_bad_url_is_named(url: str) -> None:
     assert message.startswith("smokeseal.yml:3: apps.a.url: ")
 
 
+USERINFO = ("must not hold a user name or password: use basic_auth: "
+            "{username: ..., password: ${VAR}} instead")
+
+
+@pytest.mark.parametrize(("yaml", "key", "says"), [
+    ("url: 'https://robot:${PW}@app.example.com'", "apps.a.url", USERINFO),
+    ("url: 'https://${PW}@app.example.com'", "apps.a.url", USERINFO),
+    ("url: 'https://robot:${PW}@'", "apps.a.url", USERINFO),
+    ("url: https://a.example.com\n    aliases: ['https://robot:${PW}@b.example.com']",
+     "apps.a.aliases", USERINFO),
+    ("url: https://a.example.com\n    notify: {github_release: {repo: o/r, token: t0ken,"
+     " api_url: 'https://x:${PW}@ghe.example.com/api/v3'}}", "apps.a.notify.github_release.api_url",
+     "must not hold a user name or password: the token goes in token: ${VAR}"),
+    # urlsplit's own error would quote the bracketed part: the value of ${PW}.
+    ("url: 'http://u:[${PW}]@x'", "apps.a.url", "is not a valid URL: its host cannot be read"),
+    ("url: 'https://app.example.com/?token=${PW}'", "apps.a.url",
+     "'https://app.example.com/' must not have a query or fragment"),
+])
+def test_a_url_with_a_password_is_refused_without_showing_it(yaml: str, key: str,
+                                                              says: str) -> None:
+    for password in ("hunter2-0042", "1,2"):
+        with pytest.raises(ConfigError) as caught:
+            parse_config(f"apps:\n  a:\n    {yaml}\n", environ={"PW": password})
+        message = str(caught.value)
+        assert message.endswith(f"{key}: {says}"), message
+        assert password not in message and len(message.splitlines()) == 1
+
+
 def test_an_unknown_suite_is_named_with_the_known_ones() -> None:
     text = ("apps:\n  a:\n    url: https://a.example.com\n    suite: qa\n"
             "suites:\n  smoke: [{get: /up}]\n")
