@@ -88,6 +88,8 @@ def test_url_overrides_the_canonical_url(demo: Demo, write_config: Callable[[str
 
 @pytest.mark.parametrize(("args", "message"), [
     (["demo", "--url", "ftp://x"], "error: --url: 'ftp://x' is not an absolute http(s) URL"),
+    (["demo", "--url", "https://robot:hunter2-0042@x.example.com"],
+     "error: --url: must not hold a user name or password: use basic_auth: "),
     (["nope"], "error: unknown app 'nope' (apps in "),
 ])
 def test_bad_arguments_exit_2_with_one_line(demo_config: Path, args: list[str],
@@ -96,7 +98,7 @@ def test_bad_arguments_exit_2_with_one_line(demo_config: Path, args: list[str],
     assert done.returncode == 2
     assert done.stderr.startswith(message)
     assert len(done.stderr.strip().splitlines()) == 1
-    assert done.stdout == ""
+    assert done.stdout == "" and "hunter2" not in done.stderr
 
 
 def test_a_broken_config_exits_2_naming_file_line_and_key(

@@ -125,6 +125,34 @@ def test_a_bad_url_is_named(url: str) -> None:
     assert message.startswith("smokeseal.yml:3: apps.a.url: ")
 
 
+USERINFO = ("must not hold a user name or password: use basic_auth: "
+            "{username: ..., password: ${VAR}} instead")
+
+
+@pytest.mark.parametrize(("yaml", "key", "says"), [
+    ("url: 'https://robot:${PW}@app.example.com'", "apps.a.url", USERINFO),
+    ("url: 'https://${PW}@app.example.com'", "apps.a.url", USERINFO),
+    ("url: 'https://robot:${PW}@'", "apps.a.url", USERINFO),
+    ("url: https://a.example.com\n    aliases: ['https://robot:${PW}@b.example.com']",
+     "apps.a.aliases", USERINFO),
+    ("url: https://a.example.com\n    notify: {github_release: {repo: o/r, token: t0ken,"
+     " api_url: 'https://x:${PW}@ghe.example.com/api/v3'}}", "apps.a.notify.github_release.api_url",
+     "must not hold a user name or password: the token goes in token: ${VAR}"),
+    # urlsplit's own error would quote the bracketed part: the value of ${PW}.
+    ("url: 'http://u:[${PW}]@x'", "apps.a.url", "is not a valid URL: its host cannot be read"),
+    ("url: 'https://app.example.com/?token=${PW}'", "apps.a.url",
+     "'https://app.example.com/' must not have a query or fragment"),
+])
+def test_a_url_with_a_password_is_refused_without_showing_it(yaml: str, key: str,
+                                                              says: str) -> None:
+    for password in ("hunter2-0042", "1,2"):
+        with pytest.raises(ConfigError) as caught:
+            parse_config(f"apps:\n  a:\n    {yaml}\n", environ={"PW": password})
+        message = str(caught.value)
+        assert message.endswith(f"{key}: {says}"), message
+        assert password not in message and len(message.splitlines()) == 1
+
+
 def test_an_unknown_suite_is_named_with_the_known_ones() -> None:
     text = ("apps:\n  a:\n    url: https://a.example.com\n    suite: qa\n"
             "suites:\n  smoke: [{get: /up}]\n")
@@ -326,6 +354,39 @@ def test_headers_cookies_and_basic_auth_are_read_and_their_values_are_secrets() 
     assert {"k3y-value", "s3ssion", "pw0rd", "t0ken", "extra-value"} <= set(found)
     # Shorter than 4 characters would scrub every "1"; the branch is in every rollback line.
     assert "1" not in found and "release" not in found
+
+
+def test_scrub_takes_out_a_secret_cut_short_encoded_or_as_basic_auth() -> None:
+    from base64 import b64encode
+
+    from smokeseal.checks.base import shorten
+    from smokeseal.secrets import scrub, secrets_of
+
+    token = "T0k/en+with space&ü"
+    config = parse_config(ACCESS, environ={**ACCESS_ENV, "TOKEN": token,
+                                           "PASSWORD": "pa55-w0rd"})
+    secrets = secrets_of(config, environ={})
+    url = f"https://app.example.com/start?next=1&token={token}&tail=xxxxxxxxxxxxxxxxx"
+    # Cut inside the token (and in its percent-encoded form): what is left of it goes.
+    for cut in range(len("https://app.example.com/start?next=1&token=") + 4,
+                     len(url) - len("&tail=xxxxxxxxxxxxxxxxx")):
+        assert scrub(shorten(url, cut + 1), secrets) == (
+            "https://app.example.com/start?next=1&token=***…"), cut
+    from urllib.parse import quote, quote_plus
+
+    for encoded in (quote(token, safe=""), quote(token), quote_plus(token)):
+        assert encoded != token
+        assert scrub(f"GET /x?t={encoded} 302", secrets) == "GET /x?t=*** 302"
+        cut = f"GET /x?t={encoded}"[:-3]
+        assert scrub(shorten(cut + "and on", len(cut) + 1), secrets) == "GET /x?t=***…"
+    # shorten makes whitespace one space: a secret with two spaces in a row is still found.
+    assert scrub(shorten("key a  b  c!"), ["a  b  c!"]) == "key ***"
+    # Basic auth: the password, and the header's base64 a page may echo.
+    pair = b64encode(b"robot:pa55-w0rd").decode()
+    assert scrub(f"Authorization: Basic {pair}", secrets) == "Authorization: Basic ***"
+    assert scrub(shorten(f"Basic {pair}", 16), secrets) == "Basic ***…"
+    # An ellipsis is no secret, nor are fewer than 4 characters of one before it.
+    assert scrub("Loading… T0k… k3y-…", secrets) == "Loading… T0k… ***…"
 
 
 @pytest.mark.parametrize(("yaml", "key", "says"), [

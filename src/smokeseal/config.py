@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     AfterValidator,
@@ -416,7 +416,7 @@ class GithubRelease(_Model):
     @field_validator("api_url")
     @classmethod
     def _api(cls, value: str) -> str:
-        return normalise_url(value)
+        return normalise_url(value, instead="the token goes in token: ${VAR}")
 
     @field_validator("repo")
     @classmethod
@@ -550,17 +550,32 @@ def _with_retries(check: Check, retries: int) -> Check:
     return check.model_copy(update={"retries": retries})
 
 
-def normalise_url(value: str) -> str:
-    """Check ``value`` is an absolute http(s) base URL; drop a trailing slash."""
-    parts = urlsplit(value)
+#: What to do instead of a user name and password in a URL (they would be shown wherever
+#: the URL is, and ``url`` is never redacted).
+USE_BASIC_AUTH = "use basic_auth: {username: ..., password: ${VAR}} instead"
+
+
+def normalise_url(value: str, *, instead: str = USE_BASIC_AUTH) -> str:
+    """Check ``value`` is an absolute http(s) base URL; drop a trailing slash.
+
+    A URL with a user name or password in it is refused, and no error shows the value's
+    host part or query as given: either may hold a ``${VAR}``'s value.
+    """
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # its own text quotes the host, which may hold a ${VAR}'s value
+        raise ValueError("is not a valid URL: its host cannot be read") from None
+    if "@" in parts.netloc:
+        raise ValueError(f"must not hold a user name or password: {instead}")
+    shown = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} is not an absolute http(s) URL")
+        raise ValueError(f"{shown!r} is not an absolute http(s) URL")
     if parts.query or parts.fragment:
-        raise ValueError(f"{value!r} must not have a query or fragment")
+        raise ValueError(f"{shown!r} must not have a query or fragment")
     try:
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
-        raise ValueError(f"{value!r} has an invalid port") from None
+        raise ValueError(f"{shown!r} has an invalid port") from None
     return value.rstrip("/")
 
 

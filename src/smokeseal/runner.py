@@ -297,7 +297,8 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
         try:
             return [await browser.run(lambda session: run_page_check(
                 session, check, base_url, target.evidence_dir, app_urls=target.app_urls,
-                reads=target.reads, access=for_check(target.access, check)))]
+                reads=target.reads, access=for_check(target.access, check),
+                secrets=target.secrets))]
         except Exception as exc:
             return [CheckResult(check.label, "page", False,
                                 f"browser failed: {describe_error(exc)}", 0,
@@ -381,12 +382,17 @@ def redact(result: CheckResult, secrets: Sequence[str]) -> CheckResult:
         return result
     from smokeseal.secrets import scrub
 
+    # A check's name may hold a secret too: it is its path when it has no name: of its own.
+    result.name = scrub(result.name, secrets)
     result.detail = scrub(result.detail, secrets)
     result.url = scrub(result.url, secrets) if result.url is not None else None
     result.first_failure = (scrub(result.first_failure, secrets)
                             if result.first_failure is not None else None)
     result.notes = [scrub(note, secrets) for note in result.notes]
     result.blocked_writes = [scrub(attempt, secrets) for attempt in result.blocked_writes]
+    result.reads = [scrub(read, secrets) for read in result.reads]
+    if isinstance(revision := getattr(result, "revision", None), str):
+        result.revision = scrub(revision, secrets)  # type: ignore[attr-defined]
     if result.evidence is not None:
         log = Path(result.evidence) / "console.txt"
         # Evidence is best-effort: a log that cannot be rewritten is removed, not left whole.

@@ -209,7 +209,7 @@ def seal_from_run(run: RunResult, expected_sha: str | None = None,
         base_url=run.base_url,
         duration_ms=run.duration_ms,
         checks=[CheckRecord.of(r, secrets) for r in run.results],
-        revision=clean_text(run.revision),
+        revision=clean_text(scrub(run.revision, secrets) if run.revision else None),
         expected_sha=expected_sha,
     )
 

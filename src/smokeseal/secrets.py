@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, quote_plus
 
 if TYPE_CHECKING:
     from smokeseal.config import Config
 
-__all__ = ["MIN_SECRET_LENGTH", "scrub", "scrub_all", "secrets_of"]
+__all__ = ["ELLIPSIS", "MIN_SECRET_LENGTH", "scrub", "scrub_all", "secrets_of"]
 
 #: Environment variables of smokeseal's own that hold secrets.
 _SECRET_VARIABLES = ("SMOKESEAL_BOARD_TOKEN",)
@@ -46,11 +48,53 @@ def secrets_of(config: Config, environ: Mapping[str, str] | None = None) -> list
                   key=len, reverse=True)
 
 
+#: What :func:`smokeseal.checks.base.shorten` puts where it cut a text.
+ELLIPSIS = "\u2026"
+
+
 def scrub(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret in it replaced by ``***``."""
-    for secret in secrets:
-        text = text.replace(secret, "***")
+    """``text`` with every secret in it replaced by ``***``.
+
+    Each secret is looked for as it is, percent-encoded (as in a URL, ``quote`` with and
+    without ``/`` kept, and a form's ``quote_plus``) and with its runs of whitespace made one
+    space (as ``shorten`` does). Text is often cut short before it reaches here (a note's
+    URL, a header's value): the start of any of those forms, at least
+    :data:`MIN_SECRET_LENGTH` characters long, right before the ellipsis a cut leaves, is a
+    secret too.
+    """
+    if not secrets:
+        return text
+    forms = _forms(tuple(secrets))
+    for form in forms:
+        text = text.replace(form, "***")
+    if ELLIPSIS in text:
+        text = _scrub_cut(text, forms)
     return text
+
+
+@lru_cache(maxsize=16)
+def _forms(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """Every way a secret may be written in a text, longest first."""
+    found: set[str] = set()
+    for secret in secrets:
+        found.update((secret, quote(secret, safe=""), quote(secret), quote_plus(secret, safe=""),
+                      " ".join(secret.split())))
+    return tuple(sorted((f for f in found if len(f) >= MIN_SECRET_LENGTH),
+                        key=lambda f: (-len(f), f)))
+
+
+def _scrub_cut(text: str, forms: Sequence[str]) -> str:
+    """``text`` with the start of a secret that ends where it was cut (at an ellipsis)
+    replaced by ``***``."""
+    parts = text.split(ELLIPSIS)
+    for index, part in enumerate(parts[:-1]):
+        for form in forms:
+            longest = min(len(form) - 1, len(part))
+            cut = next((n for n in range(longest, MIN_SECRET_LENGTH - 1, -1)
+                        if part.endswith(form[:n])), None)
+            if cut is not None:
+                parts[index] = part = part[:-cut] + "***"
+    return ELLIPSIS.join(parts)
 
 
 def scrub_all(value: Any, secrets: Sequence[str]) -> Any:

@@ -395,3 +395,78 @@ def test_the_ship_gate_sends_the_credential_to_the_app_only(servers: Servers) ->
         wait_for_gate(servers.app, Gate(path="/away", timeout=0.3, interval=0.1),
                       access=access)
     assert servers.other_log.seen == []
+
+
+@pytest.mark.integration
+def test_no_secret_names_an_evidence_folder(
+        servers: Servers, write_config: Callable[[str], Path], env: None,
+        monkeypatch: pytest.MonkeyPatch, browser_executable: str) -> None:
+    """A check with no name: of its own is labelled by its path, which may hold a secret
+    (in the query or in the path itself); its failed page's evidence folder, shown in
+    --json and on the terminal and kept on disk, must not."""
+    monkeypatch.setenv("TOKEN", TOKEN)
+    suite = ("      - {page: '/echo?token=${TOKEN}', retries: 0, timeout: 10,"
+             " expect: {text: nope}}\n"
+             "      - {page: '/t/${TOKEN}', retries: 0, timeout: 10}\n"
+             "      - {page: '/echo?token=${KEY}', retries: 0, timeout: 10,"
+             " expect: {text: nope}}\n")
+    path = write_config(f"evidence_dir: evidence\napps:\n  app:\n    url: {servers.app}\n"
+                        f"{CREDENTIAL_YAML['header']}    suite:\n{suite}")
+    run = run_app(load_config(path), "app")
+    assert [r.name for r in run.results] == ["page /echo?token=***", "page /t/***",
+                                             "page /echo?token=***"]
+    folders = [r.evidence for r in run.results]
+    assert all(folders) and len(set(folders)) == 3, folders  # no two share a folder
+    assert [Path(f).name.rsplit("-", 1)[0] for f in folders if f] == [
+        "page-echo-token", "page-t", "page-echo-token"]
+    kept = [str(p) for p in (path.parent / "evidence").rglob("*")]
+    assert kept and not [p for p in kept for secret in (TOKEN, KEY)
+                         if secret.lower() in p.lower()]
+
+
+@pytest.mark.integration
+def test_a_secret_cut_short_in_a_note_leaves_nothing_of_it(
+        servers: Servers, write_config: Callable[[str], Path], env: None,
+        monkeypatch: pytest.MonkeyPatch, browser_executable: str) -> None:
+    """The note of a request sent without the headers names its URL cut to 100 characters,
+    before redaction: the cut falls inside the token, and what is left of it goes too."""
+    monkeypatch.setenv("TOKEN", TOKEN)
+    start = f"{servers.app}/away?pad="
+    pad = "p" * (90 - len(start) - len("&token="))  # the token starts at 90, the cut at 99
+    suite = (f"      - {{name: away, page: '/away?pad={pad}&token=${{TOKEN}}', retries: 0,"
+             " timeout: 10, expect: {redirect_to: localhost}}\n")
+    run = run_app(load_config(_config(servers, write_config, "header", suite)), "app")
+    [result] = run.results
+    assert result.ok, result.detail
+    [note] = [n for n in result.notes if "sent without the configured headers" in n]
+    assert f"{start}{pad}&token=***… redirects to" in note
+    assert TOKEN[:4] not in note
+
+
+@pytest.mark.unit
+def test_redact_takes_secrets_out_of_every_text_of_a_result() -> None:
+    from smokeseal.checks.base import CheckResult, shorten
+    from smokeseal.checks.version import VersionCheckResult
+    from smokeseal.runner import redact
+
+    result = redact(CheckResult(f"page /t/{TOKEN}", "page", False,
+                                shorten(f"got /x?token={TOKEN}", 25), 1,
+                                url=f"https://app.example.com/x?t={TOKEN}",
+                                notes=[f"from /a%20b?k={KEY}"],
+                                reads=[f"POST /api/{TOKEN}"],
+                                blocked_writes=[f"POST /w?{PASSWORD}"]), [TOKEN, KEY, PASSWORD])
+    assert (result.name, result.detail, result.url, result.notes, result.reads,
+            result.blocked_writes) == (
+        "page /t/***", "got /x?token=***…", "https://app.example.com/x?t=***",
+        ["from /a%20b?k=***"], ["POST /api/***"], ["POST /w?***"])
+    version = redact(VersionCheckResult("version", "get", True, "ok", 1,
+                                        revision=f"v1-{TOKEN}"), [TOKEN])
+    assert isinstance(version, VersionCheckResult) and version.revision == "v1-***"
+    from datetime import UTC, datetime
+
+    from smokeseal.runner import RunResult
+    from smokeseal.seal import seal_from_run
+
+    run = RunResult("https://app.example.com", datetime.now(UTC), 1, [version],
+                    revision=f"v2-{TOKEN}")
+    assert seal_from_run(run, secrets=[TOKEN]).revision == "v2-***"

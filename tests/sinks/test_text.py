@@ -71,3 +71,18 @@ def test_retry_after_reads_every_documented_form(status: int, headers: dict[str,
         assert got is None
     else:
         assert got is not None and abs(got - expected) < 1.0
+
+
+def test_a_sinks_error_message_is_cut_so_that_scrub_finds_a_secret_cut_short() -> None:
+    from smokeseal.errors import SinkError
+    from smokeseal.secrets import scrub
+    from smokeseal.sinks.base import raise_for_answer
+
+    token = "ghp_" + "s3cret" * 10
+    message = "x" * 170 + f" bad credentials: {token}"  # cut 11 characters into it
+    response = httpx.Response(401, json={"message": message},
+                              request=httpx.Request("POST", "https://api.github.com/x"))
+    with pytest.raises(SinkError) as caught:
+        raise_for_answer("github", "release", response)
+    shown = scrub(str(caught.value), [token])
+    assert shown.endswith(" bad credentials: ***…") and token[:4] not in shown

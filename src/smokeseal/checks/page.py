@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import os
 import re
 import time
 from collections.abc import Awaitable, Sequence
@@ -69,11 +71,12 @@ from smokeseal.checks.browser import (
 )
 from smokeseal.checks.reads import Read, ReadPolicy
 from smokeseal.errors import BrowserError
+from smokeseal.secrets import scrub
 
 if TYPE_CHECKING:
     from smokeseal.config import Check, Expect
 
-__all__ = ["ERROR_SHELL_MAX_CHARS", "run_page_check", "tls_failure"]
+__all__ = ["ERROR_SHELL_MAX_CHARS", "evidence_name", "run_page_check", "tls_failure"]
 
 T = TypeVar("T")
 
@@ -199,7 +202,8 @@ async def run_page_check(session: BrowserSession, check: Check, base_url: str,
                          evidence_dir: Path | None = None, *,
                          app_urls: Sequence[str] = (),
                          reads: Sequence[Read] = (),
-                         access: Access | None = None) -> CheckResult:
+                         access: Access | None = None,
+                         secrets: Sequence[str] = ()) -> CheckResult:
     """Open the check's page in a clean read-only tab and judge what rendered.
 
     ``app_urls`` are the app's other URLs (its canonical url and aliases): the page may end
@@ -208,6 +212,7 @@ async def run_page_check(session: BrowserSession, check: Check, base_url: str,
     only to the origin of ``base_url`` or of ``app_urls``.
     ``access``'s cookies are put in the tab's store for the app's origins only (the tab was
     wiped of the last check's), and its headers go with requests to those origins only.
+    ``secrets`` never name the evidence's folder (see :func:`evidence_name`).
     """
     url = join_url(base_url, check.target)
     budget = _Budget(check.timeout or DEFAULT_TIMEOUT)
@@ -225,13 +230,14 @@ async def run_page_check(session: BrowserSession, check: Check, base_url: str,
             await _visit(look)
             if look.status is None or look.stuck:
                 tab.reusable = False  # it never loaded, or stopped answering: do not trust it
-            return await _result(check, look, watch.ms(), evidence_dir)
+            return await _result(check, look, watch.ms(), evidence_dir, secrets)
     except BrowserError as exc:
         return CheckResult(check.label, "page", False, f"could not load: {exc}", watch.ms(),
                            url=url)
 
 
-async def _result(check: Check, look: _Look, ms: int, evidence_dir: Path | None) -> CheckResult:
+async def _result(check: Check, look: _Look, ms: int, evidence_dir: Path | None,
+                  secrets: Sequence[str] = ()) -> CheckResult:
     failures = look.failures
     visit = look.visit
     blocked = visit.blocked_list()
@@ -242,7 +248,8 @@ async def _result(check: Check, look: _Look, ms: int, evidence_dir: Path | None)
         failures.append(f"page tried to write: {_list_blocked(visit)}")
     evidence = None
     if failures and evidence_dir is not None:
-        evidence = await _keep_evidence(look, evidence_dir / slug(check.label), blocked, notes)
+        evidence = await _keep_evidence(look, evidence_dir / evidence_name(check.label, secrets),
+                                        blocked, notes)
     if failures:
         detail = "; ".join(failures)
     else:
@@ -252,6 +259,28 @@ async def _result(check: Check, look: _Look, ms: int, evidence_dir: Path | None)
     return CheckResult(check.label, "page", not failures, detail, ms, url=look.final_url,
                        blocked_writes=blocked, evidence=evidence, notes=notes,
                        reads=visit.reads.listed())
+
+
+#: Tells apart the folders of labels that differ only in their secrets; made afresh by each
+#: process and never kept, so a folder's name is no hash a guess at a secret can be tried on.
+_FOLDER_KEY = os.urandom(32)
+
+
+def evidence_name(label: str, secrets: Sequence[str]) -> str:
+    """The name of a check's evidence folder: the slug of its label once the config's
+    secrets are taken out of it (the label of a check with no ``name:`` is its path, and
+    ``page: /start?token=${TOKEN}`` or ``/t/${TOKEN}`` puts a secret there).
+
+    It is the filter every shown text goes through, applied before the slug (which would
+    lowercase a secret out of its reach). A label that held a secret also gets a tag, keyed
+    by :data:`_FOLDER_KEY`, so that two checks differing only in their secrets do not
+    share a folder.
+    """
+    scrubbed = scrub(label, secrets)
+    if scrubbed == label:
+        return slug(label)
+    tag = hmac.new(_FOLDER_KEY, label.encode(), "sha256").hexdigest()[:8]
+    return f"{slug(scrubbed)[:51]}-{tag}"
 
 
 def _capped_notes(notes: list[str]) -> list[str]:

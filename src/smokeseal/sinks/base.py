@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from smokeseal.checks.base import shorten
 from smokeseal.errors import SinkError
 from smokeseal.ledger import Message
 
@@ -74,5 +75,7 @@ def _error_text(response: httpx.Response) -> str:
         return ""
     if isinstance(body, dict) and body.get("message"):
         code = f" (code {body['code']})" if body.get("code") else ""
-        return f": {str(body['message'])[:200]}{code}"
+        # Cut as shorten() cuts, with an ellipsis: scrub() then knows where a secret may
+        # have been cut short.
+        return f": {shorten(str(body['message']), 200)}{code}"
     return ""
