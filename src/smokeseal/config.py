@@ -165,6 +165,11 @@ def _valid_cookies(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+#: ``headers:`` and ``cookies:`` of an app or a check, validated where they are written.
+Headers = Annotated[dict[str, str], AfterValidator(_valid_headers)]
+Cookies = Annotated[dict[str, str], AfterValidator(_valid_cookies)]
+
+
 class BasicAuth(_Model):
     """HTTP basic auth, sent preemptively to the app's origins only."""
 
@@ -212,18 +217,8 @@ class Check(_Model):
     #: page only: reads beyond GET and HEAD this page makes, added to its app's ``reads``.
     reads: list[ReadEntry] = Field(default_factory=list)
     #: get and page checks: sent to the app's origins only, merged over the app's.
-    headers: dict[str, str] = Field(default_factory=dict)
-    cookies: dict[str, str] = Field(default_factory=dict)
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
-        return _valid_headers(value)
-
-    @field_validator("cookies")
-    @classmethod
-    def _cookies(cls, value: dict[str, str]) -> dict[str, str]:
-        return _valid_cookies(value)
+    headers: Headers = Field(default_factory=dict)
+    cookies: Cookies = Field(default_factory=dict)
 
     @field_validator("method", mode="before")
     @classmethod
@@ -452,19 +447,9 @@ class App(_Model):
     def parsed_reads(self) -> tuple[Read, ...]:
         return tuple(parse_read(entry) for entry in self.reads)
     #: Sent only to the app's own origins (its url, or --url, and its aliases).
-    headers: dict[str, str] = Field(default_factory=dict)
-    cookies: dict[str, str] = Field(default_factory=dict)
+    headers: Headers = Field(default_factory=dict)
+    cookies: Cookies = Field(default_factory=dict)
     basic_auth: BasicAuth | None = None
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
-        return _valid_headers(value)
-
-    @field_validator("cookies")
-    @classmethod
-    def _cookies(cls, value: dict[str, str]) -> dict[str, str]:
-        return _valid_cookies(value)
 
     @field_validator("url")
     @classmethod
