@@ -121,6 +121,14 @@ def test_secrets_are_taken_out_of_every_text_of_the_seal() -> None:
     assert seal.checks[0].detail == "exit 1; output: hook=https://x/abc/***"
 
 
+def test_a_secret_split_by_a_nul_is_still_taken_out() -> None:
+    """Production echoing the secret with a NUL inside: the NUL goes, so must the secret."""
+    leaky = CheckResult("page", "page", False, "page shows: 'S3CRET\x00-TOKEN'", 3)
+    seal = seal_from_run(run(leaky), secrets=["S3CRET-TOKEN"])
+    assert "S3CRET" not in repr(seal.to_dict())
+    assert "TOKEN" not in (seal.revision or "") + seal.summary
+
+
 def test_reads_are_kept_on_the_record_and_older_records_have_none() -> None:
     page = CheckResult("home", "page", True, "200", 3,
                        reads=["POST /_dash-update-component ×3", "WEBSOCKET /ws"])

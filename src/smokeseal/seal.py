@@ -90,7 +90,8 @@ class CheckRecord(_Record):
             items = data.get(key) or []
             if len(items) > MAX_LISTED:
                 data[key] = [*items[:MAX_LISTED], f"+{len(items) - MAX_LISTED} more"]
-        return cls.model_validate(clean_text(scrub_all(data, secrets)))
+        # Cleaned first: a NUL inside an echoed secret would hide it from the filter.
+        return cls.model_validate(scrub_all(clean_text(data), secrets))
 
     @property
     def flaky(self) -> bool:
@@ -204,12 +205,12 @@ def seal_from_run(run: RunResult, expected_sha: str | None = None,
     out of every text, since a command check's output may echo one."""
     return Seal(
         status=verdict(run.results),
-        summary=clean_text(scrub(summarise(run), secrets)),
+        summary=scrub(clean_text(summarise(run)), secrets),
         checked_at=run.checked_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         base_url=run.base_url,
         duration_ms=run.duration_ms,
         checks=[CheckRecord.of(r, secrets) for r in run.results],
-        revision=clean_text(scrub(run.revision, secrets) if run.revision else None),
+        revision=scrub(clean_text(run.revision), secrets) if run.revision else None,
         expected_sha=expected_sha,
     )
 

@@ -8,20 +8,27 @@ other origin and redirect to it; its record must never hold a credential.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -125,7 +132,24 @@ def _app(other: Callable[[], str]) -> Starlette:
             return RedirectResponse(f"{other()}/steal", status_code=302)
         return PlainTextResponse("ok")
 
-    return Starlette(routes=[Route("/loads-away", loads_away), Route("/flip", flip),
+    async def sse_page(request: Request) -> Response:
+        return HTMLResponse("<main>waiting</main><script>new EventSource('/events').onmessage"
+                            " = e => { document.querySelector('main').textContent = e.data }"
+                            "</script>")
+
+    async def events(request: Request) -> Response:
+        if not _signed_in(request):
+            return PlainTextResponse("sign in first", status_code=401)
+
+        async def stream() -> AsyncIterator[bytes]:
+            yield b"data: live stream OK\n\n"
+            while not await request.is_disconnected():  # a stream that never ends
+                await asyncio.sleep(0.2)
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/sse", sse_page), Route("/events", events),
+                             Route("/loads-away", loads_away), Route("/flip", flip),
                              Route("/private", page), Route("/echo", echo),
                              Route("/hop", hop), Route("/away", away),
                              Route("/reader", reader),
@@ -286,6 +310,17 @@ def test_the_apps_own_subresources_are_sent_once_and_their_redirects_drop_the_he
     assert "/landing" in servers.other_log.paths()
     assert "/steal" not in servers.other_log.paths()
     assert servers.other_log.leaked() == []
+
+
+@pytest.mark.integration
+def test_a_stream_that_never_ends_still_gets_the_headers_and_shows(
+        servers: Servers, write_config: Callable[[str], Path], env: None,
+        browser_executable: str) -> None:
+    results = _run(_config(servers, write_config, "header",
+                           "      - {name: page, page: /sse, retries: 0, timeout: 8,"
+                           " expect: {text: live stream OK}}\n"))
+    assert results["page"] == (True, "200")
+    assert ("/events", KEY) in [(p, h.get("x-api-key")) for p, h in servers.app_log.seen]
 
 
 @pytest.mark.unit

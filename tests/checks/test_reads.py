@@ -233,6 +233,12 @@ def test_a_path_that_may_mean_another_matches_no_read(path: str) -> None:
     ({"data": {"a": 1}}, None, None),
     ({"data": {"a": 1}, "errors": []}, None, None),
     ([{"data": {"a": 1}}, {"data": None, "errors": [{"message": "second"}]}], "second", None),
+    # A healthy app refusing a signed-out visitor its `me` query.
+    ({"data": None, "errors": [{"message": "Not authenticated",
+                                "extensions": {"code": "UNAUTHENTICATED"}}]},
+     None, "Not authenticated"),
+    ({"data": None, "errors": [{"message": "boom", "extensions": {"code": "INTERNAL"}}]},
+     "boom", None),
 ])
 def test_a_graphql_answer_with_errors_and_no_data_is_a_failed_read(
         answer: object, failed: str | None, partial: str | None) -> None:
@@ -242,3 +248,10 @@ def test_a_graphql_answer_with_errors_and_no_data_is_a_failed_read(
 def test_an_answer_that_is_no_graphql_has_no_errors() -> None:
     assert graphql_errors(b"<html>") == (None, None)
     assert graphql_errors(b'"errors"') == (None, None)
+
+
+@pytest.mark.parametrize("entry", ["POST /api/search;jsessionid=1", "POST /a//b",
+                                   "POST /a/%2F*", "WEBSOCKET /ws/../admin"])
+def test_a_declared_path_that_could_never_match_is_refused(entry: str) -> None:
+    with pytest.raises(ValueError, match="never matches"):
+        parse_read(entry)

@@ -171,7 +171,8 @@ def test_a_version_endpoint_redirecting_elsewhere_is_not_followed(
 def test_a_huge_revision_is_cut_to_an_identifier(live: tuple[Build, Served, Served]) -> None:
     _, build, _ = live
     revision = read(source(json="long"), build.url)
-    assert revision.value == (OLD * 3)[:100]
+    # Cut with the ellipsis the secrets filter knows (a secret cut short is still found).
+    assert revision.value == (OLD * 3)[:99] + "…"
 
 
 @pytest.mark.component

@@ -189,8 +189,9 @@ class Visit:
     read_failures: Tally = field(default_factory=lambda: Tally(MAX_BLOCKED))
     #: A GraphQL answer with data and errors beside it: a partial answer, shown, not failed.
     read_notes: Tally = field(default_factory=lambda: Tally(MAX_NOTES))
-    #: Declared reads sent and not yet answered: the verdict waits for them.
-    reads_in_flight: int = 0
+    #: Declared reads sent and not yet answered, with their labels: the verdict waits a
+    #: little for those already sent when the page showed what it should.
+    reads_pending: dict[Request, str] = field(default_factory=dict)
     #: What this check lets through beyond GET and HEAD.
     policy: ReadPolicy = field(default_factory=ReadPolicy)
     #: When the check's timeout ends (monotonic clock): a let-through read's time.
@@ -317,56 +318,57 @@ class Tab:
                 label = f"{GRAPHQL} {path_of(request.url)}"
             await self._read_through(route, attempt, label)
 
-    async def _abort(self, route: Route, attempt: str) -> None:
+    async def _abort(self, route: Route, attempt: str, visit: Visit | None = None) -> None:
         request = route.request
-        self.visit.block(attempt)
-        self.visit.aborted.add(request)
+        # A late answer's check is the one whose visit it belongs to, not the tab's next.
+        visit = visit or self.visit
+        visit.block(attempt)
+        visit.aborted.add(request)
         if request.resource_type in _SCRIPTED:
-            self.visit.unexplained_aborts += 1
+            visit.unexplained_aborts += 1
         await route.abort("blockedbyclient")
 
     async def _read_through(self, route: Route, attempt: str, label: str) -> None:
         """Send a declared read to the app, one hop: a 3xx answer is refused, not followed
         (the browser would repeat the POST where it points, past every route)."""
-        self.visit.reads.add(label)
         visit = self.visit
-        visit.reads_in_flight += 1
+        visit.reads.add(label)
+        visit.reads_pending[route.request] = label
         try:
-            await self._answer_read(route, attempt, label)
+            await self._answer_read(route, attempt, label, visit)
         finally:
-            visit.reads_in_flight -= 1
+            visit.reads_pending.pop(route.request, None)
 
-    async def _answer_read(self, route: Route, attempt: str, label: str) -> None:
-        response = await self._one_hop(route)
+    async def _answer_read(self, route: Route, attempt: str, label: str, visit: Visit) -> None:
+        response = await self._one_hop(route, visit)
         if response is None:
             return
         if 300 <= response.status < 400:
             with contextlib.suppress(PlaywrightError):
                 await response.dispose()
             await self._abort(route, f"{attempt} redirected ({response.status}): a read "
-                                     "must not redirect")
+                                     "must not redirect", visit)
             return
         if response.status >= 500:
-            self.visit.read_failures.add(f"{label} answered {response.status}")
+            visit.read_failures.add(f"{label} answered {response.status}")
         elif label.startswith(GRAPHQL):
             with contextlib.suppress(PlaywrightError):
                 failed, partial = graphql_errors(await response.body())
                 if failed:
-                    self.visit.read_failures.add(f"{label} answered errors and no data: "
-                                                 f"{shorten(failed, 120)}")
+                    visit.read_failures.add(f"{label} answered errors and no data: "
+                                            f"{shorten(failed, 120)}")
                 elif partial:
-                    self.visit.read_notes.add(f"{label} answered errors beside its data: "
-                                              f"{shorten(partial, 120)}")
+                    visit.read_notes.add(f"{label} answered errors: {shorten(partial, 120)}")
         await route.fulfill(response=response)
 
-    async def _one_hop(self, route: Route) -> APIResponse | None:
+    async def _one_hop(self, route: Route, visit: Visit) -> APIResponse | None:
         """The app's answer to the request, its redirects not followed, with the configured
         headers when it goes to the app's origins; None (the request aborted) when
         production did not answer."""
         request = route.request
-        extra = self.visit.access.for_origin(request.url, with_cookies=False)
+        extra = visit.access.for_origin(request.url, with_cookies=False)
         try:
-            return await route.fetch(max_redirects=0, timeout=self.visit.read_timeout_ms(),
+            return await route.fetch(max_redirects=0, timeout=visit.read_timeout_ms(),
                                      headers=self._with(request, extra) if extra else None)
         except PlaywrightError as exc:
             # Production did not answer: the page sees a network failure of the app's own.
@@ -381,11 +383,12 @@ class Tab:
         Playwright puts headers given to ``continue_`` on every redirect the request leads
         to, whatever its host. So a subresource is sent one hop and its answer fulfilled: a
         3xx is followed by the browser as a new request, which this guard judges again (and
-        sends without them when it leaves the app). A navigation is continued, because a
-        document fulfilled here counts as a public one and Chromium would then refuse its
-        loads from private and loopback addresses; where its redirects go is looked at first
-        (status and headers only), and it is sent with the headers only when every hop stays
-        on the app's origins.
+        sends without them when it leaves the app). A navigation, and a stream (an
+        EventSource, media, anything asking for ``text/event-stream``), is continued instead:
+        a document fulfilled here counts as a public one and Chromium would then refuse its
+        loads from private and loopback addresses, and a stream fetched whole never ends.
+        Where its redirects go is looked at first (status and headers only), and it is sent
+        with the headers only when every hop stays on the app's origins.
         """
         request = route.request
         visit = self.visit
@@ -393,8 +396,8 @@ class Tab:
         if not extra:
             await route.continue_()
             return
-        if not request.is_navigation_request():
-            response = await self._one_hop(route)
+        if not request.is_navigation_request() and not _streams(request):
+            response = await self._one_hop(route, visit)
             if response is not None:
                 await route.fulfill(response=response)
             return
@@ -507,6 +510,13 @@ class Tab:
 def _note_once(visit: Visit, note: str) -> None:
     if note not in visit.notes:
         visit.notes.append(note)
+
+
+def _streams(request: Request) -> bool:
+    """A request whose answer may never end: an EventSource, audio or video, or a fetch
+    asking for an event stream."""
+    return request.resource_type in ("eventsource", "media") \
+        or "text/event-stream" in request.headers.get("accept", "")
 
 
 def _frame_of(request: Request) -> Any:

@@ -135,6 +135,8 @@ _PLAYWRIGHT_TIMEOUT = re.compile(r"\bTimeout \d+(\.\d+)?ms exceeded")
 #: The longest page (characters, whitespace collapsed) taken for an error shell when it
 #: shows one of :data:`smokeseal.config.ERROR_SHELL_TEXTS`: a real page may mention them.
 ERROR_SHELL_MAX_CHARS = 500
+#: How long the verdict waits for declared reads already sent (see :func:`_settle_reads`).
+READ_GRACE = 3.0
 
 
 class _Stuck(Exception):
@@ -569,13 +571,26 @@ def _shows(present: list[str]) -> str:
     return "page shows " + ", ".join(repr(shorten(text, 60)) for text in present)
 
 
+async def _settle_reads(look: _Look) -> None:
+    """Wait a little (:data:`READ_GRACE`) for the declared reads already sent: a query that
+    fails just after the text showed fails the page. Reads sent later (a page that polls)
+    are not waited for, and one still unanswered is a note."""
+    pending = look.visit.reads_pending
+    waiting = dict(pending)
+    end = time.monotonic() + min(READ_GRACE, max(look.budget.left(), 0))
+    while any(request in pending for request in waiting) and time.monotonic() < end:
+        await asyncio.sleep(0.05)
+    for request, label in waiting.items():
+        if request in pending:
+            look.notes.append(f"read {label} still unanswered when the page was judged")
+
+
 async def _settle_assets(look: _Look) -> None:
     """Wait, within the timeout, for the app's own scripts and stylesheets still loading:
     one that fails after the verdict must not pass unseen."""
     look.assets_waited = True
-    # Declared reads too: a query that fails after the text showed fails the page.
-    while any(not a.done and _own(look, a.url) for a in look.visit.assets.values()) \
-            or look.visit.reads_in_flight:
+    await _settle_reads(look)
+    while any(not a.done and _own(look, a.url) for a in look.visit.assets.values()):
         if look.budget.left() <= 0:
             return
         await asyncio.sleep(min(0.05, look.budget.left()))

@@ -37,6 +37,8 @@ _ALWAYS = frozenset({"GET", "HEAD"})
 #: What makes a path mean another path to some server or proxy: an encoded slash, backslash
 #: or dot, a ``;`` parameter (Tomcat's ``..;``), a backslash, an empty or dot segment.
 _AMBIGUOUS = re.compile(r"%2f|%5c|%2e|;|\\|//|(^|/)\.\.?(/|$)", re.IGNORECASE)
+#: GraphQL error codes (Apollo's, and common) that say the visitor may not see it.
+_REFUSALS = frozenset({"UNAUTHENTICATED", "FORBIDDEN", "UNAUTHORIZED"})
 #: What turns a POST into another method in many frameworks (Rails, Express, Laravel).
 METHOD_OVERRIDES = ("x-http-method-override", "x-http-method", "x-method-override")
 #: URL parameters by which servers (express-graphql, graphene-django) take the operation
@@ -85,6 +87,9 @@ def parse_read(entry: str) -> Read:
     if "?" in path or "#" in path:
         raise ValueError(f"{entry!r}: a read is matched on the path alone; leave out the "
                          "query")
+    if _AMBIGUOUS.search(path.removesuffix("*")):
+        raise ValueError(f"{entry!r}: a path with ';', '//', '\\' or an encoded '/', '\\' "
+                         "or '.' never matches (a proxy may read it as another path)")
     prefix = path.endswith("*")
     if "*" in path[:-1]:
         raise ValueError(f"{entry!r}: '*' may only end the path (a prefix), not stand "
@@ -263,7 +268,10 @@ def graphql_errors(body: bytes) -> tuple[str | None, str | None]:
             continue
         first = errors[0]
         message = str(first.get("message", first) if isinstance(first, dict) else first)
-        if answer.get("data") is None:
+        # A visitor not signed in is refused a `me` query by a healthy app: not a fault.
+        refused = all(isinstance(e, dict) and isinstance(e.get("extensions"), dict)
+                      and e["extensions"].get("code") in _REFUSALS for e in errors)
+        if answer.get("data") is None and not refused:
             failed = failed or message
         else:
             partial = partial or message

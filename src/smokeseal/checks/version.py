@@ -208,7 +208,8 @@ def _json_revision(document: object, dotted: str, path: str) -> Revision:
 
 
 def _found(raw: str, how: str) -> Revision:
-    value = raw.strip()[:REVISION_LIMIT]
+    # Cut with the ellipsis the secrets filter knows, so a secret cut short is still found.
+    value = shorten(raw.strip(), REVISION_LIMIT)
     if not value:
         return Revision(None, f"{how} is empty")
     return Revision(value, how)
