@@ -430,3 +430,21 @@ def test_a_missing_ca_file_is_a_config_error(tmp_path: Path) -> None:
                     encoding="utf-8")
     with pytest.raises(ConfigError, match=r"ca_file.*no such file"):
         load_config(path)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("path", ["@evil.example/up", "up", ".evil.example/up"])
+def test_a_gate_path_that_would_name_another_host_is_refused(path: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape("apps.a.gate.path: ")):
+        parse_config(f"apps: {{a: {{url: 'https://app.example.com', gate: {{path: '{path}'}}}}}}",
+                     environ={})
+
+
+@pytest.mark.unit
+def test_a_joined_url_never_leaves_the_apps_host() -> None:
+    from smokeseal.checks.base import join_url
+
+    assert join_url("https://app.example.com/", "/up") == "https://app.example.com/up"
+    for path in ("@evil.example/up", ".evil.example", ":8080/x", "up"):
+        with pytest.raises(ValueError, match="is not a path on"):
+            join_url("https://app.example.com", path)

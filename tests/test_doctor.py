@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from starlette.applications import Starlette
-from starlette.responses import RedirectResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import Route
 
 from smokeseal.demo import create_app
@@ -191,3 +191,20 @@ def test_doctor_reads_the_revision_served_or_says_why_it_cannot(
     assert problem.message.startswith("version: cannot read the revision served: ")
     assert "build" in problem.message
     assert problem.fix is not None and "apps.demo.version" in problem.fix
+
+
+def test_a_title_production_serves_reaches_the_terminal_without_control_sequences(
+        write_config: Callable[[str], Path], tmp_path: Path) -> None:
+    async def home(request: object) -> HTMLResponse:
+        # ESC [2J clears the screen, OSC 52 writes the clipboard, BEL rings.
+        return HTMLResponse("<title>Shop\x1b[2J\x1b]52;c;ZXZpbA==\x07 &#27;[31mred</title>"
+                            "<main>shop</main>")
+
+    async def up(request: object) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/", home), Route("/up", up)])
+    with BackgroundServer(app) as server:
+        said = " ".join(f.message for f in run(write_config(config(server.url)), tmp_path))
+    assert '("Shop[2J]52;c;ZXZpbA== [31mred")' in said
+    assert "\x1b" not in said and "\x07" not in said

@@ -381,6 +381,14 @@ class Gate(_Model):
     timeout: PositiveFloat = 120
     interval: PositiveFloat = 2
 
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        # "@evil.example/up" joined to the app's url would name another host.
+        if not value.startswith("/"):
+            raise ValueError(f"{value!r} must be a path on the app's url starting with '/'")
+        return value
+
 
 class Discord(_Model):
     webhook_url: SecretStr

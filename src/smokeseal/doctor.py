@@ -189,7 +189,9 @@ async def _look(client: httpx.AsyncClient, url: str) -> _Look:
         return _Look(url, url, None, "", frozenset(), describe_http_error(exc))
     text = response.text[:200_000]
     match = _TITLE.search(text)
-    title = " ".join(html.unescape(match.group(1)).split()) if match else ""
+    # Production's text, bound for a terminal: no control sequences (ESC, BEL, …).
+    title = "".join(ch for ch in " ".join(html.unescape(match.group(1)).split())
+                    if ch.isprintable()) if match else ""
     lines = frozenset(line.strip() for line in text.splitlines() if line.strip())
     return _Look(url, str(response.url), response.status_code, title, lines)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 
@@ -90,6 +91,18 @@ def test_the_sign_in_redirect_stays_on_the_board(guarded: Board) -> None:
     response = guarded.client.get(f"//evil.example/deployments?token={TOKEN}")
     location = response.headers["location"]
     assert location.startswith("/") and not location.startswith("//")
+
+
+@pytest.mark.parametrize("path", ["/%5Cevil.example", "/%5C%5Cevil.example/x",
+                                  "/%2F%5Cevil.example", "/%09/evil.example"])
+def test_the_sign_in_redirect_is_never_read_as_another_site(guarded: Board, path: str) -> None:
+    """Browsers read "/\\evil.example" as "//evil.example": a backslash must not survive."""
+    response = guarded.client.get(f"{path}?token={TOKEN}")
+    location = response.headers["location"]
+    assert "\\" not in location and "\t" not in location, location
+    assert location.startswith("/") and not location.startswith("//"), location
+    # What a browser would make of it stays on the board.
+    assert urljoin("https://board.example/", location).startswith("https://board.example/")
 
 
 def test_a_guarded_board_does_not_call_itself_open(guarded: Board) -> None:

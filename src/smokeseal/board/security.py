@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 __all__ = ["COOKIE", "CSP", "BoardGuard", "session_value"]
 
@@ -110,8 +110,9 @@ class BoardGuard:
     async def _sign_in(self, scope: Scope, query: list[tuple[str, str]], send: Send) -> None:
         """Set the cookie and send the browser to the same URL without ``?token=``."""
         assert self.session is not None
-        # "//host" would be another site: keep the redirect on this one.
-        location = "/" + scope["path"].lstrip("/")
+        # "//host" would be another site, and so would "/\\host" (browsers read a backslash
+        # as a slash): keep the redirect on this one, its path percent-encoded.
+        location = "/" + quote(scope["path"].lstrip("/\\"), safe="/:@!$&'()*+,;=-._~")
         rest = urlencode([(key, value) for key, value in query if key != "token"])
         if rest:
             location += "?" + rest

@@ -163,8 +163,13 @@ class Stopwatch:
 
 
 def join_url(base_url: str, path: str) -> str:
-    """``https://x.com/app`` + ``/up`` -> ``https://x.com/app/up``."""
-    return base_url.rstrip("/") + path
+    """``https://x.com/app`` + ``/up`` -> ``https://x.com/app/up``; a ``path`` that would
+    take the URL off ``base_url``'s host is a ValueError (config validation refuses them
+    first: this is the last line)."""
+    joined = base_url.rstrip("/") + path
+    if not path.startswith("/") or urlsplit(joined).netloc != urlsplit(base_url).netloc:
+        raise ValueError(f"{path!r} is not a path on {base_url}")
+    return joined
 
 
 def _host_port(url: str) -> tuple[str, int | None] | None:
