@@ -360,8 +360,14 @@ def test_an_unreachable_ledger_is_a_503_not_a_traceback(start_board: Any, ledger
     assert page.status_code == 503
     assert "The ledger is unreachable" in Page(page.text).all_text()
     api = board.client.get("/api/releases")
-    assert api.status_code == 503 and api.json()["error"].startswith("ledger ")
+    assert api.status_code == 503
+    assert api.json()["error"] == "the board could not read its ledger; the board's log says why"
     assert board.client.get("/up").status_code == 503
+    # Whoever reads the board learns nothing of the database: not its host, name or user.
+    where = make_url(ledger_url)
+    for told in (page.text, api.text):
+        for secret in filter(None, (where.database, where.username, where.host)):
+            assert secret not in told, secret
 
 
 def test_pages_are_plain_html_without_inline_script(board: Board) -> None:

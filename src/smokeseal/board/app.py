@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ from smokeseal.checks.base import listed_total
 from smokeseal.errors import LedgerError, UsageError
 from smokeseal.ledger import HEAD_REVISION, Ledger, Message, Release
 from smokeseal.sinks.text import SECTION_END, SECTION_START
+
+_log = logging.getLogger("smokeseal.board")
 
 __all__ = ["PAGE_SIZE", "create_app"]
 
@@ -356,7 +359,10 @@ class Board:
                          detail="The board hit an internal error; its log has the details.")
 
     def ledger_error(self, request: Request, exc: Exception) -> Response:
-        detail = str(exc)
+        # The error names the database's host and user, and the driver's reason: for the
+        # board's operator (its log), not for whoever can read the board.
+        _log.warning("%s %s: %s", request.method, request.url.path, exc)
+        detail = "the board could not read its ledger; the board's log says why"
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": detail}, status_code=503)
         return self.page("error.html", status=503, title="The ledger is unreachable",
