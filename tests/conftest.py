@@ -35,14 +35,18 @@ class Demo:
         return demo_config_yaml(self.url)
 
 
+READ_ONLY = ("GET", "HEAD")
+
+
 @pytest.fixture(scope="session")
 def _demo_server() -> Iterator[tuple[BackgroundServer, DemoState]]:
     state = DemoState()
     with BackgroundServer(create_app(state)) as server:
         yield server, state
-
-
-READ_ONLY = ("GET", "HEAD")
+        # A write that arrived after its test ended (a keepalive fetch on unload, a worker
+        # still running) is blamed on no test by the per-test proof: it fails the session.
+        late = [(method, path) for method, path in state.requests if method not in READ_ONLY]
+        assert not late, f"the demo app (production) received writes after a test: {late}"
 
 
 @dataclass
