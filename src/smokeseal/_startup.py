@@ -12,9 +12,12 @@ import signal
 import sys
 import types
 
+from smokeseal.childenv import set_for_startup
+
 # pydantic looks for plugins through every installed distribution's entry points on first
 # use (~30 ms); smokeseal's command line uses none.
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "1")
+# Set through set_for_startup: the commands smokeseal runs do not inherit it.
+set_for_startup("PYDANTIC_DISABLE_PLUGINS", "1")
 
 
 def _no_httpx_cli() -> None:
@@ -32,7 +35,7 @@ if "httpx" not in sys.modules:
 
 # Node.js (Playwright's driver) keeps the code it compiled here, which takes a fifth off
 # the driver's start on every run after the first (Node 22.1 and later; others ignore it).
-os.environ.setdefault("NODE_COMPILE_CACHE", os.path.join(
+set_for_startup("NODE_COMPILE_CACHE", os.path.join(
     os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "smokeseal", "node"))
 
 #: Options of ``smoke`` (and the global ones) that take a value.

@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_NAME = "smokeseal.yml"
+_NAMED_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 _APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _MENTION = re.compile(r"^<@&?\d+>$")
 #: An HTTP header or cookie name: RFC 9110's token.
@@ -219,6 +220,18 @@ class Check(_Model):
     #: get and page checks: sent to the app's origins only, merged over the app's.
     headers: Headers = Field(default_factory=dict)
     cookies: Cookies = Field(default_factory=dict)
+
+    #: The environment variables whose ``${VAR}`` the config put into this check.
+    _variables: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """The environment variables this check names: ``${VAR}`` substituted into it, and
+        ``$VAR`` / ``${VAR}`` left in its command line or ``env`` values for a shell it starts.
+        A command check keeps these in its environment even where they are smokeseal's own."""
+        texts = [self.command or "", *self.env.values()]
+        named = {m.group(1) for text in texts for m in _NAMED_VARIABLE.finditer(text)}
+        return tuple(sorted(named | set(self._variables)))
 
     @field_validator("method", mode="before")
     @classmethod
@@ -459,6 +472,14 @@ class App(_Model):
     cookies: Cookies = Field(default_factory=dict)
     basic_auth: BasicAuth | None = None
 
+    _deploy_written: str | None = PrivateAttr(default=None)
+
+    @property
+    def deploy_as_written(self) -> str | None:
+        """The deploy command as the config writes it, ``${VAR}``s unsubstituted: what is
+        shown (a secret in the deploy line must not reach a terminal or a CI log)."""
+        return self._deploy_written if self._deploy_written is not None else self.deploy
+
     @field_validator("url")
     @classmethod
     def _base_url(cls, value: str) -> str:
@@ -481,6 +502,7 @@ class Config(_Model):
 
     _path: Path | None = PrivateAttr(default=None)
     _check_secrets: tuple[str, ...] = PrivateAttr(default=())
+    _sink_variables: tuple[str, ...] = PrivateAttr(default=())
 
     @property
     def check_secrets(self) -> tuple[str, ...]:
@@ -489,6 +511,13 @@ class Config(_Model):
         basic auth, a ``?token=`` in a path, a command check's env or command line. Each
         may come back in what production or a command prints, so all are scrubbed."""
         return self._check_secrets
+
+    @property
+    def sink_variables(self) -> tuple[str, ...]:
+        """The environment variables whose ``${VAR}`` the config puts in an app's
+        ``notify:`` (webhook URLs, tokens) or in ``database_url``: smokeseal's own secrets,
+        which no command it runs is given unless that command names them."""
+        return self._sink_variables
 
     @property
     def ca_path(self) -> Path | None:
@@ -611,11 +640,20 @@ def parse_config(text: str, *, source: str = DEFAULT_CONFIG_NAME,
     _check_cross_references(config, document)
     config._check_secrets = tuple(
         value for at, value in document.substituted if _may_be_secret(at))
+    config._sink_variables = tuple(dict.fromkeys(
+        name for at, name in document.variables if _is_sink(at)))
+    for name, app in config.apps.items():
+        app._deploy_written = document.written.get(("apps", name, "deploy"))
     return config
 
 
 #: Where a ``${VAR}`` is no secret: every result shows the app's address and branch.
 _SHOWN_KEYS = ("url", "aliases", "release_branch")
+
+
+def _is_sink(at: KeyPath) -> bool:
+    return at[:1] == ("database_url",) or (
+        at[:1] == ("apps",) and len(at) > 2 and at[2] == "notify")
 
 
 def _may_be_secret(at: KeyPath) -> bool:
@@ -667,3 +705,6 @@ def _check_cross_references(config: Config, document: Document) -> None:
             if check.label in seen:
                 raise document.error(f"duplicate check name {check.label!r}", (*at, index))
             seen.add(check.label)
+            where = (*at, index)
+            check._variables = tuple(dict.fromkeys(
+                name for path, name in document.variables if path[:len(where)] == where))

@@ -90,6 +90,9 @@ class Target:
     #: Config values taken out of every result before anything sees it (see
     #: :func:`smokeseal.secrets.secrets_of`).
     secrets: tuple[str, ...] = ()
+    #: Environment variables holding the config's own secrets (its sinks' tokens, the
+    #: ledger's URL): command checks do not inherit them (see :mod:`smokeseal.childenv`).
+    withheld: tuple[str, ...] = ()
 
 
 def target_for(config: Config, app: str, *, url: str | None = None,
@@ -104,12 +107,13 @@ def target_for(config: Config, app: str, *, url: str | None = None,
             raise UsageError(f"--url: {exc}") from None
     base_url = url or app_config.url
     app_urls = (base_url,) if url else (app_config.url, *app_config.aliases)
+    from smokeseal.childenv import withheld_variables
     from smokeseal.secrets import secrets_of
 
     return Target(checks, base_url, app_urls, app_config.version, expected_sha,
                   app_config.seal_timeout, evidence_folder(config, app),
                   app_config.parsed_reads, access_for(app_config, base_url),
-                  tuple(secrets_of(config)))
+                  tuple(secrets_of(config)), withheld_variables(config))
 
 
 def run_app(config: Config, app: str, *, url: str | None = None, use_browser: bool = True,
@@ -267,7 +271,8 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
             # not this check's time: its deadline starts once it has its turn.
             async with results_turn(check, base_url, base_dir) as turn:
                 return turn.tell(await _bounded(check, lambda: run_command_check(
-                    check, base_url, base_dir, turn_taken=True)))
+                    check, base_url, base_dir, turn_taken=True,
+                    withheld=target.withheld)))
         from smokeseal.checks.http import run_get_check
 
         return await _bounded(check, lambda: _one(run_get_check(

@@ -129,7 +129,8 @@ def deploy_and_gate(config: Config, ledger: Ledger, release: Release, *, say: Sa
     app = config.app(release.app)
     try:
         if app.deploy:
-            told(f"deploying {release.ref} ({release.short_sha}): {app.deploy}")
+            # As written: a ${VAR} in the deploy line may be a secret.
+            told(f"deploying {release.ref} ({release.short_sha}): {app.deploy_as_written}")
             started = time.monotonic()
             with waiting(f"deploying {release.ref}"):
                 deploy(app, release, cwd=str(config.base_dir), output=deploy_output,
@@ -159,12 +160,18 @@ def deploy(app: App, release: Release, *, cwd: str, output: int | None = None,
            on_line: Callable[[str], None] | None = None) -> None:
     """Run the app's deploy command through the shell, output streamed, under a time limit.
 
-    Its output goes to ``output`` (a file descriptor), or line by line to ``on_line``.
+    Its output goes to ``output`` (a file descriptor), or line by line to ``on_line``. Its
+    environment is smokeseal's without start-up trims (see :mod:`smokeseal.childenv`): the
+    operator's own deploy keeps the credentials it may need. Messages show the line as
+    written, ``${VAR}``s unsubstituted.
     """
     assert app.deploy is not None
-    env = {**os.environ, "SMOKESEAL_APP": release.app, "SMOKESEAL_VERSION": release.version,
-           "SMOKESEAL_SHA": release.sha, "SMOKESEAL_RELEASE_ID": str(release.id),
-           "SMOKESEAL_URL": app.url}
+    from smokeseal.childenv import child_environ
+
+    shown = app.deploy_as_written
+    env = {**child_environ(own_secrets=True), "SMOKESEAL_APP": release.app,
+           "SMOKESEAL_VERSION": release.version, "SMOKESEAL_SHA": release.sha,
+           "SMOKESEAL_RELEASE_ID": str(release.id), "SMOKESEAL_URL": app.url}
     try:
         # The deploy command is the operator's own line from the config; a shell lets it
         # chain steps the way it would in a terminal.
@@ -174,7 +181,7 @@ def deploy(app: App, release: Release, *, cwd: str, output: int | None = None,
                                    stderr=subprocess.STDOUT if stdout is not None else None,
                                    start_new_session=True)
     except OSError as exc:
-        raise ShipError(f"deploy: could not start {app.deploy!r}: {exc.strerror or exc}") from None
+        raise ShipError(f"deploy: could not start {shown!r}: {exc.strerror or exc}") from None
     reader = _forward_lines(process, on_line) if on_line is not None else None
     try:
         code = process.wait(timeout=app.deploy_timeout)
@@ -182,17 +189,17 @@ def deploy(app: App, release: Release, *, cwd: str, output: int | None = None,
             reader.join(timeout=5)  # the last lines, written just before it exited
     except subprocess.TimeoutExpired:
         _kill_group(process)
-        raise ShipError(f"deploy: {app.deploy!r} did not finish within "
+        raise ShipError(f"deploy: {shown!r} did not finish within "
                         f"{app.deploy_timeout:g} s and was stopped") from None
     except KeyboardInterrupt:
         _kill_group(process)
         raise
     if code == 127:
-        raise ShipError(f"deploy: {app.deploy!r} exited 127 (command not found)")
+        raise ShipError(f"deploy: {shown!r} exited 127 (command not found)")
     if code == 126:
-        raise ShipError(f"deploy: {app.deploy!r} exited 126 (not executable)")
+        raise ShipError(f"deploy: {shown!r} exited 126 (not executable)")
     if code != 0:
-        raise ShipError(f"deploy: {app.deploy!r} failed with exit status {code}")
+        raise ShipError(f"deploy: {shown!r} failed with exit status {code}")
 
 
 def _forward_lines(process: subprocess.Popen[bytes],

@@ -42,6 +42,10 @@ class Document:
     source: str
     #: Where each ``${VAR}`` taken from the environment was put, and its value.
     substituted: list[tuple[KeyPath, str]] = field(default_factory=list)
+    #: Where each ``${VAR}`` taken from the environment was put, and the variable's name.
+    variables: list[tuple[KeyPath, str]] = field(default_factory=list)
+    #: Strings that held a ``${VAR}`` or ``$$``, as written (before substitution).
+    written: dict[KeyPath, str] = field(default_factory=dict)
 
     def line(self, at: KeyPath) -> int | None:
         """The line of ``at``, or of its nearest ancestor that was written down."""
@@ -186,6 +190,8 @@ class _Substitution:
         self.environ = environ
         self.document = document
         document.substituted = []
+        document.variables = []
+        document.written = {}
 
     def apply(self, value: Any, at: KeyPath) -> Any:
         if isinstance(value, dict):
@@ -205,9 +211,13 @@ class _Substitution:
             name, default = ref.group(1), ref.group(2)
             if name in self.environ:
                 self.document.substituted.append((at, self.environ[name]))
+                self.document.variables.append((at, name))
                 return self.environ[name]
             if default is not None:
                 return default
             raise self.document.error(f"environment variable {name} is not set", at)
 
+        if _PLACEHOLDER.search(value):
+            self.document.written[at] = _PLACEHOLDER.sub(
+                lambda match: self.refs[int(match.group(1))].group(0), value)
         return _PLACEHOLDER.sub(replace, value)

@@ -22,12 +22,13 @@ import shlex
 import signal
 import tempfile
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from smokeseal.checks.base import CheckResult, Stopwatch
 from smokeseal.checks.junit import JUnitError, parse_junit, read_junit_file
+from smokeseal.childenv import child_environ
 from smokeseal.config import Check
 
 __all__ = [
@@ -59,17 +60,20 @@ _JUNIT_ON_STDOUT = re.compile(rb"<(testsuites?)[\s>/]")
 
 
 async def run_command_check(check: Check, base_url: str, base_dir: Path, *,
-                            turn_taken: bool = False) -> list[CheckResult]:
+                            turn_taken: bool = False,
+                            withheld: Sequence[str] = ()) -> list[CheckResult]:
     """Run the check's command; one result per JUnit testcase, or one for the whole run.
 
     Never raises (but for cancellation, which it passes on once the command's process group
     is stopped): whatever goes wrong is this check's failed result. With ``turn_taken``, the
-    caller holds :func:`results_turn` already.
+    caller holds :func:`results_turn` already. The command gets smokeseal's environment
+    without smokeseal's own secrets, ``withheld`` among them, unless the check names them
+    (see :func:`smokeseal.childenv.child_environ`).
     """
     watch = Stopwatch()
     try:
         with _fresh_results(check) as fresh:
-            plan = _plan(check, base_url, base_dir, fresh)
+            plan = _plan(check, base_url, base_dir, fresh, withheld)
             if isinstance(plan, str):
                 return [_whole(check, False, plan, watch.ms())]
             if plan.junit is None or not plan.shared or turn_taken:
@@ -117,7 +121,8 @@ def _fill(text: str, values: Mapping[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
 
 
-def _plan(check: Check, base_url: str, base_dir: Path, fresh: Path | None) -> _Plan | str:
+def _plan(check: Check, base_url: str, base_dir: Path, fresh: Path | None,
+          withheld: Sequence[str] = ()) -> _Plan | str:
     """What to run, where, and where its results will be; or why it cannot run."""
     try:
         words = shlex.split(check.target)
@@ -132,7 +137,8 @@ def _plan(check: Check, base_url: str, base_dir: Path, fresh: Path | None) -> _P
         return f"cwd {cwd} is not a directory"
     junit = cwd / _fill(check.junit, values) if check.junit else fresh
     user_env = {key: _fill(value, values) for key, value in check.env.items()}
-    env = {**os.environ, "SMOKESEAL_URL": base_url, **user_env}
+    inherited = child_environ(withheld, named=check.variables)
+    env = {**inherited, "SMOKESEAL_URL": base_url, **user_env}
     _playwright_defaults(env, user_env, junit)
     return _Plan(argv, env, cwd, junit, shared=junit is not None and junit != fresh,
                  timeout=check.timeout or DEFAULT_TIMEOUT)
