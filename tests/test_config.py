@@ -430,3 +430,19 @@ def test_a_missing_ca_file_is_a_config_error(tmp_path: Path) -> None:
                     encoding="utf-8")
     with pytest.raises(ConfigError, match=r"ca_file.*no such file"):
         load_config(path)
+
+
+@pytest.mark.parametrize("webhook", [
+    "https://discord.test/api/webhooks/1/s3cr3t-t0ken\n",
+    "https://discord.test/api/webhooks/1/s3cr3t-t0ken\r\n",
+    " https://discord.test/api/webhooks/1/s3cr3t-t0ken",
+    "https://discord.test/api/webhooks/1/s3cr3t\tt0ken",
+])
+def test_a_webhook_url_with_whitespace_is_refused_without_showing_it(webhook: str) -> None:
+    text = ("apps:\n  a:\n    url: https://a.example.com\n"
+            "    notify: {discord: {webhook_url: '${HOOK}'}}\n")
+    message = error_for(text, environ={"HOOK": webhook})
+    assert message.startswith("smokeseal.yml:4: apps.a.notify.discord.webhook_url: the value "
+                              "contains whitespace or a control character"), message
+    assert "s3cr3t" not in message and "discord.test" not in message
+    assert len(message.splitlines()) == 1
