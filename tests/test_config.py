@@ -448,3 +448,19 @@ def test_a_joined_url_never_leaves_the_apps_host() -> None:
     for path in ("@evil.example/up", ".evil.example", ":8080/x", "up"):
         with pytest.raises(ValueError, match="is not a path on"):
             join_url("https://app.example.com", path)
+
+
+@pytest.mark.parametrize("webhook", [
+    "https://discord.test/api/webhooks/1/s3cr3t-t0ken\n",
+    "https://discord.test/api/webhooks/1/s3cr3t-t0ken\r\n",
+    " https://discord.test/api/webhooks/1/s3cr3t-t0ken",
+    "https://discord.test/api/webhooks/1/s3cr3t\tt0ken",
+])
+def test_a_webhook_url_with_whitespace_is_refused_without_showing_it(webhook: str) -> None:
+    text = ("apps:\n  a:\n    url: https://a.example.com\n"
+            "    notify: {discord: {webhook_url: '${HOOK}'}}\n")
+    message = error_for(text, environ={"HOOK": webhook})
+    assert message.startswith("smokeseal.yml:4: apps.a.notify.discord.webhook_url: the value "
+                              "contains whitespace or a control character"), message
+    assert "s3cr3t" not in message and "discord.test" not in message
+    assert len(message.splitlines()) == 1

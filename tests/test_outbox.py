@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from sqlalchemy import text
@@ -299,3 +300,71 @@ def test_a_flaky_check_is_named_in_discord_and_the_notes(
     edits = [r.json["content"] for r in discord.state.received if r.method == "PATCH"]
     assert any("1 flaky: home renders" in edit for edit in edits)
     assert not any(p.json["content"].startswith("<@111>") for p in discord.state.posts())
+
+
+#: httpx refuses this address before sending anything (``InvalidURL``); the config cannot
+#: see it (a trailing newline it can, and refuses at load).
+BAD_PORT = "http://127.0.0.1:abc/api/webhooks/1187000000000000001/" + DISCORD_TOKEN
+
+
+def test_an_invalid_webhook_url_fails_its_messages_and_others_still_go(
+        make_config: Callable[..., Config], discord: Api, github: Api, ledger_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    github.state.add_release("v1", "Notes.")
+    monkeypatch.setenv("DISCORD_WEBHOOK_URL", BAD_PORT)
+    config = make_config(discord, github)
+    with Ledger(ledger_url) as ledger:
+        result = shipped(config, ledger, "v1")
+        assert result.seal is not None and result.seal.green
+        assert not any("could not deliver messages" in w for w in result.warnings)
+        assert ledger.messages(("pending",)) == []
+        failed = ledger.messages(("failed",))
+        assert {m.kind for m in failed} == {"notes", "seal", "notes_edit"}
+        notes = next(m for m in failed if m.kind == "notes")
+        assert notes.last_error == ("discord: notes: invalid URL: InvalidURL: "
+                                    "Invalid port: 'abc'")
+        assert all(DISCORD_TOKEN not in (m.last_error or "") for m in failed)
+    assert "### Smoke seal: 🟢 green" in github.state.releases["v1"]["body"]
+    assert discord.state.received == []
+
+
+def test_flush_records_an_invalid_webhook_url_and_delivers_the_rest(
+        make_config: Callable[..., Config], discord: Api, github: Api, tmp_path: Path,
+        secrets_env: dict[str, str]) -> None:
+    github.state.add_release("v1", "Notes.")
+    config = make_config(discord, github)
+    assert config.path is not None
+    discord.state.down = True
+    github.state.fail_next("500", "500", "500")  # GitHub down for the whole ship too
+    ledger_url = f"sqlite:///{tmp_path}/l.db"
+    with Ledger(ledger_url) as ledger:
+        shipped(config, ledger, "v1")
+        assert {m.sink for m in ledger.messages(("pending",))} == {"discord", "github"}
+    env = {**os.environ, "SMOKESEAL_CONFIG": str(config.path),
+           "SMOKESEAL_DATABASE_URL": ledger_url, **secrets_env,
+           "DISCORD_WEBHOOK_URL": BAD_PORT}
+    flushed = subprocess.run([str(BIN / "smokeseal"), "outbox", "flush", "--budget", "5"],
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert flushed.returncode == 0, flushed.stderr
+    assert flushed.stdout.strip() == "delivered 1, still pending 0, failed for good 3"
+    assert "invalid URL: InvalidURL: Invalid port: 'abc'" in flushed.stderr
+    assert DISCORD_TOKEN not in flushed.stdout + flushed.stderr
+    assert "### Smoke seal: 🟢 green" in github.state.releases["v1"]["body"]
+    with Ledger(ledger_url) as ledger:
+        assert ledger.messages(("pending",)) == []
+
+
+def test_a_version_with_url_characters_reaches_github_as_that_exact_tag(
+        make_config: Callable[..., Config], github: Api, tmp_path: Path) -> None:
+    version = "v1.0.0+build#5?x%"
+    github.state.add_release(version, "Notes.")
+    config = make_config(None, github)
+    with Ledger(f"sqlite:///{tmp_path}/l.db") as ledger:
+        result = shipped(config, ledger, version)
+        assert result.warnings == [], result.warnings
+        assert ledger.messages(("pending", "failed")) == []
+    [get] = [r for r in github.state.received if r.method == "GET"]
+    # The stand-in looks the release up by the tag it decoded from one path segment.
+    assert unquote(get.path) == f"/repos/acme/studio/releases/tags/{version}"
+    assert get.query == {}
+    assert "### Smoke seal: 🟢 green" in github.state.releases[version]["body"]

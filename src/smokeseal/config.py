@@ -408,6 +408,15 @@ class Discord(_Model):
     thread_id: str | None = None
     operator: str | None = None
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, value: SecretStr) -> SecretStr:
+        # httpx refuses such a URL at send time; say so now, never showing the value.
+        if any(c.isspace() or not c.isprintable() for c in value.get_secret_value()):
+            raise ValueError("the value contains whitespace or a control character (a pasted "
+                             "secret with a trailing newline?); strip it")
+        return value
+
     @field_validator("thread_id", mode="before")
     @classmethod
     def _id_as_text(cls, value: object) -> object:

@@ -4,7 +4,8 @@ Messages are queued in the ledger in the same transaction as the change that cau
 (:func:`messages_for_ship`, :func:`messages_for_seal`). :func:`deliver` sends whatever is
 due: each message is claimed under a lease first, so two processes (a ship and a flush)
 never send the same message twice; 429s are honoured (``retry_after``/``Retry-After``),
-5xx, timeouts and connection errors back off, other 4xx fail for good with the error kept.
+5xx, timeouts and connection errors back off, other 4xx and an invalid URL fail for good
+with the error kept; any other error is that message's (kept, retried), never the run's.
 What is still pending stays for the next ``smokeseal outbox flush``.
 """
 
@@ -86,8 +87,11 @@ def deliver(config: Config, ledger: Ledger, *, budget: float = 20.0,
                     ledger.finish(message.id, worker, attempted=False,
                                   error=f"not tried: {down[message.sink]}")
                     continue
-                outcome = _deliver_one(config, ledger, client, worker, message, deadline,
-                                       secrets, report)
+                try:
+                    outcome = _deliver_one(config, ledger, client, worker, message, deadline,
+                                           secrets, report)
+                except Exception as exc:  # one message's error, never the whole run's
+                    outcome = _unexpected(ledger, worker, message, exc, secrets, report)
                 if outcome == "delivered":
                     progress = True  # messages waiting on this one may go now
                 if outcome != "waiting":
@@ -151,6 +155,14 @@ def _deliver_one(config: Config, ledger: Ledger, client: httpx.Client, worker: s
                 return "failed"
             limited = exc.retry_after is not None
             wait = exc.retry_after if exc.retry_after is not None else _backoff(attempt)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            # A broken address (a pasted newline, a bad port) never gets better by retrying.
+            error = scrub(f"{message.sink}: {message.kind}: invalid URL: "
+                          f"{type(exc).__name__}: {exc}", secrets)
+            ledger.finish(message.id, worker, attempted=True, permanent=True, error=error)
+            report.errors.append(error)
+            report.failed += 1
+            return "failed"
         except httpx.HTTPError as exc:
             error = scrub(f"{message.sink}: {message.kind}: could not reach it: "
                            f"{type(exc).__name__}: {exc}", secrets)
@@ -172,6 +184,18 @@ def _deliver_one(config: Config, ledger: Ledger, client: httpx.Client, worker: s
             return "pending" if limited else "down"
         time.sleep(wait)
     raise AssertionError("unreachable")
+
+
+def _unexpected(ledger: Ledger, worker: str, message: Message, exc: Exception,
+                secrets: list[str], report: DeliveryReport) -> str:
+    """Any other error while delivering ``message`` becomes its recorded error, retried later
+    like a bad answer: the claim is given back now, not after the lease runs out."""
+    error = scrub(f"{message.sink}: {message.kind}: failed: {type(exc).__name__}: {exc}",
+                  secrets)
+    ledger.finish(message.id, worker, attempted=True, error=error,
+                  retry_at=datetime.now(UTC) + timedelta(seconds=_backoff(1)))
+    report.errors.append(error)
+    return "pending"
 
 
 def _backoff(attempt: int) -> float:

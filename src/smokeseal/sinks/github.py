@@ -8,6 +8,7 @@ Rate limits: 403 with ``x-ratelimit-remaining: 0`` (wait until ``x-ratelimit-res
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -65,7 +66,9 @@ class GithubSink(Sink):
         headers = self._headers()
         payload = message.payload
         if message.kind == "release_body":
-            found = client.get(self._api(f"/releases/tags/{payload['tag']}"), headers=headers)
+            # A version may hold '#', '?', '%', '/' or a space: one path segment, escaped.
+            tag = quote(str(payload["tag"]), safe="")
+            found = client.get(self._api(f"/releases/tags/{tag}"), headers=headers)
             self._check(f"finding the release tagged {payload['tag']}", found)
             release = found.json()
             body = with_section(release.get("body"), payload["section"])
