@@ -39,7 +39,10 @@ GRAPHQL_PATHS = ("/graphql", "/api/graphql")
 #: Every probe, every hop and body, ends within this many seconds.
 PROBE_TIMEOUT = 8.0
 #: Streamlit draws each element of the script in one of these: the page shows something.
-STREAMLIT_SELECTOR = "[data-testid=stMainBlockContainer] [data-testid=stElementContainer]"
+#: Only once its script has finished (``notRunning``): a script that raises draws its error
+#: box after the elements before the raise, which would be seen first.
+STREAMLIT_SELECTOR = ("[data-testid=stApp][data-test-script-state=notRunning] "
+                      "[data-testid=stMainBlockContainer] [data-testid=stElementContainer]")
 #: What Streamlit's box for a script that raised says (with error details on, and off): the
 #: box is an element too, so the selector alone would pass it.
 STREAMLIT_ERRORS = ("Traceback", "This app has encountered an error")
