@@ -166,6 +166,15 @@ def _valid_cookies(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
+def _app_path(value: str) -> str:
+    # "@evil.example/up" joined to the app's url would name another host.
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} must be a path on the app's url starting with '/'")
+    return value
+
+
+#: A path on the app's url (the gate's, the version source's).
+AppPath = Annotated[str, AfterValidator(_app_path)]
 #: ``headers:`` and ``cookies:`` of an app or a check, validated where they are written.
 Headers = Annotated[dict[str, str], AfterValidator(_valid_headers)]
 Cookies = Annotated[dict[str, str], AfterValidator(_valid_cookies)]
@@ -349,18 +358,11 @@ class VersionSource(_Model):
     key in a JSON body), ``header`` (a response header) or ``pattern`` (a regular expression
     with one group, over the body)."""
 
-    path: str = "/version"
+    path: AppPath = "/version"
     json_key: str | None = Field(default=None, alias="json")
     header: str | None = None
     pattern: str | None = None
     timeout: PositiveFloat = 10
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"{value!r} must be a path on the app's url starting with '/'")
-        return value
 
     @field_validator("pattern")
     @classmethod
@@ -390,17 +392,10 @@ class VersionSource(_Model):
 
 
 class Gate(_Model):
-    path: str = "/up"
+    path: AppPath = "/up"
     timeout: PositiveFloat = 120
     interval: PositiveFloat = 2
 
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        # "@evil.example/up" joined to the app's url would name another host.
-        if not value.startswith("/"):
-            raise ValueError(f"{value!r} must be a path on the app's url starting with '/'")
-        return value
 
 
 class Discord(_Model):
