@@ -464,3 +464,19 @@ def test_a_webhook_url_with_whitespace_is_refused_without_showing_it(webhook: st
                               "contains whitespace or a control character"), message
     assert "s3cr3t" not in message and "discord.test" not in message
     assert len(message.splitlines()) == 1
+
+
+def test_smokeseal_own_tokens_and_the_database_password_are_secrets() -> None:
+    from smokeseal.secrets import scrub, secrets_of
+
+    config = parse_config("database_url: postgresql://seal:c0nf%40pass@db.internal/seals\n"
+                          "apps:\n  a:\n    url: https://app.example.com\n")
+    environ = {"GITHUB_TOKEN": "ghp_s3cr3t", "DISCORD_WEBHOOK_URL": "https://discord.test/w/1/t0k",
+               "SMOKESEAL_METRICS_TOKEN": "m3trics", "SMOKESEAL_BOARD_TOKEN": "b0ard",
+               "SMOKESEAL_DATABASE_URL": "postgresql://seal:env-pa55@db/seals"}
+    secrets = secrets_of(config, environ=environ)
+    text = ("token ghp_s3cr3t, hook https://discord.test/w/1/t0k, m3trics b0ard, "
+            "env-pa55, c0nf%40pass, c0nf@pass")
+    assert scrub(text, secrets) == "token ***, hook ***, *** ***, ***, ***, ***"
+    # The user name and the host are no secrets: they name what failed.
+    assert not {"seal", "db.internal"} & set(secrets)

@@ -8,6 +8,7 @@ the board; text smokeseal keeps (delivery errors, a command check's output) goes
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -19,8 +20,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ELLIPSIS", "MIN_SECRET_LENGTH", "scrub", "scrub_all", "secrets_of"]
 
-#: Environment variables of smokeseal's own that hold secrets.
-_SECRET_VARIABLES = ("SMOKESEAL_BOARD_TOKEN",)
+#: Environment variables of smokeseal's own that hold secrets (the database URL's password
+#: alone is: see :func:`_database_passwords`).
+_SECRET_VARIABLES = ("DISCORD_WEBHOOK_URL", "GITHUB_TOKEN", "SMOKESEAL_BOARD_TOKEN",
+                     "SMOKESEAL_METRICS_TOKEN")
 #: Shorter values are not scrubbed: hiding every "1" or "on" (a ``${DEBUG}`` header, say)
 #: would wreck every text around it, and a secret that short protects nothing anyway.
 MIN_SECRET_LENGTH = 4
@@ -31,6 +34,7 @@ def secrets_of(config: Config, environ: Mapping[str, str] | None = None) -> list
     environ = os.environ if environ is None else environ
     found: list[str] = [environ.get(name, "") for name in _SECRET_VARIABLES]
     found += config.check_secrets
+    found += _database_passwords(environ.get("SMOKESEAL_DATABASE_URL"), config.database_url)
     for app in config.apps.values():
         if app.notify.discord:
             url = app.notify.discord.webhook_url.get_secret_value()
@@ -46,6 +50,19 @@ def secrets_of(config: Config, environ: Mapping[str, str] | None = None) -> list
     urls = {url for app in config.apps.values() for url in (app.url, *app.aliases)}
     return sorted({s for s in found if len(s) >= MIN_SECRET_LENGTH and s.rstrip("/") not in urls},
                   key=len, reverse=True)
+
+
+def _database_passwords(*urls: str | None) -> list[str]:
+    """The passwords in the ledger's database URLs, as written and percent-decoded."""
+    from urllib.parse import unquote, urlsplit
+
+    found: list[str] = []
+    for url in urls:
+        with contextlib.suppress(ValueError):
+            password = urlsplit(url or "").password
+            if password:
+                found += [password, unquote(password)]
+    return found
 
 
 #: What :func:`smokeseal.checks.base.shorten` puts where it cut a text.

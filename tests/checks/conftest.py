@@ -11,9 +11,11 @@ import asyncio
 import contextlib
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from starlette.applications import Starlette
@@ -357,6 +359,12 @@ READ_PAGES = {
                         "fetch('/_dash-update-component?moved=1', {method: 'POST', body: 'x'})"
                         ".then(r => r.text(), () => 'refused').then(t => { m.textContent = t })"
                         "</script>",
+    # A read to the app's other origin (``?to=``, an alias), whose failure the page hides.
+    "/hidden-read": "<main id=m>Loading…</main><script>"
+                    "fetch(new URLSearchParams(location.search).get('to') + "
+                    "'/_dash-update-component', {method: 'POST', body: 'x'})"
+                    ".then(r => r.text(), () => 'All good').then(t => { m.textContent = t })"
+                    "</script>",
     # The same beacon, seven times.
     "/beacons": "<main>Shop</main><script>for (let n = 0; n < 7; n++) "
                 "fetch('/api/beacon', {method: 'POST', body: 'x'}).catch(() => {})</script>",
@@ -475,3 +483,91 @@ def held() -> Iterator[Held]:
                             Route("/held.png", image)])
     with BackgroundServer(app) as server:
         yield Held(server.url, release_at)
+
+
+class Proxy:
+    """A forward proxy on 127.0.0.1, as an egress proxy is: a plain-http request arrives
+    with its absolute URL (``GET http://host/path``), an https one as ``CONNECT host:443``
+    and is tunnelled. ``hosts`` maps a name the machine cannot resolve to where it really
+    is, so a request that skips the proxy fails; every request line is kept in ``seen``."""
+
+    def __init__(self) -> None:
+        self.hosts: dict[str, tuple[str, int]] = {}
+        self.seen: list[str] = []
+        self.url = ""
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="proxy")
+
+    def __enter__(self) -> Proxy:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        self._ready.set()
+        self._loop.run_forever()
+        server.close()
+        tasks = asyncio.all_tasks(self._loop)
+        for task in tasks:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        self._loop.run_until_complete(server.wait_closed())
+        # Let the transports the cancelled tasks closed finish closing before the loop does.
+        self._loop.run_until_complete(asyncio.sleep(0.05))
+        self._loop.close()
+
+    def _where(self, authority: str, default_port: int) -> tuple[str, int]:
+        host, _, port = authority.partition(":")
+        return self.hosts.get(host, (host, int(port or default_port)))
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers = [writer]
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            line, _, rest = head.partition("\r\n")
+            method, target, version = line.split(" ")
+            self.seen.append(f"{method} {target}")
+            if method == "CONNECT":
+                up_reader, up_writer = await asyncio.open_connection(*self._where(target, 443))
+                writers.append(up_writer)
+                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            else:
+                url = urlsplit(target)
+                up_reader, up_writer = await asyncio.open_connection(*self._where(url.netloc, 80))
+                writers.append(up_writer)
+                # Sent on as the origin server expects it; one request per connection.
+                headers = [h for h in rest.split("\r\n") if h and not h.lower().startswith(
+                    ("connection:", "proxy-connection:"))]
+                up_writer.write(f"{method} {url.path or '/'}{'?' if url.query else ''}"
+                                f"{url.query} {version}\r\n".encode("latin-1"))
+                up_writer.write("".join(f"{h}\r\n" for h in [*headers, "Connection: close"])
+                                .encode("latin-1") + b"\r\n")
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        except (OSError, ValueError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            for each in writers:
+                each.close()
+
+
+async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError):
+        while data := await source.read(65536):
+            sink.write(data)
+            await sink.drain()
+    with contextlib.suppress(OSError):
+        sink.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[Proxy]:
+    with Proxy() as running_proxy:
+        yield running_proxy

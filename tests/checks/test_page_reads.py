@@ -205,3 +205,14 @@ def test_a_shipped_release_shows_its_reads_everywhere(
     [embed] = next(p.json["embeds"] for p in discord.state.posts() if p.json.get("embeds"))
     assert "↔ **callbacks** let through 3 reads: POST /\\_dash-update-component ×3" \
         in embed["description"]
+
+
+def test_a_read_that_gets_no_answer_fails_the_page_that_hides_it(
+        browser_executable: str, reader: Reader, closed_port: int) -> None:
+    # The page catches the failed read and draws as if all were well: the read tells.
+    alias = f"http://127.0.0.1:{closed_port}"
+    result = run(browser_executable, reader.url, check(f"/hidden-read?to={alias}", "All good"),
+                 app_reads=(DASH,), app_urls=(reader.url, alias))
+    assert not result.ok
+    assert result.detail.startswith(f"read {DASH} got no answer: "), result.detail
+    assert "ECONNREFUSED" in result.detail or "refused" in result.detail, result.detail

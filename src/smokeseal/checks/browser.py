@@ -261,8 +261,11 @@ class Tab:
         self.reusable = True
 
     @classmethod
-    async def open(cls, browser: Browser) -> Tab:
-        context = await browser.new_context(service_workers="block", accept_downloads=False)
+    async def open(cls, browser: Browser, proxy: Mapping[str, str] | None = None) -> Tab:
+        """A new tab; ``proxy`` (see :func:`smokeseal.checks.http.browser_proxy`) for the
+        page and the reads the guard sends for it alike."""
+        context = await browser.new_context(service_workers="block", accept_downloads=False,
+                                            proxy=dict(proxy) if proxy else None)  # type: ignore[arg-type]
         try:
             await context.add_init_script(INIT_SCRIPT)
             # No extra request headers: on cross-origin fetches they would force CORS
@@ -340,7 +343,7 @@ class Tab:
             visit.reads_pending.pop(route.request, None)
 
     async def _answer_read(self, route: Route, attempt: str, label: str, visit: Visit) -> None:
-        response = await self._one_hop(route, visit)
+        response = await self._one_hop(route, visit, label)
         if response is None:
             return
         if 300 <= response.status < 400:
@@ -361,10 +364,12 @@ class Tab:
                     visit.read_notes.add(f"{label} answered errors: {shorten(partial, 120)}")
         await route.fulfill(response=response)
 
-    async def _one_hop(self, route: Route, visit: Visit) -> APIResponse | None:
+    async def _one_hop(self, route: Route, visit: Visit,
+                       label: str | None = None) -> APIResponse | None:
         """The app's answer to the request, its redirects not followed, with the configured
         headers when it goes to the app's origins; None (the request aborted) when
-        production did not answer."""
+        production did not answer, which fails the page when the request was the read
+        ``label``: a page may well catch the error and draw as if all were well."""
         request = route.request
         extra = visit.access.for_origin(request.url, with_cookies=False)
         try:
@@ -372,7 +377,11 @@ class Tab:
                                      headers=self._with(request, extra) if extra else None)
         except PlaywrightError as exc:
             # Production did not answer: the page sees a network failure of the app's own.
-            timed_out = "Timeout" in describe_error(exc)
+            why = describe_error(exc)
+            timed_out = "Timeout" in why
+            # A read still open at the check's end (a long poll) is cut, not failed.
+            if label is not None and not timed_out and why != BROWSER_GONE:
+                visit.read_failures.add(f"{label} got no answer: {shorten(why, 120)}")
             with contextlib.suppress(PlaywrightError):
                 await route.abort("timedout" if timed_out else "failed")
             return None
@@ -574,6 +583,10 @@ class BrowserSession:
         #: :func:`smokeseal.trust.browser_trust_args`).
         self.args = args
         self.ca_file = ca_file
+        from smokeseal.checks.http import browser_proxy
+
+        #: The environment's egress proxy, when one serves http and https alike.
+        self.proxy = browser_proxy()
         self._probe: httpx.AsyncClient | None = None
         self._playwright: Playwright | None = None
         self.browser: Browser | None = None
@@ -611,7 +624,7 @@ class BrowserSession:
             tab = self._idle.pop()
         else:
             try:
-                tab = await asyncio.wait_for(Tab.open(self.browser), timeout)
+                tab = await asyncio.wait_for(Tab.open(self.browser, self.proxy), timeout)
             except TimeoutError:
                 raise BrowserError(f"no browser tab opened within {timeout:g} s") from None
             self.tabs_opened += 1

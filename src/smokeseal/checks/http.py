@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import re
 import socket
 import ssl
+import urllib.request
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +40,7 @@ __all__ = [
     "Walk",
     "WalkStopped",
     "WriteRefused",
+    "browser_proxy",
     "describe_http_error",
     "leaves_app",
     "read_only_client",
@@ -75,44 +79,118 @@ async def _refuse_writes(request: httpx.Request) -> None:
 _LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=16)
 
 
-class _TLSWhenNeeded(httpx.AsyncBaseTransport):
-    """The https transport, made on its first request.
+class _Transports(httpx.AsyncBaseTransport):
+    """One transport per way out (plain, TLS, through each proxy), each made on its first
+    request.
 
     Loading the trusted certificates takes ~25 ms, a large share of a run of a few plain-http
-    checks (a staging host, a health port); a run that meets https pays it once, as before.
+    checks (a staging host, a health port); a run that meets https pays it once. A custom
+    transport turns httpx's own ``HTTPS_PROXY``/``NO_PROXY`` handling off, so the proxy is
+    chosen here, per request, from the same variables: behind an egress proxy the gate and
+    every check go out the same way.
     """
 
-    def __init__(self, ca_file: str | None = None) -> None:
-        self._transport: httpx.AsyncHTTPTransport | None = None
+    def __init__(self, ca_file: str | None = None,
+                 proxies: Mapping[str, str] | None = None) -> None:
         self._ca_file = ca_file
+        self._proxies = (dict(urllib.request.getproxies_environment()) if proxies is None
+                         else dict(proxies))
+        self._made: dict[tuple[str, str | None], httpx.AsyncHTTPTransport] = {}
+
+    def proxy_for(self, url: httpx.URL) -> str | None:
+        """The proxy ``url`` goes through, as curl and httpx choose it: ``<scheme>_proxy``,
+        else ``all_proxy``, unless ``no_proxy`` names its host."""
+        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
+        if not proxy:
+            return None
+        if _bypassed(url, self._proxies.get("no", "")):
+            return None
+        return proxy if "://" in proxy else f"http://{proxy}"
+
+    def _verify(self, scheme: str, proxy: str | None) -> ssl.SSLContext | bool:
+        if scheme == "http" and (proxy is None or proxy.startswith("http://")):
+            # No TLS anywhere on this way out: a context that trusts nothing (so it could not
+            # connect to anything over TLS even by mistake) instead of loading the CAs.
+            return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        # httpx trusts $SSL_CERT_FILE by itself; the config's ca_file wins over it.
+        return ssl.create_default_context(cafile=self._ca_file) if self._ca_file else True
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._transport is None:
-            # httpx trusts $SSL_CERT_FILE by itself; the config's ca_file wins over it.
-            verify: ssl.SSLContext | bool = (ssl.create_default_context(cafile=self._ca_file)
-                                             if self._ca_file else True)
-            self._transport = httpx.AsyncHTTPTransport(verify=verify, limits=_LIMITS)
-        return await self._transport.handle_async_request(request)
+        proxy = self.proxy_for(request.url)
+        key = (request.url.scheme, proxy)
+        transport = self._made.get(key)
+        if transport is None:
+            if proxy is not None and not proxy.startswith(("http://", "https://")):
+                raise httpx.ProxyError(f"proxy {proxy.split('://')[0]}:// is not supported "
+                                       "(use an http:// or https:// proxy)", request=request)
+            transport = httpx.AsyncHTTPTransport(verify=self._verify(*key), limits=_LIMITS,
+                                                 proxy=proxy)
+            self._made[key] = transport
+        if proxy is None:
+            return await transport.handle_async_request(request)
+        try:
+            return await transport.handle_async_request(request)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            # Say it was the proxy that could not be reached, not production; by its
+            # address alone, as its URL may carry a password.
+            where = httpx.URL(proxy)
+            address = where.host if where.port is None else f"{where.host}:{where.port}"
+            raise httpx.ProxyError(f"could not reach the proxy {address} "
+                                   f"({describe_http_error(exc)})", request=request) from exc
 
     async def aclose(self) -> None:
-        if self._transport is not None:
-            await self._transport.aclose()
+        for transport in self._made.values():
+            await transport.aclose()
 
 
-def read_only_client(ca_file: str | None = None) -> httpx.AsyncClient:
+def _bypassed(url: httpx.URL, no_proxy: str) -> bool:
+    """Whether ``no_proxy`` names ``url``'s host, as curl reads it: ``*``, a host or a
+    domain (with or without a leading dot, optionally ``:port``), or an address range."""
+    host = url.host.lower()
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if not name or (entry_port and entry_port != str(port)):
+            continue
+        if name == "*" or host == name.lstrip(".") or host.endswith("." + name.lstrip(".")):
+            return True
+        with contextlib.suppress(ValueError):
+            if ipaddress.ip_address(host) in ipaddress.ip_network(name.strip("[]"), strict=False):
+                return True
+    return False
+
+
+def browser_proxy(environ: Mapping[str, str] | None = None) -> dict[str, str] | None:
+    """The proxy for the browser's contexts, as Playwright takes it, when the environment
+    sends http and https the same way; else None, and Chromium reads the variables itself.
+
+    Chromium alone would honour them, but a read the guard sends on the page's behalf
+    (``route.fetch``) leaves from Playwright's driver, which knows only the context's proxy.
+    """
+    proxies = (urllib.request.getproxies_environment() if environ is None
+               else {k.lower().removesuffix("_proxy"): v for k, v in environ.items()
+                     if k.lower().endswith("_proxy") and v})
+    servers = {proxies.get(scheme) or proxies.get("all") or "" for scheme in ("http", "https")}
+    if len(servers) != 1 or "" in servers:
+        return None
+    settings = {"server": servers.pop()}
+    if proxies.get("no"):
+        settings["bypass"] = proxies["no"]
+    return settings
+
+
+def read_only_client(ca_file: str | None = None,
+                     proxies: Mapping[str, str] | None = None) -> httpx.AsyncClient:
     """A client that follows redirects and can only ever send GET or HEAD; ``ca_file``
-    (the config's) is trusted for https in place of ``$SSL_CERT_FILE`` and the defaults."""
-    # Plain http never uses TLS; its transport gets a context that trusts nothing (so it
-    # could not connect to anything over TLS even by mistake) instead of loading the CAs.
-    plain = httpx.AsyncHTTPTransport(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
-                                     limits=_LIMITS)
+    (the config's) is trusted for https in place of ``$SSL_CERT_FILE`` and the defaults.
+    Requests go through the proxies of ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` but
+    for the hosts ``NO_PROXY`` names (``proxies`` in their place: a test's)."""
     return httpx.AsyncClient(
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         event_hooks={"request": [_refuse_writes]},
-        transport=_TLSWhenNeeded(ca_file),
-        mounts={"http://": plain},
+        transport=_Transports(ca_file, proxies),
     )
 
 
@@ -420,6 +498,8 @@ TLS_FIX = "set SSL_CERT_FILE or ca_file to your CA bundle"
 def describe_http_error(exc: httpx.HTTPError, url: str | None = None) -> str:
     """One line a person understands, for any transport failure; a TLS one names the https
     origin (of the request that failed, else of ``url``) and, where it helps, the fix."""
+    if isinstance(exc, httpx.ProxyError):
+        return f"proxy error: {exc}"
     for cause in _causes(exc):
         if isinstance(cause, ssl.SSLCertVerificationError):
             why = cause.verify_message or cause.reason
