@@ -173,8 +173,10 @@ def test_the_demo_ships_green_and_red_and_serves_the_board(browser_executable: s
     assert [(r["version"], r["badge"]) for r in releases] == [("v1.1.0", "red"),
                                                               ("v1.0.0", "green")]
     red = httpx.get(f"{board}/api/releases/{releases[0]['id']}").json()
-    assert red["smoke_seal"]["rollback"] == ["smokeseal release abandon 2",
-                                             "git revert -m 1 3f2a9c1 # on main"]
+    assert red["smoke_seal"]["rollback"] == [
+        "smokeseal release abandon 2",
+        "git revert 3f2a9c1 # on main, if 3f2a9c1 is a single commit",
+        "git revert -m 1 3f2a9c1 # on main, if 3f2a9c1 is a merge commit"]
     assert any(c["evidence_urls"] for c in red["checks"])  # the tasks page's screenshot
     assert "Sealed red" in httpx.get(f"{board}/releases/{releases[0]['id']}").text
     process.send_signal(signal.SIGINT)

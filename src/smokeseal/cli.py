@@ -382,11 +382,22 @@ def release_list(
 @release_app.command("abandon")
 def release_abandon(ref: ReleaseArgument) -> None:
     """Mark a release abandoned: the bookkeeping step of a rollback. Runs nothing else."""
-    with _ledger(_config(required=False)) as ledger:
+    from pathlib import Path
+
+    from smokeseal.rollback import ReleaseFacts, default_commands
+
+    config = _config(required=False)
+    with _ledger(config) as ledger:
         release = ledger.abandon(ref)
+    reverts = default_commands(ReleaseFacts(release.id, release.sha, release.version),
+                               release.release_branch,
+                               config.base_dir if config else Path.cwd())[1:]
     stdout.print(f"abandoned release {release.id} ({release.ref}); smokeseal ran nothing else. "
-                 f"To undo the code: git revert -m 1 {release.short_sha} "
-                 f"on {release.release_branch}", highlight=False, markup=False)
+                 "To undo the code:", highlight=False, markup=False)
+    for command in reverts:
+        stdout.print(f"  {command}", highlight=False, markup=False)
+    stdout.print(f"{release.app} shows as rolled back until a release of it is shipped again.",
+                 highlight=False, markup=False)
 
 
 @db_app.command("upgrade")

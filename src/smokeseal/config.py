@@ -475,8 +475,35 @@ class App(_Model):
     headers: Headers = Field(default_factory=dict)
     cookies: Cookies = Field(default_factory=dict)
     basic_auth: BasicAuth | None = None
+    #: The commands printed on red, as templates (``kamal rollback {last_green.version}``);
+    #: unset: ``release abandon`` and ``git revert``. smokeseal runs none of them.
+    rollback: list[str] | None = None
 
     _deploy_written: str | None = PrivateAttr(default=None)
+    _rollback_written: tuple[str, ...] | None = PrivateAttr(default=None)
+
+    @property
+    def rollback_as_written(self) -> list[str] | None:
+        """The rollback templates with their ``${VAR}``s unsubstituted: they are printed and
+        published, and the operator's shell fills the variables when they are pasted."""
+        return list(self._rollback_written) if self._rollback_written else self.rollback
+
+    @field_validator("rollback")
+    @classmethod
+    def _rollback_templates(cls, value: list[str] | None) -> list[str] | None:
+        from smokeseal.rollback import placeholders_in
+
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("list at least one command, or leave rollback out for the default")
+        for template in value:
+            if not template.strip():
+                raise ValueError("a rollback command must not be empty")
+            if any(ord(c) < 32 or ord(c) == 127 for c in template):
+                raise ValueError("a rollback command is one line, without control characters")
+            placeholders_in(template)
+        return value
 
     @property
     def deploy_as_written(self) -> str | None:
@@ -648,6 +675,10 @@ def parse_config(text: str, *, source: str = DEFAULT_CONFIG_NAME,
         name for at, name in document.variables if _is_sink(at)))
     for name, app in config.apps.items():
         app._deploy_written = document.written.get(("apps", name, "deploy"))
+        if app.rollback:
+            app._rollback_written = tuple(
+                document.written.get(("apps", name, "rollback", index), template)
+                for index, template in enumerate(app.rollback))
     return config
 
 

@@ -329,6 +329,28 @@ class Ledger:
                                  .order_by(ReleaseRow.id.desc()).limit(1))
             return Release._from_row(row) if row else None
 
+    def rolled_back(self, app: str) -> Release | None:
+        """The release of ``app`` abandoned after it shipped, when nothing has shipped
+        since and the release now live has not been sealed since: production runs whatever
+        the rollback put there, which nothing has checked, so no earlier seal may be shown
+        as live. None otherwise."""
+        with self._read("read the latest release") as session:
+            newest = session.scalar(
+                select(ReleaseRow)
+                .where(ReleaseRow.app == app, ReleaseRow.shipped_at.is_not(None))
+                .order_by(ReleaseRow.id.desc()).limit(1))
+            if newest is None or newest.state != "abandoned" or newest.abandoned_at is None:
+                return None
+            live = session.scalar(select(ReleaseRow)
+                                  .where(ReleaseRow.app == app, ReleaseRow.state == "shipped")
+                                  .order_by(ReleaseRow.id.desc()).limit(1))
+            checked = (live.smoke_seal or {}).get("checked_at") if live is not None else None
+            abandoned = newest.abandoned_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            # Strictly later: a seal begun in the second of the abandon may predate it.
+            if isinstance(checked, str) and checked > abandoned:
+                return None  # re-sealed since the rollback: that seal speaks for production
+            return Release._from_row(newest)
+
     def mark_shipped(self, release_id: int,
                      messages: Callable[[Release], Sequence[NewMessage]] | None = None
                      ) -> Release:
