@@ -312,7 +312,18 @@ class Tab:
             page.on("requestfailed", tab._on_request_failed)
             page.on("websocket", tab._on_websocket)
             tab.cdp = await context.new_cdp_session(page)
-            await tab.cdp.send("Network.emulateNetworkConditionsByRule", SOCKETS_OFFLINE)
+            try:
+                await tab.cdp.send("Network.emulateNetworkConditionsByRule", SOCKETS_OFFLINE)
+            except PlaywrightError as exc:
+                if "wasn't found" not in str(exc) and "not found" not in str(exc):
+                    raise
+                # Without the rule a worker could write through a socket: no page is
+                # loaded rather than one loaded unguarded.
+                version = browser.version
+                raise BrowserError(
+                    f"Chromium {version} cannot take workers' WebSockets offline "
+                    "(no Network.emulateNetworkConditionsByRule): use a newer Chromium "
+                    "(SMOKESEAL_BROWSER)") from None
         except BaseException:
             await _close(context)
             raise
