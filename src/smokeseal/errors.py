@@ -6,6 +6,7 @@
     ├── ShipError                  the deploy command or the /up gate failed (exit 1)
     ├── BrowserError               no usable browser could be found or launched
     ├── LedgerError                the ledger could not be reached or written (exit 3)
+    │   └── LedgerTimeout          it did not answer in time (a lock held, a slow database)
     └── SinkError                  a message could not be delivered (``permanent``: never retry)
 
 Callers catch a family, never a message string. The CLI turns each family into an exit
@@ -18,6 +19,7 @@ __all__ = [
     "BrowserError",
     "ConfigError",
     "LedgerError",
+    "LedgerTimeout",
     "ShipError",
     "SinkError",
     "SmokesealError",
@@ -67,6 +69,10 @@ class LedgerError(SmokesealError):
     """The ledger database could not be reached, migrated or written."""
 
     exit_code = 3
+
+
+class LedgerTimeout(LedgerError):
+    """The ledger gave up waiting: a statement or lock wait outlasted its timeout."""
 
 
 class SinkError(SmokesealError):

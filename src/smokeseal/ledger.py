@@ -10,14 +10,16 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import and_, or_, select, text, update
-from sqlalchemy.engine import URL, CursorResult, make_url
+from sqlalchemy.engine import URL, CursorResult, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from smokeseal.database import (
@@ -29,7 +31,7 @@ from smokeseal.database import (
     reader,
     upgrade,
 )
-from smokeseal.errors import LedgerError, UsageError
+from smokeseal.errors import LedgerError, LedgerTimeout, UsageError
 from smokeseal.models import OutboxRow, ReleaseRow, SealRow
 
 __all__ = ["HEAD_REVISION", "Ledger", "Message", "NewMessage", "Release", "database_url_for",
@@ -155,6 +157,9 @@ class Ledger:
         with self._errors("open"):
             self.engine = make_engine(parsed)
         self._reader = reader(self.engine)
+        #: Readers that give up after so many seconds (see :meth:`reading`), by timeout.
+        self._bounded: dict[float, Engine] = {}
+        self._bounded_lock = threading.Lock()
         #: The session of the innermost :meth:`reading` block, if any.
         self._pinned: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
             "smokeseal_ledger_reading", default=None)
@@ -162,6 +167,9 @@ class Ledger:
             self.upgrade()
 
     def close(self) -> None:
+        with self._bounded_lock:
+            for engine in self._bounded.values():
+                engine.dispose()
         self.engine.dispose()
 
     def __enter__(self) -> Ledger:
@@ -176,7 +184,8 @@ class Ledger:
             yield
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise LedgerError(f"ledger {self.display_url}: could not {doing}: {reason}") from exc
+            error = LedgerTimeout if _timed_out(exc) else LedgerError
+            raise error(f"ledger {self.display_url}: could not {doing}: {reason}") from exc
         except OSError as exc:
             raise LedgerError(f"ledger {self.display_url}: could not {doing}: {exc}") from exc
 
@@ -197,23 +206,39 @@ class Ledger:
             yield session
 
     @contextlib.contextmanager
-    def reading(self) -> Iterator[None]:
-        """Several reads on one connection, each seeing the latest commit (a board page)."""
+    def reading(self, timeout: float | None = None) -> Iterator[None]:
+        """Several reads on one connection, each seeing the latest commit (a board page).
+
+        With ``timeout``, each read, and the wait for a connection, gives up after about so
+        many seconds with :class:`LedgerTimeout` rather than wait for a lock or a slow
+        database; its connection comes from a pool of its own, opened with that limit.
+        """
         if self._pinned.get() is not None:
             yield
             return
-        with self._errors("read"), Session(self._reader, expire_on_commit=False) as session:
+        engine = self._reader if timeout is None else self._bounded_reader(timeout)
+        with self._errors("read"), Session(engine, expire_on_commit=False) as session:
             token = self._pinned.set(session)
             try:
                 yield
             finally:
                 self._pinned.reset(token)
 
+    def _bounded_reader(self, timeout: float) -> Engine:
+        with self._bounded_lock:
+            if (engine := self._bounded.get(timeout)) is None:
+                with self._errors("open"):
+                    engine = reader(make_engine(self.url, timeout=timeout))
+                self._bounded[timeout] = engine
+            return engine
+
     # --- schema -------------------------------------------------------------------------
 
-    def revision(self) -> str | None:
-        """The migration the database is at (``None``: empty database)."""
-        with self._errors("read the schema version"), self.engine.connect() as conn:
+    def revision(self, timeout: float | None = None) -> str | None:
+        """The migration the database is at (``None``: empty database); ``timeout`` as for
+        :meth:`reading`."""
+        engine = self.engine if timeout is None else self._bounded_reader(timeout)
+        with self._errors("read the schema version"), engine.connect() as conn:
             return current_revision(conn)
 
     def upgrade(self) -> None:
@@ -516,6 +541,18 @@ def _clamp(before_id: int | None, after_id: int | None) -> tuple[int | None, int
     if after_id is not None and after_id > MAX_ID:
         after_id = MAX_ID
     return before_id, after_id
+
+
+def _timed_out(exc: SQLAlchemyError) -> bool:
+    """A wait that gave up: PostgreSQL's statement or lock timeout, SQLite's busy timeout,
+    or no free connection in the pool in time."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    cause = getattr(exc, "orig", None)
+    if getattr(cause, "sqlstate", None) in ("57014", "55P03"):  # query_canceled, lock n/a
+        return True
+    return str(getattr(cause, "sqlite_errorname", "")).startswith(("SQLITE_BUSY",
+                                                                    "SQLITE_LOCKED"))
 
 
 def _rowcount(result: Any) -> int:
