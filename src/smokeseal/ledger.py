@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text, update
 from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -40,6 +40,9 @@ _SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
 #: would refuse to compare it).
 MAX_ID = 2**31 - 1
 _VERSION = re.compile(r"^\S{1,200}$")
+#: How many of one lane's messages one claim takes: enough for a release's worth of them
+#: and a backlog, few enough that a claim stays short and other lanes get their turn.
+PER_LANE = 20
 
 
 @dataclass(frozen=True)
@@ -410,31 +413,40 @@ class Ledger:
             return [Message._from_row(row) for row in rows]
 
     def claim(self, worker: str, lease_seconds: float, *, due_only: bool = True,
-              limit: int = 100) -> list[Message]:
-        """Take pending messages for ``worker``; another worker cannot take them meanwhile."""
+              per_lane: int = PER_LANE, ordered: Sequence[str] = ()) -> list[Message]:
+        """Take pending messages for ``worker``; another worker cannot take them meanwhile.
+
+        Fair: at most ``per_lane`` of each lane's (app and sink) oldest claimable messages,
+        handed out in turn, so a dead webhook's backlog never starves another sink. In a sink
+        named in ``ordered`` (a thread people read), a release's message waits until its
+        older ones have left ``pending``: the seal never lands above the release notes.
+        On PostgreSQL, rows another claim holds are skipped (``SKIP LOCKED``), not waited on.
+        """
         now = datetime.now(UTC)
+        claimable = _claimable(now, due_only, ordered)
         with self._session("claim outbox messages") as session:
-            query = (select(OutboxRow.id).where(OutboxRow.status == "pending")
-                     .where(or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now))
-                     .order_by(OutboxRow.id).limit(limit))
-            if due_only:
-                query = query.where(OutboxRow.next_attempt_at <= now)
-            claimed = []
-            for message_id in session.scalars(query).all():
-                # Conditional: a racing worker may have claimed it since the SELECT.
-                won = _rowcount(session.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.id == message_id, OutboxRow.status == "pending",
-                           or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now))
-                    .values(claimed_by=worker,
-                            claimed_until=now + timedelta(seconds=lease_seconds))
-                    .execution_options(synchronize_session=False)))
-                if won:
-                    claimed.append(message_id)
-            rows = session.scalars(select(OutboxRow).where(OutboxRow.id.in_(claimed))
-                                   .order_by(OutboxRow.id)
-                                   .execution_options(populate_existing=True))
-            return [Message._from_row(row) for row in rows]
+            lanes = session.execute(
+                select(OutboxRow.app, OutboxRow.sink).where(*claimable)
+                .group_by(OutboxRow.app, OutboxRow.sink)
+                .order_by(func.min(OutboxRow.id))).all()
+            shares = [session.scalars(
+                select(OutboxRow.id).where(*claimable, OutboxRow.app == app,
+                                           OutboxRow.sink == sink)
+                .order_by(OutboxRow.id).limit(per_lane)
+                .with_for_update(skip_locked=True)).all() for app, sink in lanes]
+            ids = [message_id for share in shares for message_id in share]
+            if not ids:
+                return []
+            # The rows are ours: locked above on PostgreSQL, and on SQLite the transaction
+            # (BEGIN IMMEDIATE) holds the only write lock.
+            session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids))
+                            .values(claimed_by=worker,
+                                    claimed_until=now + timedelta(seconds=lease_seconds))
+                            .execution_options(synchronize_session=False))
+            rows = {row.id: Message._from_row(row) for row in session.scalars(
+                select(OutboxRow).where(OutboxRow.id.in_(ids))
+                .execution_options(populate_existing=True))}
+            return [rows[message_id] for message_id in _in_turn(shares)]
 
     def finish(self, message_id: int, worker: str, *, attempted: bool, delivered: bool = False,
                result: dict[str, Any] | None = None, error: str | None = None,
@@ -520,6 +532,31 @@ def _clamp(before_id: int | None, after_id: int | None) -> tuple[int | None, int
 
 def _rowcount(result: Any) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
+
+
+def _claimable(now: datetime, due_only: bool,
+               ordered: Sequence[str]) -> list[ColumnElement[bool]]:
+    """Pending, unclaimed (or its lease run out), due; in an ordered sink, next in line."""
+    older = OutboxRow.__table__.alias("older")
+    conditions: list[ColumnElement[bool]] = [
+        OutboxRow.status == "pending",
+        or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now)]
+    if due_only:
+        conditions.append(OutboxRow.next_attempt_at <= now)
+    if ordered:
+        # Whoever holds the older message (claimed, or locked mid-claim) holds the line too.
+        conditions.append(or_(OutboxRow.sink.not_in(ordered), ~exists().where(
+            older.c.release_id == OutboxRow.release_id, older.c.sink == OutboxRow.sink,
+            older.c.status == "pending", older.c.id < OutboxRow.id)))
+    return conditions
+
+
+def _in_turn(shares: Sequence[Sequence[int]]) -> Iterator[int]:
+    """The first of every share, then the second of every share, …: round robin."""
+    for turn in range(max(map(len, shares), default=0)):
+        for share in shares:
+            if turn < len(share):
+                yield share[turn]
 
 
 def _enqueue(session: Session, release: Release, messages: Sequence[NewMessage],

@@ -37,6 +37,8 @@ __all__ = ["DeliveryReport", "deliver", "deliver_quietly", "messages_for_seal",
 MAX_TRIES_PER_RUN = 5
 #: A claim outlives any one run's budget, so a slow delivery never loses it midway.
 LEASE_SECONDS = 600.0
+#: Sinks whose messages of one release must arrive in the order they were queued.
+ORDERED = tuple(sink.name for sink in (discord.DiscordSink, github.GithubSink) if sink.ordered)
 
 
 def messages_for_ship(config: Config) -> Callable[[Release], list[NewMessage]]:
@@ -73,31 +75,34 @@ def deliver(config: Config, ledger: Ledger, *, budget: float = 20.0,
     deadline = time.monotonic() + budget
     secrets = secrets_of(config)
     report = DeliveryReport()
-    down: dict[str, str] = {}  # sinks that stayed unreachable, and why: not tried again
+    # Each app's sinks that stayed unreachable, and why: not tried again in this run.
+    down: dict[tuple[str, str], str] = {}
     settled: set[int] = set()
     with httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}) as client:
         progress = True
         while progress and time.monotonic() < deadline:
             progress = False
-            for message in ledger.claim(worker, LEASE_SECONDS, due_only=due_only):
+            for message in ledger.claim(worker, LEASE_SECONDS, due_only=due_only,
+                                        ordered=ORDERED):
                 if message.id in settled:
                     ledger.finish(message.id, worker, attempted=False)
                     continue
-                if message.sink in down:
+                if (message.app, message.sink) in down:
                     ledger.finish(message.id, worker, attempted=False,
-                                  error=f"not tried: {down[message.sink]}")
+                                  error=f"not tried: {down[(message.app, message.sink)]}")
                     continue
                 try:
                     outcome = _deliver_one(config, ledger, client, worker, message, deadline,
                                            secrets, report)
                 except Exception as exc:  # one message's error, never the whole run's
                     outcome = _unexpected(ledger, worker, message, exc, secrets, report)
-                if outcome == "delivered":
-                    progress = True  # messages waiting on this one may go now
+                if outcome in ("delivered", "failed"):
+                    # Messages waiting on this one, or queued behind it, may go now.
+                    progress = True
                 if outcome != "waiting":
                     settled.add(message.id)
                 if outcome == "down":
-                    down[message.sink] = report.errors[-1]
+                    down[(message.app, message.sink)] = report.errors[-1]
     remaining = ledger.messages(("pending",), limit=10_000)
     report.pending = len(remaining)
     return report
@@ -148,6 +153,12 @@ def _deliver_one(config: Config, ledger: Ledger, client: httpx.Client, worker: s
             result = sink.send(client, message, before)
         except SinkError as exc:
             error = scrub(str(exc), secrets)
+            if exc.later:
+                ledger.finish(message.id, worker, attempted=True, error=error,
+                              retry_at=datetime.now(UTC) + timedelta(
+                                  seconds=exc.retry_after or _backoff(attempt)))
+                report.errors.append(error)
+                return "later"
             if exc.permanent:
                 ledger.finish(message.id, worker, attempted=True, permanent=True, error=error)
                 report.errors.append(error)
