@@ -71,7 +71,7 @@ def _seed(ledger: Ledger, lanes: dict[str, int]) -> None:
 def test_a_claim_takes_a_bounded_share_of_each_sink_in_turn(ledger_url: str) -> None:
     with Ledger(ledger_url) as ledger:
         _seed(ledger, {"discord": 3, "github": 30})
-        claimed = ledger.claim("one", 60, ordered=("discord",))
+        claimed = ledger.claim("one", 60, ordered=[("discord", None)])
         # Round robin: GitHub's first message is not behind Discord's share, nor Discord's
         # behind GitHub's.
         assert [m.sink for m in claimed[:3]] == ["discord", "github", "github"]
@@ -79,12 +79,12 @@ def test_a_claim_takes_a_bounded_share_of_each_sink_in_turn(ledger_url: str) -> 
         # Discord is a thread people read: a release's next message waits for the one before.
         [first] = [m for m in claimed if m.sink == "discord"]
         assert first.payload["n"] == 0
-        second = ledger.claim("two", 60, ordered=("discord",))
+        second = ledger.claim("two", 60, ordered=[("discord", None)])
         assert [(m.sink, m.payload["n"]) for m in second] == [
             ("github", n) for n in range(PER_LANE, 30)]
         assert ledger.finish(first.id, "one", attempted=True, delivered=True, result={})
         assert [(m.sink, m.payload["n"]) for m in ledger.claim("two", 60,
-                                                              ordered=("discord",))] == [
+                                                              ordered=[("discord", None)])] == [
             ("discord", 1)]
 
 
@@ -113,7 +113,7 @@ def test_a_claim_on_postgres_skips_rows_another_claim_holds_instead_of_waiting(
 
 def test_two_flushers_on_postgres_never_claim_the_same_message(postgres_url: str) -> None:
     lanes = {f"sink{n}": 30 for n in range(6)}
-    ordered = ("sink0", "sink1", "sink2")
+    ordered = [("sink0", None), ("sink1", None), ("sink2", None)]
     with Ledger(postgres_url) as ledger:
         _seed(ledger, lanes)
     delivered: list[tuple[str, int]] = []  # in the order the two flushers delivered them
@@ -141,5 +141,5 @@ def test_two_flushers_on_postgres_never_claim_the_same_message(postgres_url: str
         thread.join(timeout=90)
     assert not errors, errors
     assert len(delivered) == len(set(delivered)) == sum(lanes.values())
-    for sink in ordered:  # one release's messages in a thread: in order, across flushers
+    for sink, _kind in ordered:  # one release's messages in a thread: in order, across flushers
         assert [n for s, n in delivered if s == sink] == list(range(30))

@@ -79,12 +79,14 @@ class Message:
     result: dict[str, Any] | None
     created_at: datetime
     delivered_at: datetime | None
+    #: The seal it came from (``None``: a ship's message, or queued before seals were named).
+    seal_id: int | None = None
 
     @classmethod
     def _from_row(cls, row: OutboxRow) -> Message:
         return cls(row.id, row.release_id, row.app, row.sink, row.kind, row.idempotency_key,
                    row.payload, row.after_key, row.status, row.attempts, row.next_attempt_at,
-                   row.last_error, row.result, row.created_at, row.delivered_at)
+                   row.last_error, row.result, row.created_at, row.delivered_at, row.seal_id)
 
 
 @dataclass(frozen=True)
@@ -413,13 +415,15 @@ class Ledger:
             return [Message._from_row(row) for row in rows]
 
     def claim(self, worker: str, lease_seconds: float, *, due_only: bool = True,
-              per_lane: int = PER_LANE, ordered: Sequence[str] = ()) -> list[Message]:
+              per_lane: int = PER_LANE,
+              ordered: Sequence[tuple[str, str | None]] = ()) -> list[Message]:
         """Take pending messages for ``worker``; another worker cannot take them meanwhile.
 
         Fair: at most ``per_lane`` of each lane's (app and sink) oldest claimable messages,
-        handed out in turn, so a dead webhook's backlog never starves another sink. In a sink
-        named in ``ordered`` (a thread people read), a release's message waits until its
-        older ones have left ``pending``: the seal never lands above the release notes.
+        handed out in turn, so a dead webhook's backlog never starves another sink. ``ordered``
+        names lines, ``(sink, kind)`` or ``(sink, None)`` for all of a sink's kinds, in which
+        a release's message waits until its older ones have left ``pending``: the seal never
+        lands above the release notes in a thread, nor an older seal's edit after a newer's.
         On PostgreSQL, rows another claim holds are skipped (``SKIP LOCKED``), not waited on.
         """
         now = datetime.now(UTC)
@@ -450,13 +454,21 @@ class Ledger:
 
     def finish(self, message_id: int, worker: str, *, attempted: bool, delivered: bool = False,
                result: dict[str, Any] | None = None, error: str | None = None,
-               permanent: bool = False, retry_at: datetime | None = None) -> bool:
-        """Record how a claimed message went and let go of it. False: it was not ours."""
+               permanent: bool = False, retry_at: datetime | None = None,
+               superseded_by: int | None = None) -> bool:
+        """Record how a claimed message went and let go of it. False: it was not ours.
+
+        ``superseded_by``: not sent, for good, because that later seal of the release shows
+        the verdict now (status ``superseded``).
+        """
         now = datetime.now(UTC)
         values: dict[str, Any] = {"claimed_by": None, "claimed_until": None}
         if attempted:
             values["attempts"] = OutboxRow.attempts + 1
-        if delivered:
+        if superseded_by is not None:
+            values.update(status="superseded", result={"superseded_by": superseded_by},
+                          last_error=None)
+        elif delivered:
             values.update(status="delivered", result=result, delivered_at=now, last_error=None)
         elif permanent:
             values.update(status="failed", last_error=error)
@@ -467,6 +479,11 @@ class Ledger:
                 update(OutboxRow).where(OutboxRow.id == message_id,
                                         OutboxRow.claimed_by == worker)
                 .values(**values).execution_options(synchronize_session=False))))
+
+    def latest_seal_id(self, release_id: int) -> int | None:
+        """The history id of the seal the release shows: its latest (see :meth:`record_seal`)."""
+        with self._read("read the release") as session:
+            return session.scalar(select(ReleaseRow.seal_id).where(ReleaseRow.id == release_id))
 
     def seals(self, release_id: int) -> list[dict[str, Any]]:
         """Every seal run of a release, oldest first, each with its history ``id``."""
@@ -535,20 +552,27 @@ def _rowcount(result: Any) -> int:
 
 
 def _claimable(now: datetime, due_only: bool,
-               ordered: Sequence[str]) -> list[ColumnElement[bool]]:
-    """Pending, unclaimed (or its lease run out), due; in an ordered sink, next in line."""
-    older = OutboxRow.__table__.alias("older")
+               ordered: Sequence[tuple[str, str | None]]) -> list[ColumnElement[bool]]:
+    """Pending, unclaimed (or its lease run out), due; in an ordered line, next in it."""
     conditions: list[ColumnElement[bool]] = [
         OutboxRow.status == "pending",
         or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now)]
     if due_only:
         conditions.append(OutboxRow.next_attempt_at <= now)
-    if ordered:
-        # Whoever holds the older message (claimed, or locked mid-claim) holds the line too.
-        conditions.append(or_(OutboxRow.sink.not_in(ordered), ~exists().where(
-            older.c.release_id == OutboxRow.release_id, older.c.sink == OutboxRow.sink,
-            older.c.status == "pending", older.c.id < OutboxRow.id)))
+    conditions += [_next_in_line(sink, kind) for sink, kind in ordered]
     return conditions
+
+
+def _next_in_line(sink: str, kind: str | None) -> ColumnElement[bool]:
+    """Outside the line, or no older message of the release still pending in it. Whoever
+    holds the older message (claimed, or locked mid-claim) holds the line too."""
+    older = OutboxRow.__table__.alias("older")
+    in_line = [OutboxRow.sink == sink, *([OutboxRow.kind == kind] if kind else [])]
+    ahead = exists().where(older.c.release_id == OutboxRow.release_id,
+                           older.c.sink == OutboxRow.sink, older.c.status == "pending",
+                           older.c.id < OutboxRow.id,
+                           *([older.c.kind == OutboxRow.kind] if kind else []))
+    return or_(~and_(*in_line), ~ahead)
 
 
 def _in_turn(shares: Sequence[Sequence[int]]) -> Iterator[int]:
@@ -567,7 +591,8 @@ def _enqueue(session: Session, release: Release, messages: Sequence[NewMessage],
             release_id=release.id, app=release.app, sink=message.sink, kind=message.kind,
             idempotency_key=message.key.format(**names), payload=message.payload,
             after_key=message.after_key.format(**names) if message.after_key else None,
-            status="pending", attempts=0, next_attempt_at=now, created_at=now))
+            seal_id=names.get("seal_id"), status="pending", attempts=0, next_attempt_at=now,
+            created_at=now))
 
 
 def _find(session: Session, ref: str | int, *, lock: bool = False) -> ReleaseRow:

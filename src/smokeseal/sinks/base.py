@@ -24,6 +24,9 @@ class Sink:
     #: Whether people read this sink's messages as a conversation (a thread), so that a
     #: release's messages must arrive in the order they were queued.
     ordered = False
+    #: Kinds whose messages show the release's current verdict (an edit of something
+    #: already there): only the latest seal's are sent, one after another, oldest first.
+    shows_verdict: frozenset[str] = frozenset()
 
     def send(self, client: httpx.Client, message: Message,
              before: Message | None) -> dict[str, Any]:

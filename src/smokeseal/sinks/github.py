@@ -46,6 +46,7 @@ def messages_for_seal(app: App, release: Release, seal: Seal) -> list[NewMessage
 
 class GithubSink(Sink):
     name = "github"
+    shows_verdict = frozenset({"release_body"})  # the seal section of the release's body
 
     def __init__(self, settings: GithubRelease) -> None:
         self.settings = settings
