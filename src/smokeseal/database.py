@@ -19,7 +19,7 @@ __all__ = ["HEAD_REVISION", "current_revision", "database_url_for", "make_engine
            "normalise_database_url", "upgrade"]
 
 #: The newest migration; checked without importing Alembic when nothing is to be done.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _ADVISORY_LOCK = 0x5E41  # serialises concurrent first uses on PostgreSQL
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text, update
 from sqlalchemy.engine import URL, CursorResult, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -42,6 +42,9 @@ _SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
 #: would refuse to compare it).
 MAX_ID = 2**31 - 1
 _VERSION = re.compile(r"^\S{1,200}$")
+#: How many of one lane's messages one claim takes: enough for a release's worth of them
+#: and a backlog, few enough that a claim stays short and other lanes get their turn.
+PER_LANE = 20
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,14 @@ class Message:
     result: dict[str, Any] | None
     created_at: datetime
     delivered_at: datetime | None
+    #: The seal it came from (``None``: a ship's message, or queued before seals were named).
+    seal_id: int | None = None
 
     @classmethod
     def _from_row(cls, row: OutboxRow) -> Message:
         return cls(row.id, row.release_id, row.app, row.sink, row.kind, row.idempotency_key,
                    row.payload, row.after_key, row.status, row.attempts, row.next_attempt_at,
-                   row.last_error, row.result, row.created_at, row.delivered_at)
+                   row.last_error, row.result, row.created_at, row.delivered_at, row.seal_id)
 
 
 @dataclass(frozen=True)
@@ -435,41 +440,60 @@ class Ledger:
             return [Message._from_row(row) for row in rows]
 
     def claim(self, worker: str, lease_seconds: float, *, due_only: bool = True,
-              limit: int = 100) -> list[Message]:
-        """Take pending messages for ``worker``; another worker cannot take them meanwhile."""
+              per_lane: int = PER_LANE,
+              ordered: Sequence[tuple[str, str | None]] = ()) -> list[Message]:
+        """Take pending messages for ``worker``; another worker cannot take them meanwhile.
+
+        Fair: at most ``per_lane`` of each lane's (app and sink) oldest claimable messages,
+        handed out in turn, so a dead webhook's backlog never starves another sink. ``ordered``
+        names lines, ``(sink, kind)`` or ``(sink, None)`` for all of a sink's kinds, in which
+        a release's message waits until its older ones have left ``pending``: the seal never
+        lands above the release notes in a thread, nor an older seal's edit after a newer's.
+        On PostgreSQL, rows another claim holds are skipped (``SKIP LOCKED``), not waited on.
+        """
         now = datetime.now(UTC)
+        claimable = _claimable(now, due_only, ordered)
         with self._session("claim outbox messages") as session:
-            query = (select(OutboxRow.id).where(OutboxRow.status == "pending")
-                     .where(or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now))
-                     .order_by(OutboxRow.id).limit(limit))
-            if due_only:
-                query = query.where(OutboxRow.next_attempt_at <= now)
-            claimed = []
-            for message_id in session.scalars(query).all():
-                # Conditional: a racing worker may have claimed it since the SELECT.
-                won = _rowcount(session.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.id == message_id, OutboxRow.status == "pending",
-                           or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now))
-                    .values(claimed_by=worker,
-                            claimed_until=now + timedelta(seconds=lease_seconds))
-                    .execution_options(synchronize_session=False)))
-                if won:
-                    claimed.append(message_id)
-            rows = session.scalars(select(OutboxRow).where(OutboxRow.id.in_(claimed))
-                                   .order_by(OutboxRow.id)
-                                   .execution_options(populate_existing=True))
-            return [Message._from_row(row) for row in rows]
+            lanes = session.execute(
+                select(OutboxRow.app, OutboxRow.sink).where(*claimable)
+                .group_by(OutboxRow.app, OutboxRow.sink)
+                .order_by(func.min(OutboxRow.id))).all()
+            shares = [session.scalars(
+                select(OutboxRow.id).where(*claimable, OutboxRow.app == app,
+                                           OutboxRow.sink == sink)
+                .order_by(OutboxRow.id).limit(per_lane)
+                .with_for_update(skip_locked=True)).all() for app, sink in lanes]
+            ids = [message_id for share in shares for message_id in share]
+            if not ids:
+                return []
+            # The rows are ours: locked above on PostgreSQL, and on SQLite the transaction
+            # (BEGIN IMMEDIATE) holds the only write lock.
+            session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids))
+                            .values(claimed_by=worker,
+                                    claimed_until=now + timedelta(seconds=lease_seconds))
+                            .execution_options(synchronize_session=False))
+            rows = {row.id: Message._from_row(row) for row in session.scalars(
+                select(OutboxRow).where(OutboxRow.id.in_(ids))
+                .execution_options(populate_existing=True))}
+            return [rows[message_id] for message_id in _in_turn(shares)]
 
     def finish(self, message_id: int, worker: str, *, attempted: bool, delivered: bool = False,
                result: dict[str, Any] | None = None, error: str | None = None,
-               permanent: bool = False, retry_at: datetime | None = None) -> bool:
-        """Record how a claimed message went and let go of it. False: it was not ours."""
+               permanent: bool = False, retry_at: datetime | None = None,
+               superseded_by: int | None = None) -> bool:
+        """Record how a claimed message went and let go of it. False: it was not ours.
+
+        ``superseded_by``: not sent, for good, because that later seal of the release shows
+        the verdict now (status ``superseded``).
+        """
         now = datetime.now(UTC)
         values: dict[str, Any] = {"claimed_by": None, "claimed_until": None}
         if attempted:
             values["attempts"] = OutboxRow.attempts + 1
-        if delivered:
+        if superseded_by is not None:
+            values.update(status="superseded", result={"superseded_by": superseded_by},
+                          last_error=None)
+        elif delivered:
             values.update(status="delivered", result=result, delivered_at=now, last_error=None)
         elif permanent:
             values.update(status="failed", last_error=error)
@@ -480,6 +504,11 @@ class Ledger:
                 update(OutboxRow).where(OutboxRow.id == message_id,
                                         OutboxRow.claimed_by == worker)
                 .values(**values).execution_options(synchronize_session=False))))
+
+    def latest_seal_id(self, release_id: int) -> int | None:
+        """The history id of the seal the release shows: its latest (see :meth:`record_seal`)."""
+        with self._read("read the release") as session:
+            return session.scalar(select(ReleaseRow.seal_id).where(ReleaseRow.id == release_id))
 
     def seals(self, release_id: int) -> list[dict[str, Any]]:
         """Every seal run of a release, oldest first, each with its history ``id``."""
@@ -559,6 +588,38 @@ def _rowcount(result: Any) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
 
 
+def _claimable(now: datetime, due_only: bool,
+               ordered: Sequence[tuple[str, str | None]]) -> list[ColumnElement[bool]]:
+    """Pending, unclaimed (or its lease run out), due; in an ordered line, next in it."""
+    conditions: list[ColumnElement[bool]] = [
+        OutboxRow.status == "pending",
+        or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now)]
+    if due_only:
+        conditions.append(OutboxRow.next_attempt_at <= now)
+    conditions += [_next_in_line(sink, kind) for sink, kind in ordered]
+    return conditions
+
+
+def _next_in_line(sink: str, kind: str | None) -> ColumnElement[bool]:
+    """Outside the line, or no older message of the release still pending in it. Whoever
+    holds the older message (claimed, or locked mid-claim) holds the line too."""
+    older = OutboxRow.__table__.alias("older")
+    in_line = [OutboxRow.sink == sink, *([OutboxRow.kind == kind] if kind else [])]
+    ahead = exists().where(older.c.release_id == OutboxRow.release_id,
+                           older.c.sink == OutboxRow.sink, older.c.status == "pending",
+                           older.c.id < OutboxRow.id,
+                           *([older.c.kind == OutboxRow.kind] if kind else []))
+    return or_(~and_(*in_line), ~ahead)
+
+
+def _in_turn(shares: Sequence[Sequence[int]]) -> Iterator[int]:
+    """The first of every share, then the second of every share, …: round robin."""
+    for turn in range(max(map(len, shares), default=0)):
+        for share in shares:
+            if turn < len(share):
+                yield share[turn]
+
+
 def _enqueue(session: Session, release: Release, messages: Sequence[NewMessage],
              names: dict[str, int]) -> None:
     now = datetime.now(UTC)
@@ -567,7 +628,8 @@ def _enqueue(session: Session, release: Release, messages: Sequence[NewMessage],
             release_id=release.id, app=release.app, sink=message.sink, kind=message.kind,
             idempotency_key=message.key.format(**names), payload=message.payload,
             after_key=message.after_key.format(**names) if message.after_key else None,
-            status="pending", attempts=0, next_attempt_at=now, created_at=now))
+            seal_id=names.get("seal_id"), status="pending", attempts=0, next_attempt_at=now,
+            created_at=now))
 
 
 def _find(session: Session, ref: str | int, *, lock: bool = False) -> ReleaseRow:

@@ -461,6 +461,10 @@ def _story(release: Release, history: list[dict[str, Any]],
         if message.status == "delivered":
             events.append({"at": iso(message.delivered_at), "kind": "told",
                            "text": f"Told {where}: {what}"})
+        elif message.status == "superseded":
+            events.append({"at": iso(message.created_at), "kind": "superseded",
+                           "text": f"Not told {where} ({what}): a later seal of this release "
+                                   "shows the verdict there"})
         elif message.status == "failed":
             events.append({"at": iso(message.created_at), "kind": "failed",
                            "text": f"Could not tell {where} ({what}): {message.last_error}"})
