@@ -231,6 +231,12 @@ def github_app(state: GithubStandIn) -> Starlette:
             return PlainTextResponse("too late", 504)
         return None
 
+    async def repository(request: Request) -> Response:
+        await state._record(request)
+        if (refusal := await guard(request)) is not None:
+            return refusal
+        return JSONResponse({"id": 1, "full_name": GITHUB_REPO, "private": True})
+
     async def release_by_tag(request: Request) -> Response:
         await state._record(request)
         if (refusal := await guard(request)) is not None:
@@ -270,6 +276,7 @@ def github_app(state: GithubStandIn) -> Starlette:
 
     base = "/repos/{owner}/{repo}"
     return Starlette(routes=[
+        Route(base, repository),
         Route(base + "/releases/tags/{tag}", release_by_tag),
         Route(base + "/releases/{release_id:int}", update_release, methods=["PATCH"]),
         Route(base + "/deployments", create_deployment, methods=["POST"]),

@@ -196,3 +196,43 @@ def test_a_listing_reads_each_release_in_brief(ledger_url: str) -> None:
         # Paging is the same either way.
         assert [r.id for r in ledger.releases(lines=True, before_id=unsealed.id)] == [sealed.id]
         assert [r.id for r in ledger.releases(lines=True, after_id=sealed.id)] == [unsealed.id]
+
+
+def test_a_bounded_read_gives_up_on_a_lock_and_leaves_other_reads_unbounded(
+        ledger_url: str, tmp_path: Path) -> None:
+    import sqlite3
+
+    from sqlalchemy import create_engine
+
+    from smokeseal.errors import LedgerTimeout
+
+    with Ledger(ledger_url) as ledger:
+        ledger.create_release("studio", "v1", "aaaaaaa")
+        if ledger_url.startswith("sqlite"):
+            ledger.close()  # exclusive locking mode is granted to a connection alone on it
+            holder = sqlite3.connect(ledger_url.removeprefix("sqlite:///"), isolation_level=None)
+            holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+            holder.execute("BEGIN EXCLUSIVE")
+            release = holder.close
+        else:
+            engine = create_engine(ledger_url)
+            conn = engine.connect()
+            conn.execute(text("LOCK TABLE releases IN ACCESS EXCLUSIVE MODE"))
+
+            def release() -> None:
+                conn.close()
+                engine.dispose()
+        try:
+            with pytest.raises(LedgerTimeout, match=r"could not (read|list releases)"), \
+                    ledger.reading(timeout=0.5):
+                ledger.releases()
+        finally:
+            release()
+        with ledger.reading(timeout=0.5):
+            assert [r.version for r in ledger.releases()] == ["v1"]
+        assert ledger.revision(timeout=0.5) == HEAD_REVISION
+        if not ledger_url.startswith("sqlite"):
+            # The limit lives on the bounded reader's connections only: writes and the
+            # command line's reads may wait for a lock as long as they need.
+            with ledger.engine.connect() as plain:
+                assert plain.execute(text("SHOW statement_timeout")).scalar() == "0"

@@ -135,7 +135,8 @@ def test_an_outage_leaves_messages_for_flush_and_the_seal_recorded(
     assert listed.returncode == 1
     errors = [m["last_error"] for m in json.loads(listed.stdout)]
     assert errors[0] == "discord: posting the notes message: server error 503"
-    assert all("503" in e or e.startswith("waiting for discord notes") for e in errors), errors
+    # The seal and the edit are queued behind the notes in the thread: not tried yet.
+    assert errors[1:] == [None, None], errors
     still_down = subprocess.run([str(BIN / "smokeseal"), "outbox", "flush", "--budget", "3"],
                                 env=env, capture_output=True, text=True, timeout=60)
     assert still_down.returncode == 1

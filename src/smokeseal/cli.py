@@ -555,6 +555,10 @@ def serve_command(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535,
                                       help="Port to listen on (0: any free port).")] = 8000,
+    ledger_timeout: Annotated[float, typer.Option(
+        "--ledger-timeout", min=0.1, max=3600,
+        help="Seconds a page waits for the ledger (a lock, a slow database) before it "
+             "answers 503.")] = 5.0,  # board.READ_TIMEOUT, not imported before serving
 ) -> None:
     """Serve the /deployments board and its JSON API (read-only).
 
@@ -564,19 +568,22 @@ def serve_command(
     config = _config(required=False)
     token = os.environ.get("SMOKESEAL_BOARD_TOKEN") or None
     with _ledger(config) as ledger:
-        _serve_board(ledger, host, port, token, config.evidence_root if config else None)
+        _serve_board(ledger, host, port, token, config.evidence_root if config else None,
+                     read_timeout=ledger_timeout)
 
 
 def _serve_board(ledger: Ledger, host: str, port: int, token: str | None,
-                 evidence_root: Path | None, *, ready: str = "") -> None:
+                 evidence_root: Path | None, *, ready: str = "",
+                 read_timeout: float | None = None) -> None:
     import logging
     import socket
 
     import uvicorn
 
-    from smokeseal.board import create_app
+    from smokeseal.board import READ_TIMEOUT, create_app
 
-    board = create_app(ledger, token=token, evidence_root=evidence_root)
+    board = create_app(ledger, token=token, evidence_root=evidence_root,
+                       read_timeout=read_timeout or READ_TIMEOUT)
     try:
         listener = socket.create_server((host, port), reuse_port=False)
     except OSError as exc:

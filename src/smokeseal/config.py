@@ -432,6 +432,9 @@ class GithubRelease(_Model):
     deployment_status: bool = False
     environment: str = "production"
     api_url: str = "https://api.github.com"  # GitHub Enterprise: https://HOST/api/v3
+    #: Seconds to keep asking for a release GitHub does not have yet (made after the
+    #: deploy, or still a draft), from when the seal was recorded.
+    wait_for_release: PositiveFloat = 86400.0
 
     @field_validator("api_url")
     @classmethod

@@ -6,6 +6,7 @@ many machines and share one ledger. Migrations are Alembic's, applied on first u
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ __all__ = ["HEAD_REVISION", "current_revision", "database_url_for", "make_engine
            "normalise_database_url", "upgrade"]
 
 #: The newest migration; checked without importing Alembic when nothing is to be done.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _ADVISORY_LOCK = 0x5E41  # serialises concurrent first uses on PostgreSQL
 
@@ -82,19 +83,24 @@ def reader(engine: Engine) -> Engine:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
-def make_engine(url: URL) -> Engine:
+def make_engine(url: URL, *, timeout: float | None = None) -> Engine:
+    """The engine for ``url``. With ``timeout`` (seconds), no statement, lock wait, connection
+    or pool checkout of it waits longer than about that: for the board, which must answer."""
     if url.get_backend_name() == "sqlite":
         database = url.database
         if database and database != ":memory:" and not Path(database).parent.is_dir():
             raise LedgerError(f"ledger {url}: folder {Path(database).parent} does not exist")
-        engine = create_engine(url, connect_args={"timeout": 30})
+        # Writers queue on the lock for up to 30 s; a bounded reader gives up sooner.
+        busy = timeout if timeout is not None else 30.0
+        engine = create_engine(url, connect_args={"timeout": busy},
+                               **_bounded_pool(timeout))
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_connection: Any, record: Any) -> None:
             # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA busy_timeout = 30000")
+            cursor.execute(f"PRAGMA busy_timeout = {round(busy * 1000)}")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.close()
@@ -108,4 +114,17 @@ def make_engine(url: URL) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    if timeout is None:
+        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    # statement_timeout is set when the connection opens, so a bounded read costs no extra
+    # round trip; it bounds lock waits too. libpq's connect_timeout is whole seconds, >= 2.
+    options = url.query.get("options")
+    options = " ".join([*([options] if isinstance(options, str) else options or ()),
+                        f"-c statement_timeout={max(1, round(timeout * 1000))}"])
+    return create_engine(url, pool_pre_ping=True, **_bounded_pool(timeout), connect_args={
+        "connect_timeout": max(2, math.ceil(timeout)), "options": options})
+
+
+def _bounded_pool(timeout: float | None) -> dict[str, Any]:
+    """A checkout waits no longer than ``timeout`` for a free connection."""
+    return {} if timeout is None else {"pool_timeout": timeout}

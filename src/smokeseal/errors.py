@@ -6,7 +6,9 @@
     ├── ShipError                  the deploy command or the /up gate failed (exit 1)
     ├── BrowserError               no usable browser could be found or launched
     ├── LedgerError                the ledger could not be reached or written (exit 3)
-    └── SinkError                  a message could not be delivered (``permanent``: never retry)
+    │   └── LedgerTimeout          it did not answer in time (a lock held, a slow database)
+    └── SinkError                  a message could not be delivered (``permanent``: never retry;
+                                   ``later``: retry on a later run, not within this one)
 
 Callers catch a family, never a message string. The CLI turns each family into an exit
 status in exactly one place (``smokeseal.cli``).
@@ -18,6 +20,7 @@ __all__ = [
     "BrowserError",
     "ConfigError",
     "LedgerError",
+    "LedgerTimeout",
     "ShipError",
     "SinkError",
     "SmokesealError",
@@ -69,15 +72,22 @@ class LedgerError(SmokesealError):
     exit_code = 3
 
 
+class LedgerTimeout(LedgerError):
+    """The ledger gave up waiting: a statement or lock wait outlasted its timeout."""
+
+
 class SinkError(SmokesealError):
     """A sink could not deliver a message.
 
     ``permanent`` means retrying cannot help (a 404 webhook); otherwise ``retry_after``
-    may say how long the remote side asked us to wait.
+    may say how long the remote side asked us to wait. ``later`` means what is missing
+    (a GitHub release not made yet) comes in hours, not seconds: try again after
+    ``retry_after`` s on a later run, never by waiting within this one.
     """
 
     def __init__(self, message: str, *, permanent: bool = False,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, later: bool = False) -> None:
         self.permanent = permanent
         self.retry_after = retry_after
+        self.later = later
         super().__init__(message)

@@ -10,14 +10,16 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, text, update
-from sqlalchemy.engine import URL, CursorResult, make_url
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text, update
+from sqlalchemy.engine import URL, CursorResult, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from smokeseal.database import (
@@ -29,7 +31,7 @@ from smokeseal.database import (
     reader,
     upgrade,
 )
-from smokeseal.errors import LedgerError, UsageError
+from smokeseal.errors import LedgerError, LedgerTimeout, UsageError
 from smokeseal.models import OutboxRow, ReleaseRow, SealRow
 
 __all__ = ["HEAD_REVISION", "Ledger", "Message", "NewMessage", "Release", "database_url_for",
@@ -40,6 +42,9 @@ _SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
 #: would refuse to compare it).
 MAX_ID = 2**31 - 1
 _VERSION = re.compile(r"^\S{1,200}$")
+#: How many of one lane's messages one claim takes: enough for a release's worth of them
+#: and a backlog, few enough that a claim stays short and other lanes get their turn.
+PER_LANE = 20
 
 
 @dataclass(frozen=True)
@@ -76,12 +81,14 @@ class Message:
     result: dict[str, Any] | None
     created_at: datetime
     delivered_at: datetime | None
+    #: The seal it came from (``None``: a ship's message, or queued before seals were named).
+    seal_id: int | None = None
 
     @classmethod
     def _from_row(cls, row: OutboxRow) -> Message:
         return cls(row.id, row.release_id, row.app, row.sink, row.kind, row.idempotency_key,
                    row.payload, row.after_key, row.status, row.attempts, row.next_attempt_at,
-                   row.last_error, row.result, row.created_at, row.delivered_at)
+                   row.last_error, row.result, row.created_at, row.delivered_at, row.seal_id)
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,9 @@ class Ledger:
         with self._errors("open"):
             self.engine = make_engine(parsed)
         self._reader = reader(self.engine)
+        #: Readers that give up after so many seconds (see :meth:`reading`), by timeout.
+        self._bounded: dict[float, Engine] = {}
+        self._bounded_lock = threading.Lock()
         #: The session of the innermost :meth:`reading` block, if any.
         self._pinned: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
             "smokeseal_ledger_reading", default=None)
@@ -162,6 +172,9 @@ class Ledger:
             self.upgrade()
 
     def close(self) -> None:
+        with self._bounded_lock:
+            for engine in self._bounded.values():
+                engine.dispose()
         self.engine.dispose()
 
     def __enter__(self) -> Ledger:
@@ -176,7 +189,8 @@ class Ledger:
             yield
         except SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise LedgerError(f"ledger {self.display_url}: could not {doing}: {reason}") from exc
+            error = LedgerTimeout if _timed_out(exc) else LedgerError
+            raise error(f"ledger {self.display_url}: could not {doing}: {reason}") from exc
         except OSError as exc:
             raise LedgerError(f"ledger {self.display_url}: could not {doing}: {exc}") from exc
 
@@ -197,23 +211,39 @@ class Ledger:
             yield session
 
     @contextlib.contextmanager
-    def reading(self) -> Iterator[None]:
-        """Several reads on one connection, each seeing the latest commit (a board page)."""
+    def reading(self, timeout: float | None = None) -> Iterator[None]:
+        """Several reads on one connection, each seeing the latest commit (a board page).
+
+        With ``timeout``, each read, and the wait for a connection, gives up after about so
+        many seconds with :class:`LedgerTimeout` rather than wait for a lock or a slow
+        database; its connection comes from a pool of its own, opened with that limit.
+        """
         if self._pinned.get() is not None:
             yield
             return
-        with self._errors("read"), Session(self._reader, expire_on_commit=False) as session:
+        engine = self._reader if timeout is None else self._bounded_reader(timeout)
+        with self._errors("read"), Session(engine, expire_on_commit=False) as session:
             token = self._pinned.set(session)
             try:
                 yield
             finally:
                 self._pinned.reset(token)
 
+    def _bounded_reader(self, timeout: float) -> Engine:
+        with self._bounded_lock:
+            if (engine := self._bounded.get(timeout)) is None:
+                with self._errors("open"):
+                    engine = reader(make_engine(self.url, timeout=timeout))
+                self._bounded[timeout] = engine
+            return engine
+
     # --- schema -------------------------------------------------------------------------
 
-    def revision(self) -> str | None:
-        """The migration the database is at (``None``: empty database)."""
-        with self._errors("read the schema version"), self.engine.connect() as conn:
+    def revision(self, timeout: float | None = None) -> str | None:
+        """The migration the database is at (``None``: empty database); ``timeout`` as for
+        :meth:`reading`."""
+        engine = self.engine if timeout is None else self._bounded_reader(timeout)
+        with self._errors("read the schema version"), engine.connect() as conn:
             return current_revision(conn)
 
     def upgrade(self) -> None:
@@ -432,41 +462,60 @@ class Ledger:
             return [Message._from_row(row) for row in rows]
 
     def claim(self, worker: str, lease_seconds: float, *, due_only: bool = True,
-              limit: int = 100) -> list[Message]:
-        """Take pending messages for ``worker``; another worker cannot take them meanwhile."""
+              per_lane: int = PER_LANE,
+              ordered: Sequence[tuple[str, str | None]] = ()) -> list[Message]:
+        """Take pending messages for ``worker``; another worker cannot take them meanwhile.
+
+        Fair: at most ``per_lane`` of each lane's (app and sink) oldest claimable messages,
+        handed out in turn, so a dead webhook's backlog never starves another sink. ``ordered``
+        names lines, ``(sink, kind)`` or ``(sink, None)`` for all of a sink's kinds, in which
+        a release's message waits until its older ones have left ``pending``: the seal never
+        lands above the release notes in a thread, nor an older seal's edit after a newer's.
+        On PostgreSQL, rows another claim holds are skipped (``SKIP LOCKED``), not waited on.
+        """
         now = datetime.now(UTC)
+        claimable = _claimable(now, due_only, ordered)
         with self._session("claim outbox messages") as session:
-            query = (select(OutboxRow.id).where(OutboxRow.status == "pending")
-                     .where(or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now))
-                     .order_by(OutboxRow.id).limit(limit))
-            if due_only:
-                query = query.where(OutboxRow.next_attempt_at <= now)
-            claimed = []
-            for message_id in session.scalars(query).all():
-                # Conditional: a racing worker may have claimed it since the SELECT.
-                won = _rowcount(session.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.id == message_id, OutboxRow.status == "pending",
-                           or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now))
-                    .values(claimed_by=worker,
-                            claimed_until=now + timedelta(seconds=lease_seconds))
-                    .execution_options(synchronize_session=False)))
-                if won:
-                    claimed.append(message_id)
-            rows = session.scalars(select(OutboxRow).where(OutboxRow.id.in_(claimed))
-                                   .order_by(OutboxRow.id)
-                                   .execution_options(populate_existing=True))
-            return [Message._from_row(row) for row in rows]
+            lanes = session.execute(
+                select(OutboxRow.app, OutboxRow.sink).where(*claimable)
+                .group_by(OutboxRow.app, OutboxRow.sink)
+                .order_by(func.min(OutboxRow.id))).all()
+            shares = [session.scalars(
+                select(OutboxRow.id).where(*claimable, OutboxRow.app == app,
+                                           OutboxRow.sink == sink)
+                .order_by(OutboxRow.id).limit(per_lane)
+                .with_for_update(skip_locked=True)).all() for app, sink in lanes]
+            ids = [message_id for share in shares for message_id in share]
+            if not ids:
+                return []
+            # The rows are ours: locked above on PostgreSQL, and on SQLite the transaction
+            # (BEGIN IMMEDIATE) holds the only write lock.
+            session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids))
+                            .values(claimed_by=worker,
+                                    claimed_until=now + timedelta(seconds=lease_seconds))
+                            .execution_options(synchronize_session=False))
+            rows = {row.id: Message._from_row(row) for row in session.scalars(
+                select(OutboxRow).where(OutboxRow.id.in_(ids))
+                .execution_options(populate_existing=True))}
+            return [rows[message_id] for message_id in _in_turn(shares)]
 
     def finish(self, message_id: int, worker: str, *, attempted: bool, delivered: bool = False,
                result: dict[str, Any] | None = None, error: str | None = None,
-               permanent: bool = False, retry_at: datetime | None = None) -> bool:
-        """Record how a claimed message went and let go of it. False: it was not ours."""
+               permanent: bool = False, retry_at: datetime | None = None,
+               superseded_by: int | None = None) -> bool:
+        """Record how a claimed message went and let go of it. False: it was not ours.
+
+        ``superseded_by``: not sent, for good, because that later seal of the release shows
+        the verdict now (status ``superseded``).
+        """
         now = datetime.now(UTC)
         values: dict[str, Any] = {"claimed_by": None, "claimed_until": None}
         if attempted:
             values["attempts"] = OutboxRow.attempts + 1
-        if delivered:
+        if superseded_by is not None:
+            values.update(status="superseded", result={"superseded_by": superseded_by},
+                          last_error=None)
+        elif delivered:
             values.update(status="delivered", result=result, delivered_at=now, last_error=None)
         elif permanent:
             values.update(status="failed", last_error=error)
@@ -477,6 +526,11 @@ class Ledger:
                 update(OutboxRow).where(OutboxRow.id == message_id,
                                         OutboxRow.claimed_by == worker)
                 .values(**values).execution_options(synchronize_session=False))))
+
+    def latest_seal_id(self, release_id: int) -> int | None:
+        """The history id of the seal the release shows: its latest (see :meth:`record_seal`)."""
+        with self._read("read the release") as session:
+            return session.scalar(select(ReleaseRow.seal_id).where(ReleaseRow.id == release_id))
 
     def seals(self, release_id: int) -> list[dict[str, Any]]:
         """Every seal run of a release, oldest first, each with its history ``id``."""
@@ -540,8 +594,52 @@ def _clamp(before_id: int | None, after_id: int | None) -> tuple[int | None, int
     return before_id, after_id
 
 
+def _timed_out(exc: SQLAlchemyError) -> bool:
+    """A wait that gave up: PostgreSQL's statement or lock timeout, SQLite's busy timeout,
+    or no free connection in the pool in time."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    cause = getattr(exc, "orig", None)
+    if getattr(cause, "sqlstate", None) in ("57014", "55P03"):  # query_canceled, lock n/a
+        return True
+    return str(getattr(cause, "sqlite_errorname", "")).startswith(("SQLITE_BUSY",
+                                                                    "SQLITE_LOCKED"))
+
+
 def _rowcount(result: Any) -> int:
     return int(cast(CursorResult[Any], result).rowcount)
+
+
+def _claimable(now: datetime, due_only: bool,
+               ordered: Sequence[tuple[str, str | None]]) -> list[ColumnElement[bool]]:
+    """Pending, unclaimed (or its lease run out), due; in an ordered line, next in it."""
+    conditions: list[ColumnElement[bool]] = [
+        OutboxRow.status == "pending",
+        or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now)]
+    if due_only:
+        conditions.append(OutboxRow.next_attempt_at <= now)
+    conditions += [_next_in_line(sink, kind) for sink, kind in ordered]
+    return conditions
+
+
+def _next_in_line(sink: str, kind: str | None) -> ColumnElement[bool]:
+    """Outside the line, or no older message of the release still pending in it. Whoever
+    holds the older message (claimed, or locked mid-claim) holds the line too."""
+    older = OutboxRow.__table__.alias("older")
+    in_line = [OutboxRow.sink == sink, *([OutboxRow.kind == kind] if kind else [])]
+    ahead = exists().where(older.c.release_id == OutboxRow.release_id,
+                           older.c.sink == OutboxRow.sink, older.c.status == "pending",
+                           older.c.id < OutboxRow.id,
+                           *([older.c.kind == OutboxRow.kind] if kind else []))
+    return or_(~and_(*in_line), ~ahead)
+
+
+def _in_turn(shares: Sequence[Sequence[int]]) -> Iterator[int]:
+    """The first of every share, then the second of every share, …: round robin."""
+    for turn in range(max(map(len, shares), default=0)):
+        for share in shares:
+            if turn < len(share):
+                yield share[turn]
 
 
 def _enqueue(session: Session, release: Release, messages: Sequence[NewMessage],
@@ -552,7 +650,8 @@ def _enqueue(session: Session, release: Release, messages: Sequence[NewMessage],
             release_id=release.id, app=release.app, sink=message.sink, kind=message.kind,
             idempotency_key=message.key.format(**names), payload=message.payload,
             after_key=message.after_key.format(**names) if message.after_key else None,
-            status="pending", attempts=0, next_attempt_at=now, created_at=now))
+            seal_id=names.get("seal_id"), status="pending", attempts=0, next_attempt_at=now,
+            created_at=now))
 
 
 def _find(session: Session, ref: str | int, *, lock: bool = False) -> ReleaseRow:

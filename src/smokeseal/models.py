@@ -112,6 +112,9 @@ class OutboxRow(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]] = mapped_column(json_type())
     after_key: Mapped[str | None] = mapped_column(String(200))
+    #: The seal whose messages these are (``None`` for a ship's): only the release's latest
+    #: seal may edit what shows its current verdict.
+    seal_id: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -37,6 +37,14 @@ __all__ = ["DeliveryReport", "deliver", "deliver_quietly", "messages_for_seal",
 MAX_TRIES_PER_RUN = 5
 #: A claim outlives any one run's budget, so a slow delivery never loses it midway.
 LEASE_SECONDS = 600.0
+_SINKS: tuple[type[Sink], ...] = (discord.DiscordSink, github.GithubSink)
+#: The lines (a sink, or one kind of a sink) in which a release's messages go out in the
+#: order they were queued: a thread people read, and each edit of the current verdict (so
+#: that a newer seal's edit always lands after an older one's, whichever flusher sends it).
+ORDERED: tuple[tuple[str, str | None], ...] = (
+    *((sink.name, None) for sink in _SINKS if sink.ordered),
+    *((sink.name, kind) for sink in _SINKS if not sink.ordered
+      for kind in sorted(sink.shows_verdict)))
 
 
 def messages_for_ship(config: Config) -> Callable[[Release], list[NewMessage]]:
@@ -73,31 +81,34 @@ def deliver(config: Config, ledger: Ledger, *, budget: float = 20.0,
     deadline = time.monotonic() + budget
     secrets = secrets_of(config)
     report = DeliveryReport()
-    down: dict[str, str] = {}  # sinks that stayed unreachable, and why: not tried again
+    # Each app's sinks that stayed unreachable, and why: not tried again in this run.
+    down: dict[tuple[str, str], str] = {}
     settled: set[int] = set()
     with httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}) as client:
         progress = True
         while progress and time.monotonic() < deadline:
             progress = False
-            for message in ledger.claim(worker, LEASE_SECONDS, due_only=due_only):
+            for message in ledger.claim(worker, LEASE_SECONDS, due_only=due_only,
+                                        ordered=ORDERED):
                 if message.id in settled:
                     ledger.finish(message.id, worker, attempted=False)
                     continue
-                if message.sink in down:
+                if (message.app, message.sink) in down:
                     ledger.finish(message.id, worker, attempted=False,
-                                  error=f"not tried: {down[message.sink]}")
+                                  error=f"not tried: {down[(message.app, message.sink)]}")
                     continue
                 try:
                     outcome = _deliver_one(config, ledger, client, worker, message, deadline,
                                            secrets, report)
                 except Exception as exc:  # one message's error, never the whole run's
                     outcome = _unexpected(ledger, worker, message, exc, secrets, report)
-                if outcome == "delivered":
-                    progress = True  # messages waiting on this one may go now
+                if outcome in ("delivered", "failed", "superseded"):
+                    # Messages waiting on this one, or queued behind it, may go now.
+                    progress = True
                 if outcome != "waiting":
                     settled.add(message.id)
                 if outcome == "down":
-                    down[message.sink] = report.errors[-1]
+                    down[(message.app, message.sink)] = report.errors[-1]
     remaining = ledger.messages(("pending",), limit=10_000)
     report.pending = len(remaining)
     return report
@@ -123,9 +134,12 @@ def _deliver_one(config: Config, ledger: Ledger, client: httpx.Client, worker: s
     before = None
     try:
         sink = _sink(config, message)
+        if (latest := _superseded_by(ledger, sink, message)) is not None:
+            ledger.finish(message.id, worker, attempted=False, superseded_by=latest)
+            return "superseded"
         if message.after_key:
             before = ledger.message(message.after_key)
-            if before is None or before.status == "failed":
+            if before is None or before.status in ("failed", "superseded"):
                 raise SinkError(f"{message.sink}: {message.kind}: the message it follows "
                                 "was never delivered", permanent=True)
             if before.status != "delivered":
@@ -148,6 +162,12 @@ def _deliver_one(config: Config, ledger: Ledger, client: httpx.Client, worker: s
             result = sink.send(client, message, before)
         except SinkError as exc:
             error = scrub(str(exc), secrets)
+            if exc.later:
+                ledger.finish(message.id, worker, attempted=True, error=error,
+                              retry_at=datetime.now(UTC) + timedelta(
+                                  seconds=exc.retry_after or _backoff(attempt)))
+                report.errors.append(error)
+                return "later"
             if exc.permanent:
                 ledger.finish(message.id, worker, attempted=True, permanent=True, error=error)
                 report.errors.append(error)
@@ -196,6 +216,15 @@ def _unexpected(ledger: Ledger, worker: str, message: Message, exc: Exception,
                   retry_at=datetime.now(UTC) + timedelta(seconds=_backoff(1)))
     report.errors.append(error)
     return "pending"
+
+
+def _superseded_by(ledger: Ledger, sink: Sink, message: Message) -> int | None:
+    """The release's latest seal, when it is not the one ``message`` would show. Decided
+    at delivery, not when queued: a slower pipeline's older seal may be recorded last."""
+    if message.kind not in sink.shows_verdict or message.seal_id is None:
+        return None
+    latest = ledger.latest_seal_id(message.release_id)
+    return latest if latest is not None and latest != message.seal_id else None
 
 
 def _backoff(attempt: int) -> float:

@@ -99,6 +99,24 @@ PAGES = {
                       "new SharedWorker('/static/sync-worker.js').port.start()</script>",
     "/shared-worker/writes": "<main>Shop</main><script>"
                              "new SharedWorker('/static/writer-worker.js').port.start()</script>",
+    # A dedicated worker that POSTs and opens a WebSocket: from a script, as a module, from a
+    # blob: and from a data: URL. Routes see its POST, not its socket.
+    "/worker/writes": "<main>Shop</main><script>new Worker('/static/socket-worker.js')</script>",
+    "/worker/writes/module": "<main>Shop</main><script>"
+                             "new Worker('/static/socket-worker.js', {type: 'module'})</script>",
+    "/worker/writes/blob": "<main>Shop</main><script>new Worker(URL.createObjectURL(new Blob("
+                           "[`const ws = new WebSocket('${location.origin.replace('http', 'ws')}"
+                           "/ws/worker'); ws.onopen = () => ws.send('written')`])))</script>",
+    "/worker/writes/data": "<main>Shop</main><script>new Worker('data:text/javascript,' + "
+                           "encodeURIComponent(`new WebSocket('${location.origin.replace("
+                           "'http', 'ws')}/ws/worker')`))</script>",
+    # Writes as the page goes away: a keepalive fetch on pagehide, beacons on pagehide and
+    # unload. They outlive the page: the guard must still be there when they leave.
+    "/leaving": "<main>Shop</main><script>addEventListener('pagehide', () => {"
+                "fetch('/api/beacon?keepalive', {method: 'POST', keepalive: true, body: 'x'});"
+                "navigator.sendBeacon('/api/beacon?pagehide', 'x') });"
+                "addEventListener('unload', () => navigator.sendBeacon('/api/beacon?unload', 'x'))"
+                "</script>",
     # After a deploy renamed the chunks, the SPA's catch-all answers the old names with itself.
     "/stale-bundle": '<link rel=stylesheet href="/_nuxt/entry.abc.css">'
                      '<script type=module src="/_nuxt/entry.abc.js"></script><main>Shop</main>',
@@ -207,6 +225,12 @@ def _js(body: str = "document.documentElement.dataset.js = 'ran'", status: int =
     return Response(body, status, media_type=media_type)
 
 
+#: A dedicated worker's script that writes: a POST the guard sees, and a WebSocket it may not.
+SOCKET_WORKER = ("const ws = new WebSocket(location.origin.replace('http', 'ws') + '/ws/worker');"
+                 "ws.onopen = () => ws.send('written');"
+                 "fetch('/api/orders', {method: 'POST', body: 'x'}).catch(() => {})")
+
+
 #: A SharedWorker's script that writes: were it to run, the proof would name its requests.
 WRITER_WORKER = ("fetch('/api/orders', {method: 'DELETE'});"
                  "fetch('/api/orders', {method: 'POST', body: 'x'})")
@@ -243,6 +267,7 @@ def _shop_app(seen: list[tuple[str, str]]) -> ASGIApp:
         Route("/static/sync-worker.js",
               lambda request: _js("onconnect = e => e.ports[0].postMessage('hi')")),
         Route("/static/writer-worker.js", lambda request: _js(WRITER_WORKER)),
+        Route("/static/socket-worker.js", lambda request: _js(SOCKET_WORKER)),
         Route("/static/plain.js", lambda request: _js(media_type="text/plain")),
         Route("/static/untyped.js", lambda request: _js(media_type=None)),
         # A server-rendered script view answering as text/html (Django's default): it runs.

@@ -118,7 +118,8 @@ def test_a_page_that_tries_every_write_reaches_the_server_with_none(
         attempts = {entry.split(" ", 1)[0] + " " + entry.rsplit("/", 1)[-1]
                     for entry in result.blocked_writes}
         assert {"POST beacon", "POST tasks", "DELETE 1", "PUT 1", "POST session",
-                "WEBSOCKET ws"} <= attempts, result.blocked_writes
+                "WEBSOCKET ws", "POST worker-sync", "WEBSOCKET worker (worker)"} <= attempts, \
+            result.blocked_writes
         assert "blocked" in result.detail
         assert result.notes == []  # what the guard aborted is no failed asset either
 
@@ -358,6 +359,44 @@ def test_a_shared_worker_can_neither_write_nor_break_the_check(
     for result in (harmless, writer):
         assert (result.ok, result.detail, result.notes) == (True, "200", [SHARED_WORKER_NOTE])
     assert ("GET", "/static/writer-worker.js") not in shop.seen  # never even started
+
+
+@pytest.mark.parametrize("path", ["/worker/writes", "/worker/writes/module",
+                                  "/worker/writes/blob", "/worker/writes/data"])
+def test_a_dedicated_workers_socket_and_post_never_reach_production(
+        browser_executable: str, shop: Shop, path: str) -> None:
+    """Playwright's socket route patches page frames only; a worker's WebSocket passed it
+    and reached the server. Now the network refuses it, it is listed, and the page that
+    started the worker stays green; the worker's POST is aborted by the route."""
+    [result] = check_pages(browser_executable, shop.url, page(path))
+    socket = shop.url.replace("http", "ws") + "/ws/worker"
+    assert ("WEBSOCKET", "/ws/worker") not in shop.seen
+    assert ("POST", "/api/orders") not in shop.seen
+    assert (result.ok, result.notes) == (True, [])
+    assert f"WEBSOCKET {socket} (worker)" in result.blocked_writes
+    if path in ("/worker/writes", "/worker/writes/module"):
+        assert f"POST {shop.url}/api/orders" in result.blocked_writes
+
+
+def test_writes_sent_as_the_page_goes_away_never_reach_production(browser_executable: str,
+                                                                 shop: Shop) -> None:
+    """A keepalive fetch on pagehide and beacons on pagehide and unload outlive the page:
+    the tab wiped for reuse, and the one closed at the end, still guard them. The server is
+    watched for a while after the run, as such writes arrive late."""
+    async def go() -> list[CheckResult]:
+        async with BrowserSession(browser_executable) as session:
+            session.plan(2)
+            first = await run_page_check(session, page("/leaving"), shop.url)
+            await session.settle()  # wiped for reuse: the page is left, pagehide fires
+            second = await run_page_check(session, page("/leaving"), shop.url)
+            return [first, second]  # the session closes its tab, then the browser
+
+    results = asyncio.run(asyncio.wait_for(go(), 60))
+    assert all(result.ok for result in results), [r.detail for r in results]
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        assert [entry for entry in shop.seen if entry[0] != "GET"] == []
+        time.sleep(0.1)
 
 
 def test_a_blocked_write_left_uncaught_is_a_note_not_a_page_error(browser_executable: str,

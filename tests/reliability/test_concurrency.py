@@ -63,9 +63,11 @@ def test_twenty_seals_across_five_releases_with_a_racing_flush(
             latest = max(history, key=lambda s: (s["checked_at"], s["id"]))
             assert release.seal_id == latest["id"]
             assert release.smoke_seal == {k: v for k, v in latest.items() if k != "id"}
-        messages = ledger.messages(("pending", "failed", "delivered"), limit=1000)
+        messages = ledger.messages(("pending", "failed", "delivered", "superseded"),
+                                   limit=1000)
 
-    assert {m.status for m in messages} == {"delivered"}
+    edits = [m for m in messages if m.kind == "notes_edit"]
+    assert {m.status for m in messages if m not in edits} == {"delivered"}
     posts = [m for m in messages if m.kind != "notes_edit"]
     assert len(posts) == RELEASES + SEALS  # the notes of each release, a message per seal
     # Exactly once: every message Discord holds is one the outbox delivered, and no two
@@ -73,8 +75,15 @@ def test_twenty_seals_across_five_releases_with_a_racing_flush(
     ids = [m.result["message_id"] for m in posts if m.result]
     assert len(ids) == len(set(ids)) == len(posts)
     assert set(discord.state.messages) == set(ids)
-    edits = [m for m in messages if m.kind == "notes_edit"]
+    # A seal's edit of the notes message is sent only while it is its release's latest:
+    # one that a later-checked seal overtook before delivery is superseded, never sent, and
+    # the latest seal's edit is the last one made to each notes message.
+    assert len(edits) == SEALS and {m.status for m in edits} <= {"delivered", "superseded"}
     patches = [r for r in discord.state.received if r.method == "PATCH"]
-    assert len(patches) == len(edits) == SEALS
+    sent = [m for m in edits if m.status == "delivered"]
+    assert len(patches) == len(sent) >= RELEASES
+    for release in releases:
+        mine = [m for m in sent if m.release_id == release.id]
+        assert max(mine, key=lambda m: (m.delivered_at, m.id)).seal_id == release.seal_id
     assert Counter(r.path for r in discord.state.received if r.method == "POST") == \
         Counter({next(iter({r.path for r in discord.state.posts()})): len(posts)})

@@ -1,5 +1,5 @@
 """The /deployments board and its JSON API, read straight from the ledger."""
 
-from smokeseal.board.app import create_app
+from smokeseal.board.app import READ_TIMEOUT, create_app
 
-__all__ = ["create_app"]
+__all__ = ["READ_TIMEOUT", "create_app"]

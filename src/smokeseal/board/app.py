@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from jinja2 import Environment, PackageLoader
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -35,20 +37,27 @@ from starlette.staticfiles import StaticFiles
 
 from smokeseal import __version__
 from smokeseal.board.badge import badge_svg
+from smokeseal.board.health import LedgerProbe
 from smokeseal.board.security import CSP, BoardGuard, Scope
 from smokeseal.checks.base import listed_total
-from smokeseal.errors import LedgerError, UsageError
-from smokeseal.ledger import HEAD_REVISION, Ledger, Message, Release
+from smokeseal.errors import LedgerError, LedgerTimeout, UsageError
+from smokeseal.ledger import Ledger, Message, Release
 from smokeseal.sinks.text import SECTION_END, SECTION_START
 
 _log = logging.getLogger("smokeseal.board")
 
-__all__ = ["PAGE_SIZE", "create_app"]
+__all__ = ["PAGE_SIZE", "READ_TIMEOUT", "create_app"]
 
 PAGE_SIZE = 50
 #: Seconds the app strip (each app's current seal) is reused between pages.
 APPS_TTL = 2.0
 MAX_PAGE_SIZE = 200
+#: Seconds a page waits for the ledger (each read, and a connection) before it answers 503.
+READ_TIMEOUT = 5.0
+#: Views reading the ledger at once, each on a worker thread with a connection of its own.
+#: Fewer than the bounded reader's pool holds (5 + 10 overflow): with /up's one, a view never
+#: waits for a connection behind other views.
+READERS = 10
 #: The only evidence files the board serves, with the type each is served as.
 EVIDENCE_FILES = {"screenshot.png": "image/png", "console.txt": "text/plain; charset=utf-8"}
 
@@ -146,8 +155,11 @@ class Board:
     """The routes, over one ledger. ``token`` is the access token (``None``: open board)."""
 
     def __init__(self, ledger: Ledger, *, token: str | None = None,
-                 evidence_root: Path | None = None) -> None:
+                 evidence_root: Path | None = None, read_timeout: float = READ_TIMEOUT) -> None:
         self.ledger = ledger
+        self.read_timeout = read_timeout
+        self.readers = CapacityLimiter(READERS)
+        self.probe = LedgerProbe(ledger, read_timeout)
         self.token = token or None
         self.evidence_root = evidence_root.resolve() if evidence_root else None
         # A missing key renders as nothing: seal records from older versions lack some.
@@ -327,15 +339,10 @@ class Board:
         return Response(badge_svg(f"{app} seal", f"{message} · {version}", badge.status),
                         media_type="image/svg+xml", headers=_BADGE_HEADERS)
 
-    def up(self, request: Request) -> Response:
+    async def up(self, request: Request) -> Response:
         # Unauthenticated: says whether the ledger answers, never where it is.
-        try:
-            current = self.ledger.revision() == HEAD_REVISION
-        except LedgerError:
-            current = False
-        if not current:
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok"})
+        status = await self.probe.status()
+        return JSONResponse({"status": status}, status_code=200 if status == "ok" else 503)
 
     # --- errors ---------------------------------------------------------------------------
 
@@ -362,11 +369,16 @@ class Board:
         # The error names the database's host and user, and the driver's reason: for the
         # board's operator (its log), not for whoever can read the board.
         _log.warning("%s %s: %s", request.method, request.url.path, exc)
-        detail = "the board could not read its ledger; the board's log says why"
+        if isinstance(exc, LedgerTimeout):
+            title = "The ledger is slow"
+            detail = (f"the ledger did not answer within {self.read_timeout:g} s; "
+                      "the board's log says why")
+        else:
+            title = "The ledger is unreachable"
+            detail = "the board could not read its ledger; the board's log says why"
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": detail}, status_code=503)
-        return self.page("error.html", status=503, title="The ledger is unreachable",
-                         detail=detail)
+        return self.page("error.html", status=503, title=title, detail=detail)
 
     def denied(self, scope: Scope, wrong: bool) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """The 401 answer: JSON for the API and badges, a token form for people."""
@@ -449,6 +461,10 @@ def _story(release: Release, history: list[dict[str, Any]],
         if message.status == "delivered":
             events.append({"at": iso(message.delivered_at), "kind": "told",
                            "text": f"Told {where}: {what}"})
+        elif message.status == "superseded":
+            events.append({"at": iso(message.created_at), "kind": "superseded",
+                           "text": f"Not told {where} ({what}): a later seal of this release "
+                                   "shows the verdict there"})
         elif message.status == "failed":
             events.append({"at": iso(message.created_at), "kind": "failed",
                            "text": f"Could not tell {where} ({what}): {message.last_error}"})
@@ -475,35 +491,42 @@ def _inline_css_hash() -> str:
     return "sha256-" + base64.b64encode(digest).decode()
 
 
-def _inline(ledger: Ledger,
-            view: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
-    """Run ``view`` on the event loop itself rather than in a worker thread, its reads on
-    one connection.
+def _off_loop(board: Board,
+              view: Callable[[Request], Response]) -> Callable[[Request], Awaitable[Response]]:
+    """Run ``view`` on a worker thread, its reads on one connection that gives up after the
+    board's read timeout.
 
-    Each view is a few milliseconds of indexed reads and rendering; handing it to a thread
-    costs more than that under load (two hops and a fight for the GIL), and one request at a
-    time through the loop keeps the latency of each predictable.
+    The ledger's driver blocks: on the event loop, one read waiting for a lock or a slow
+    database would hold every other request, ``/up`` included. Each view is a few
+    milliseconds of indexed reads and rendering, so the thread hop is a small share of it.
     """
-    async def endpoint(request: Request) -> Response:
-        with ledger.reading():
+    def read(request: Request) -> Response:
+        with board.ledger.reading(board.read_timeout):
             return view(request)
+
+    async def endpoint(request: Request) -> Response:
+        return await anyio.to_thread.run_sync(read, request, limiter=board.readers)
 
     return endpoint
 
 
 def create_app(ledger: Ledger, *, token: str | None = None,
-               evidence_root: Path | None = None) -> BoardGuard:
-    """The board as an ASGI app, guarded. The caller owns ``ledger`` and closes it."""
-    board = Board(ledger, token=token, evidence_root=evidence_root)
+               evidence_root: Path | None = None,
+               read_timeout: float = READ_TIMEOUT) -> BoardGuard:
+    """The board as an ASGI app, guarded. The caller owns ``ledger`` and closes it.
+
+    ``read_timeout``: seconds a page waits for the ledger before it answers 503."""
+    board = Board(ledger, token=token, evidence_root=evidence_root, read_timeout=read_timeout)
     routes = [
         Route("/", lambda request: RedirectResponse("/deployments", status_code=307)),
-        Route("/deployments", _inline(ledger, board.deployments)),
-        Route("/releases/{release_id:int}", _inline(ledger, board.release)),
-        Route("/evidence/{seal_id:int}/{index:int}/{name:str}", board.evidence),
-        Route("/api/releases", _inline(ledger, board.api_releases)),
-        Route("/api/releases/{release_id:int}", _inline(ledger, board.api_release)),
-        Route("/badge/{app:str}.svg", _inline(ledger, board.badge)),
-        Route("/up", _inline(ledger, board.up)),
+        Route("/deployments", _off_loop(board, board.deployments)),
+        Route("/releases/{release_id:int}", _off_loop(board, board.release)),
+        Route("/evidence/{seal_id:int}/{index:int}/{name:str}",
+              _off_loop(board, board.evidence)),
+        Route("/api/releases", _off_loop(board, board.api_releases)),
+        Route("/api/releases/{release_id:int}", _off_loop(board, board.api_release)),
+        Route("/badge/{app:str}.svg", _off_loop(board, board.badge)),
+        Route("/up", board.up),
         Mount("/static", StaticFiles(packages=[("smokeseal.board", "static")]), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={

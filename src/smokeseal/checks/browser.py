@@ -1,10 +1,19 @@
 """``page`` checks: a real headless Chromium through Playwright, unable to write.
 
 One browser per run (:class:`BrowserSession`). Each page check gets a tab (a context with
-one page) whose route guard aborts every request that is not GET or HEAD, with service
-workers blocked, shared workers disabled (no route sees their requests) and WebSockets
-refused. The exceptions are the app's declared ``reads:`` (:mod:`smokeseal.checks.reads`):
-to the app's own origin only, a GraphQL read only when it is a query, a let-through HTTP
+one page) whose route guard aborts every request that is not GET or HEAD (a dedicated
+worker's too), with service workers blocked, shared workers and WebSocketStream disabled (no
+route sees their requests) and WebSockets refused: a page frame's by Playwright's socket
+route, a dedicated worker's (which that route never sees) by a network rule on the page's
+target that takes ws: and wss: offline (:data:`SOCKETS_OFFLINE`), listed as ``WEBSOCKET url
+(worker)``. A check that declares a ``WEBSOCKET`` read goes without that rule (it would
+refuse the declared socket too): its workers' sockets are noted, not refused. A worker's own
+(nested) workers are out of the rule's reach. Writes a page sends as it is left (a keepalive
+fetch, a beacon on pagehide) pass every route and rule, so a tab whose page listens for being
+left is closed, never wiped for reuse.
+
+The guard's exceptions are the app's declared ``reads:`` (:mod:`smokeseal.checks.reads`): to the
+app's own origin only, a GraphQL read only when it is a query, a let-through HTTP
 read never redirected (Playwright does not route a redirect's hops, so a 307 would repeat
 the POST elsewhere unseen: the guard fetches the read itself, one hop, and refuses a 3xx).
 Blocked attempts and let-through reads are listed on the result, each distinct one once
@@ -98,9 +107,25 @@ LAUNCH_ARGS = (
     "--no-default-browser-check",
     "--disable-dev-shm-usage",
     "--disable-shared-workers",
+    # A WebSocketStream is a socket no route sees, in pages and workers alike.
+    "--disable-blink-features=WebSocketStream",
 )
 #: Run in every frame before the page's scripts: the same, should a browser ignore the flag.
-INIT_SCRIPT = "delete window.SharedWorker"
+INIT_SCRIPT = "delete window.SharedWorker; delete window.WebSocketStream"
+#: Playwright's socket route patches page frames only: a dedicated worker's ``new WebSocket``
+#: passes it. Chromium's network emulation, set on the page's target before any document,
+#: takes ws: and wss: offline for the page and every worker it starts (classic, module,
+#: blob:, data:), whatever the worker runs first. It cannot spare one URL (every rule it
+#: matches is offline), so a check that declares a ``WEBSOCKET`` read goes without it.
+SOCKETS_OFFLINE = {"offline": True, "matchedNetworkConditions": [
+    {"urlPattern": pattern, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+    for pattern in ("ws://*:*", "wss://*:*")]}
+SOCKETS_ONLINE: dict[str, Any] = {"offline": False, "matchedNetworkConditions": []}
+#: What a page does as it is left: its handlers' writes (a keepalive fetch, a beacon) pass no
+#: route and no network rule, so a tab whose page listens for any of them is never left for
+#: reuse, only closed (closing a context runs none of them).
+LEAVING_EVENTS = frozenset({"pagehide", "unload", "beforeunload", "visibilitychange",
+                            "freeze"})
 #: What one visit keeps on its result: a page firing beacons in a loop must not write
 #: megabytes into every seal.
 MAX_BLOCKED = 50
@@ -254,8 +279,13 @@ class Tab:
     def __init__(self, context: BrowserContext, page: Page) -> None:
         self.context = context
         self.page = page
-        #: Opened by the first wipe: a tab used once never needs it.
+        #: The page target's own session: its network rule refuses workers' sockets.
         self.cdp: CDPSession | None = None
+        #: Whether that rule is on (off for a check that declares a WEBSOCKET read).
+        self.sockets_offline = True
+        #: Declared sockets the route let through: the one ``websocket`` event each of them
+        #: makes is no worker's.
+        self._let_through: list[str] = []
         self.visit = Visit()
         #: Cleared by a check that left the page in doubt (a load that timed out, say).
         self.reusable = True
@@ -280,6 +310,20 @@ class Tab:
             page.on("response", tab._on_response)
             page.on("requestfinished", tab._on_request_finished)
             page.on("requestfailed", tab._on_request_failed)
+            page.on("websocket", tab._on_websocket)
+            tab.cdp = await context.new_cdp_session(page)
+            try:
+                await tab.cdp.send("Network.emulateNetworkConditionsByRule", SOCKETS_OFFLINE)
+            except PlaywrightError as exc:
+                if "wasn't found" not in str(exc) and "not found" not in str(exc):
+                    raise
+                # Without the rule a worker could write through a socket: no page is
+                # loaded rather than one loaded unguarded.
+                version = browser.version
+                raise BrowserError(
+                    f"Chromium {version} cannot take workers' WebSockets offline "
+                    "(no Network.emulateNetworkConditionsByRule): use a newer Chromium "
+                    "(SMOKESEAL_BROWSER)") from None
         except BaseException:
             await _close(context)
             raise
@@ -293,6 +337,27 @@ class Tab:
                            deadline=time.monotonic() + timeout,
                            access=access or Access(), probe=probe)
         return self.visit
+
+    async def guard_sockets(self, policy: ReadPolicy) -> None:
+        """Worker sockets offline unless ``policy`` declares a socket read (the rule cannot
+        spare the page's own)."""
+        offline = not policy.declares_sockets
+        if self.cdp is not None and offline != self.sockets_offline:
+            await self.cdp.send("Network.emulateNetworkConditionsByRule",
+                                SOCKETS_OFFLINE if offline else SOCKETS_ONLINE)
+            self.sockets_offline = offline
+
+    def _on_websocket(self, ws: Any) -> None:
+        # Every page frame's socket goes through the route (see _refuse_socket): a socket
+        # the browser opens past it is a worker's.
+        if ws.url in self._let_through:
+            self._let_through.remove(ws.url)
+            return
+        if self.sockets_offline:
+            self.visit.block(f"WEBSOCKET {ws.url} (worker)")
+        else:
+            _note_once(self.visit, f"a worker opened WEBSOCKET {shorten(ws.url, 100)}: not "
+                                   "refused, as the check declares WEBSOCKET reads")
 
     async def _guard(self, route: Route) -> None:
         request = route.request
@@ -436,6 +501,7 @@ class Tab:
     async def _refuse_socket(self, ws: WebSocketRoute) -> None:
         if self.visit.policy.socket_read(ws.url) is not None:
             self.visit.reads.add(f"WEBSOCKET {path_of(ws.url)}")
+            self._let_through.append(ws.url)
             # No handlers set: every message passes both ways as it is.
             ws.connect_to_server()
             return
@@ -499,6 +565,8 @@ class Tab:
         return True
 
     async def _wipe(self) -> None:
+            if await self._listens_for_leaving():
+                raise PlaywrightError("the page listens for being left")
             # sessionStorage belongs to the tab, not the origin: clear it while its frames
             # are still there to ask.
             for frame in self.page.frames:
@@ -511,6 +579,25 @@ class Tab:
                                     {"origin": origin, "storageTypes": "all"})
             await self.context.clear_cookies()
             await self.cdp.send("Network.clearBrowserCache")
+
+    async def _listens_for_leaving(self) -> bool:
+        """Whether leaving the page would run a handler of its (see :data:`LEAVING_EVENTS`);
+        a page with frames is taken to (another site's frame is out of this session's
+        reach)."""
+        if len(self.page.frames) > 1:
+            return True
+        assert self.cdp is not None
+        for target in ("window", "document"):
+            found = await self.cdp.send("Runtime.evaluate", {"expression": target})
+            object_id = found["result"].get("objectId")
+            if object_id is None:
+                return True
+            listeners = await self.cdp.send("DOMDebugger.getEventListeners",
+                                            {"objectId": object_id})
+            await self.cdp.send("Runtime.releaseObject", {"objectId": object_id})
+            if any(one["type"] in LEAVING_EVENTS for one in listeners["listeners"]):
+                return True
+        return False
 
     async def close(self) -> None:
         await _close(self.context)

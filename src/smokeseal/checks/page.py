@@ -226,6 +226,7 @@ async def run_page_check(session: BrowserSession, check: Check, base_url: str,
             visit = tab.start(policy, budget.left(), access,
                               session.probe if access else None)
             look = _Look(tab.page, check.expect, budget, visit, own, url)
+            await budget.bound(tab.guard_sockets(policy))
             if access and access.cookies:
                 await budget.bound(tab.context.add_cookies(
                     access.browser_cookies()))  # type: ignore[arg-type]

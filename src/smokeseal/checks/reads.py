@@ -145,6 +145,10 @@ class ReadPolicy:
                     return read
         return None
 
+    @property
+    def declares_sockets(self) -> bool:
+        return any(read.kind == WEBSOCKET for read in self.reads)
+
     def socket_read(self, url: str) -> Read | None:
         path = self._path_on_app(url)
         if path is None:

@@ -30,7 +30,9 @@ FAULTS = {
     "signin_500": "the sign-in page answers 500",
     "up_500": "the /up health endpoint answers 500",
     "sneaky_writes": "every page tries to write: beacon, fetch POST/DELETE, XHR PUT, "
-                     "a service worker, a WebSocket and an auto-submitted form",
+                     "a service worker, a WebSocket, an auto-submitted form, a SharedWorker "
+                     "and a dedicated worker that POST and open a WebSocket, and a keepalive "
+                     "fetch on pagehide",
     "slow": "every page and endpoint waits `delay` seconds before answering",
     "hostile_text": "the home page's title and an uncaught error carry HTML, Markdown, a code "
                     "fence and @everyone",

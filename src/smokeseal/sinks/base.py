@@ -12,7 +12,7 @@ from smokeseal.checks.base import shorten
 from smokeseal.errors import SinkError
 from smokeseal.ledger import Message
 
-__all__ = ["TIMEOUT", "Sink", "raise_for_answer", "retry_after"]
+__all__ = ["TIMEOUT", "Sink", "error_text", "raise_for_answer", "retry_after"]
 
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 
@@ -21,6 +21,12 @@ class Sink:
     """One delivery channel. ``send`` delivers one message or raises :class:`SinkError`."""
 
     name = "sink"
+    #: Whether people read this sink's messages as a conversation (a thread), so that a
+    #: release's messages must arrive in the order they were queued.
+    ordered = False
+    #: Kinds whose messages show the release's current verdict (an edit of something
+    #: already there): only the latest seal's are sent, one after another, oldest first.
+    shows_verdict: frozenset[str] = frozenset()
 
     def send(self, client: httpx.Client, message: Message,
              before: Message | None) -> dict[str, Any]:
@@ -58,7 +64,7 @@ def raise_for_answer(sink: str, what: str, response: httpx.Response,
     if response.is_success:
         return
     status = response.status_code
-    detail = _error_text(response)
+    detail = error_text(response)
     if status == 429 or rate_limited:
         wait = retry_after(response)
         raise SinkError(f"{sink}: {what}: rate limited ({status}); retry after "
@@ -68,7 +74,8 @@ def raise_for_answer(sink: str, what: str, response: httpx.Response,
     raise SinkError(f"{sink}: {what}: refused with {status}{detail}", permanent=True)
 
 
-def _error_text(response: httpx.Response) -> str:
+def error_text(response: httpx.Response) -> str:
+    """``: the API's message (code N)`` from an error answer's JSON body, or nothing."""
     try:
         body = response.json()
     except ValueError:

@@ -107,6 +107,8 @@ def _seal_embed(release: Release, seal: Seal) -> dict[str, Any]:
 
 class DiscordSink(Sink):
     name = "discord"
+    ordered = True  # the release-notes thread: notes, then seal, then alert
+    shows_verdict = frozenset({"notes_edit"})  # the seal line on the release-notes message
 
     def __init__(self, settings: Discord) -> None:
         self.settings = settings

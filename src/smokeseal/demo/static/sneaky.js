@@ -12,6 +12,13 @@
     navigator.serviceWorker.register("/sw.js").catch(function () {});
   }
   try { new WebSocket("ws://" + location.host + "/ws"); } catch (e) {}
+  // Past the page's routes: a SharedWorker (smokeseal starts none), a dedicated worker's
+  // POST and WebSocket, and a keepalive fetch as the page is left.
+  try { new SharedWorker("/static/sneaky-worker.js"); } catch (e) {}
+  if (window.Worker) { new Worker("/static/sneaky-worker.js"); }
+  addEventListener("pagehide", function () {
+    fetch("/api/beacon", {method: "POST", keepalive: true, body: "left"}).catch(function () {});
+  });
   var form = document.getElementById("sneaky-form");
   if (form) { form.submit(); }
 })();
