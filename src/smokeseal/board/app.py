@@ -205,11 +205,18 @@ class Board:
         chip a second or two behind a new seal is still right about what it says."""
         now = time.monotonic()
         if self._apps_cache is None or now - self._apps_cache[0] > APPS_TTL:
-            apps = [{"name": app, "badge": badge_for(current) if current else
-                     Badge("none", "·", "nothing shipped")}
+            apps = [{"name": app, "badge": self._current_badge(app, current)}
                     for app, current in self.ledger.current_releases().items()]
             self._apps_cache = (now, apps)
         return self._apps_cache[1]
+
+    def _current_badge(self, app: str, current: Release | None) -> Badge:
+        """What production runs, as far as the ledger knows: after a rollback, nothing
+        checked (the last green release is not live until it ships or is sealed again)."""
+        if (abandoned := self.ledger.rolled_back(app)) is not None:
+            return Badge("pending", "↩", f"rolled back from {abandoned.version}: redeploy "
+                                         "pending")
+        return badge_for(current) if current else Badge("none", "·", "nothing shipped")
 
     def api_releases(self, request: Request) -> Response:
         page = self._page_of_releases(request, api=True)
@@ -325,6 +332,10 @@ class Board:
         app = request.path_params["app"]
         if len(app) > 100 or not app.isprintable():
             raise HTTPException(404, "no such app")
+        if self.ledger.rolled_back(app) is not None:
+            return Response(badge_svg(f"{app} seal", "rolled back · redeploy pending",
+                                      "pending"),
+                            media_type="image/svg+xml", headers=_BADGE_HEADERS)
         latest = self.ledger.latest_shipped(app)
         if latest is None:
             known = app in self.ledger.apps()
