@@ -47,7 +47,9 @@ __all__ = ["CREDENTIAL_HEADERS", "TRACE_FILE", "TRACE_TIMEOUT", "access_values",
 
 TRACE_FILE = "trace.zip"
 #: Starting or stopping a trace: past this the tab's tracing is in doubt and it is not reused.
-TRACE_TIMEOUT = 3.0
+#: A stuck page's trace takes about 2 s to stop; this keeps its check inside the runner's
+#: hard deadline (its timeout plus GRACE, 5 s), where its own failure is still the detail.
+TRACE_TIMEOUT = 2.5
 #: Headers whose values are credentials whatever the config says: dropped from the network log.
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 REDACTED = "***"
