@@ -5,7 +5,6 @@ release is live once a release is abandoned (until something ships or is sealed 
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 

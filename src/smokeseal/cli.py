@@ -139,6 +139,7 @@ def _smoke_fleet(config: Config, *, as_json: bool, junit: Path | None,
                          ensure_ascii=False, indent=2))
     else:
         print_fleet(stdout, seals, seconds)
+    _prune_quietly(config)
     raise typer.Exit(0 if all(seal.green for seal in seals.values()) else 1)
 
 
@@ -162,6 +163,7 @@ def _smoke_and_show(config: Config, app_name: str, *, url: str | None = None,
         print(json.dumps({"app": app_name, **seal.to_dict()}, ensure_ascii=False, indent=2))
     else:
         print_run(stdout, app_name, run, seal)
+    _prune_quietly(config)
     raise typer.Exit(0 if seal.green else 1)
 
 
@@ -611,6 +613,78 @@ def _serve_board(ledger: Ledger, host: str, port: int, token: str | None,
     stderr.print("board stopped", style="dim")
 
 
+# --- evidence -----------------------------------------------------------------------------
+
+evidence_app = typer.Typer(help="Evidence kept by failed page checks.", no_args_is_help=True)
+app.add_typer(evidence_app, name="evidence")
+
+
+def _days(value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    if not re.fullmatch(r"\s*\d+\s*", value) or int(value) < 1:
+        raise UsageError(f"--older-than: {value!r} is not a number of days (a whole number, "
+                         "1 or more)")
+    return int(value)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+@evidence_app.command("prune")
+def evidence_prune(
+    config: ConfigOption = None,
+    older_than: Annotated[str | None, typer.Option(
+        "--older-than", metavar="DAYS", help="Remove run folders older than DAYS days "
+        "[default: the config's evidence_keep_days, 30 unless set]", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be removed; "
+                                          "remove nothing.")] = False,
+) -> None:
+    """Remove evidence run folders under the config's evidence root older than DAYS days.
+
+    Only run folders directly under the root (APP-TIMESTAMP) are removed, never a symlink
+    or anything outside the root. Exit 0, 1 when a folder could not be removed, 2 bad usage.
+    """
+    from smokeseal.config import find_config_path, load_config
+    from smokeseal.evidence import prune_evidence
+
+    loaded = load_config(find_config_path(config or _globals.config))
+    days = _days(older_than, loaded.evidence_keep_days)
+    pruned = prune_evidence(loaded.evidence_root, days, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for folder, size in pruned.folders:
+        stdout.print(f"{verb} {folder} ({_megabytes(size)})", markup=False, highlight=False,
+                     soft_wrap=True)
+    for error in pruned.errors:
+        stderr.print(f"[yellow]warning:[/] could not remove {escape(error)}", soft_wrap=True)
+    count = len(pruned.folders)
+    stdout.print(f"{verb} {count} run folder{'s' * (count != 1)} older than {days} "
+                 f"day{'s' * (days != 1)} under {pruned.root}: "
+                 f"{_megabytes(pruned.freed)} {'would be ' if dry_run else ''}freed",
+                 markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(1 if pruned.errors else 0)
+
+
+def _prune_quietly(config: Config) -> None:
+    """After a run: remove run folders past ``evidence_keep_days``, saying so on stderr.
+    Never changes the run's outcome."""
+    try:
+        from smokeseal.evidence import prune_evidence
+
+        pruned = prune_evidence(config.evidence_root, config.evidence_keep_days)
+    except Exception as exc:  # best effort: the run's result stands
+        stderr.print(f"[yellow]warning:[/] evidence not pruned: {escape(str(exc))}")
+        return
+    if pruned.folders:
+        count = len(pruned.folders)
+        stderr.print(f"pruned {count} evidence run folder{'s' * (count != 1)} older than "
+                     f"{pruned.days} days ({_megabytes(pruned.freed)} freed)",
+                     style="dim", markup=False, highlight=False)
+    for error in pruned.errors:
+        stderr.print(f"[yellow]warning:[/] could not prune {escape(error)}", soft_wrap=True)
+
+
 # --- ship and seal ----------------------------------------------------------------------
 
 def _show_seal(seal: Seal, release: Release, as_json: bool) -> None:
@@ -685,6 +759,7 @@ def _ship(config: Config, ledger: Ledger, release: Release, *, no_browser: bool)
         _show_seal(seal, shipped, as_json=False)
     else:
         stdout.print(f"shipped {shipped.ref}; no seal was recorded", markup=False)
+    _prune_quietly(config)
 
 
 def _write_junit(path: Path, suites: list[tuple[str, Seal]]) -> None:
@@ -723,6 +798,7 @@ def seal_command(ref: ReleaseArgument, as_json: JsonOption = False,
     if junit is not None:
         _write_junit(junit, [(release.app, seal)])
     _show_seal(seal, recorded, as_json)
+    _prune_quietly(config)
     raise typer.Exit(0 if seal.green else 1)
 
 

@@ -528,6 +528,12 @@ class App(_Model):
 class Config(_Model):
     database_url: str | None = None
     evidence_dir: str | None = None
+    #: Run folders under the evidence root older than this are removed at the end of each
+    #: run (and by ``smokeseal evidence prune``).
+    evidence_keep_days: PositiveInt = 30
+    #: ``on-failure``: a failed page check keeps a Playwright trace beside its screenshot;
+    #: ``off``: no page check is traced.
+    trace: Literal["on-failure", "off"] = "on-failure"
     #: CA certificates (PEM) that production's TLS chains to, for the browser and HTTP
     #: checks alike; relative to the config file. Wins over ``$SSL_CERT_FILE``.
     ca_file: str | None = None

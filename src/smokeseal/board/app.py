@@ -59,7 +59,8 @@ READ_TIMEOUT = 5.0
 #: waits for a connection behind other views.
 READERS = 10
 #: The only evidence files the board serves, with the type each is served as.
-EVIDENCE_FILES = {"screenshot.png": "image/png", "console.txt": "text/plain; charset=utf-8"}
+EVIDENCE_FILES = {"screenshot.png": "image/png", "console.txt": "text/plain; charset=utf-8",
+                  "trace.zip": "application/zip"}
 
 
 @dataclass(frozen=True)
@@ -282,7 +283,8 @@ class Board:
         checks = (release.smoke_seal or {}).get("checks") or []
         data["checks"] = [
             {**_CHECK_DEFAULTS, **_upgraded(check),
-             "evidence_urls": self._evidence_urls(release.seal_id, index, check)}
+             "evidence_urls": self._evidence_urls(release.seal_id, index, check),
+             "evidence_pruned": self._evidence_pruned(check)}
             for index, check in enumerate(checks) if isinstance(check, dict)
         ]
         data["seals"] = history[::-1]
@@ -297,6 +299,11 @@ class Board:
             return {}
         return {name: f"/evidence/{seal_id}/{index}/{name}" for name in EVIDENCE_FILES
                 if (folder / name).is_file()}
+
+    def _evidence_pruned(self, check: dict[str, Any]) -> bool:
+        """The check kept evidence under the root, and the folder is gone (pruned)."""
+        folder = self._evidence_folder(check.get("evidence"))
+        return folder is not None and not folder.exists()
 
     def _evidence_folder(self, recorded: Any) -> Path | None:
         """The recorded folder, only if it lies inside the evidence root."""
@@ -323,8 +330,10 @@ class Board:
         # A symlink inside the folder must not lead elsewhere.
         if not path.is_relative_to(folder) or not path.is_file():
             raise HTTPException(404, "no such evidence")
+        # A trace is opened with Playwright's viewer, not in the browser: downloaded.
+        disposition = "attachment" if name == "trace.zip" else "inline"
         return FileResponse(path, media_type=EVIDENCE_FILES[name], headers={
-            "content-disposition": f'inline; filename="{name}"',
+            "content-disposition": f'{disposition}; filename="{name}"',
             "content-security-policy": "default-src 'none'; sandbox",
         })
 
