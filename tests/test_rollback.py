@@ -72,7 +72,7 @@ def test_the_config_refuses_a_bad_template_naming_the_key() -> None:
         parse_config(CONFIG.format(lines="      - kamal rollback {last_green.tag}\n"))
     message = str(raised.value)
     assert "apps.shop.rollback" in message and "{last_green.tag}" in message
-    with pytest.raises(ConfigError, match="apps.shop.rollback"):
+    with pytest.raises(ConfigError, match=r"apps\.shop\.rollback"):
         parse_config("apps:\n  shop:\n    url: https://shop.example.com\n    rollback: []\n")
 
 
