@@ -20,7 +20,10 @@ BIN = Path(sys.executable).parent
 
 def cli(*args: str, cwd: Path | None = None,
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("SMOKESEAL_")}
+    # Nor GitHub Actions' own (a summary file, annotations) when the tests run in a workflow.
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith("SMOKESEAL_") and k not in ("GITHUB_ACTIONS",
+                                                              "GITHUB_STEP_SUMMARY")}
     environ.update(env or {})
     return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True,
                           cwd=cwd, env=environ, timeout=120, check=False)

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -25,6 +26,7 @@ from smokeseal.errors import ConfigError, SmokesealError, UsageError
 
 if TYPE_CHECKING:
     from smokeseal.config import Config
+    from smokeseal.github_actions import Subject
     from smokeseal.ledger import Ledger, Release
     from smokeseal.seal import Seal
 
@@ -84,12 +86,67 @@ def _options(
     _globals.debug = _globals.debug or debug
 
 
+@dataclass
+class GitHub:
+    """What a run tells GitHub Actions: a job summary appended to ``summary``, and, with
+    ``annotate``, one workflow command per failed or flaky check (on stderr with ``--json``,
+    whose stdout is the JSON alone)."""
+
+    summary: Path | None = None
+    annotate: bool = False
+    as_json: bool = False
+
+    @classmethod
+    def from_env(cls, summary: bool | None, as_json: bool) -> GitHub:
+        path = os.environ.get("GITHUB_STEP_SUMMARY") or None
+        if summary and path is None:
+            raise UsageError("--github-summary: GITHUB_STEP_SUMMARY is not set (GitHub Actions "
+                             "sets it in every step)")
+        return cls(Path(path) if path and summary is not False else None,
+                   os.environ.get("GITHUB_ACTIONS") == "true", as_json)
+
+    @contextlib.contextmanager
+    def commands_paused(self) -> Iterator[None]:
+        """The runner obeys no workflow command while production's text is shown as is."""
+        if not self.annotate or self.as_json:
+            yield
+            return
+        from smokeseal.github_actions import resume_commands, stop_commands, stop_token
+
+        token = stop_token()
+        print(stop_commands(token), flush=True)
+        try:
+            yield
+        finally:
+            print(resume_commands(token), flush=True)
+
+    def tell(self, results: list[tuple[Subject, Seal]]) -> None:
+        from smokeseal.github_actions import annotation_lines, summary_markdown
+
+        if self.annotate:
+            stream = sys.stderr if self.as_json else sys.stdout
+            for subject, seal in results:
+                for line in annotation_lines(subject, seal):
+                    print(line, file=stream)
+            stream.flush()
+        if self.summary is not None:
+            text = "".join(summary_markdown(subject, seal) for subject, seal in results)
+            try:
+                with self.summary.open("a", encoding="utf-8") as handle:
+                    handle.write(text)
+            except OSError as exc:
+                # A side output, like --junit: the verdict stands and is still exited with.
+                stderr.print(f"[yellow]warning:[/] --github-summary: cannot write "
+                             f"{escape(str(self.summary))}: {escape(exc.strerror or str(exc))}")
+
+
 def _smoke(app_name: str | None, every_app: bool, url: str | None, as_json: bool,
            junit: Path | None, no_browser: bool, config: Path | None, debug: bool,
-           sha: str | None = None) -> None:
+           sha: str | None = None, github_summary: bool | None = None) -> None:
     from smokeseal.config import find_config_path, load_config
 
     _globals.debug = _globals.debug or debug
+    github = GitHub.from_env(github_summary, as_json)
     if every_app == (app_name is not None):
         raise UsageError("give APP, or --all for every app in the config")
     if every_app and url is not None:
@@ -100,16 +157,17 @@ def _smoke(app_name: str | None, every_app: bool, url: str | None, as_json: bool
         raise UsageError(f"--sha: {sha!r} is not a commit sha (7 to 64 hex digits)")
     loaded = load_config(find_config_path(config or _globals.config))
     if app_name is None:
-        _smoke_fleet(loaded, as_json=as_json, junit=junit, no_browser=no_browser)
+        _smoke_fleet(loaded, as_json=as_json, junit=junit, no_browser=no_browser,
+                     github=github)
     if sha is not None and loaded.app(app_name).version is None:
         raise UsageError(f"--sha: app {app_name!r} has no 'version:' in the config, so the "
                          "revision production serves cannot be read")
     _smoke_and_show(loaded, app_name, url=url, as_json=as_json, junit=junit,
-                    no_browser=no_browser, sha=sha)
+                    no_browser=no_browser, sha=sha, github=github)
 
 
 def _smoke_fleet(config: Config, *, as_json: bool, junit: Path | None,
-                 no_browser: bool) -> NoReturn:
+                 no_browser: bool, github: GitHub) -> NoReturn:
     """Every app at once, one browser: one result per app; exit 1 if any is red."""
     import time
 
@@ -132,20 +190,24 @@ def _smoke_fleet(config: Config, *, as_json: bool, junit: Path | None,
     if junit is not None:
         _write_junit(junit, list(seals.items()))
     if as_json:
-        print(json.dumps({"apps": {name: seal.to_dict() for name, seal in seals.items()},
-                          "green": sum(seal.green for seal in seals.values()),
-                          "red": sum(not seal.green for seal in seals.values()),
-                          "duration_ms": round(seconds * 1000)},
-                         ensure_ascii=False, indent=2))
+        _print_json({"apps": {name: seal.to_dict() for name, seal in seals.items()},
+                     "green": sum(seal.green for seal in seals.values()),
+                     "red": sum(not seal.green for seal in seals.values()),
+                     "duration_ms": round(seconds * 1000)})
     else:
-        print_fleet(stdout, seals, seconds)
+        with github.commands_paused():
+            print_fleet(stdout, seals, seconds)
+    from smokeseal.github_actions import Subject
+
+    github.tell([(Subject(name), seal) for name, seal in seals.items()])
     _prune_quietly(config)
     raise typer.Exit(0 if all(seal.green for seal in seals.values()) else 1)
 
 
 def _smoke_and_show(config: Config, app_name: str, *, url: str | None = None,
                     as_json: bool = False, junit: Path | None = None,
-                    no_browser: bool = False, sha: str | None = None) -> NoReturn:
+                    no_browser: bool = False, sha: str | None = None,
+                    github: GitHub | None = None) -> NoReturn:
     from smokeseal.report import Progress, print_run
     from smokeseal.runner import run_app
     from smokeseal.seal import seal_from_run
@@ -159,10 +221,15 @@ def _smoke_and_show(config: Config, app_name: str, *, url: str | None = None,
     seal = seal_from_run(run, expected_sha=sha, secrets=secrets_of(config))
     if junit is not None:
         _write_junit(junit, [(app_name, seal)])
+    github = github or GitHub()
     if as_json:
-        print(json.dumps({"app": app_name, **seal.to_dict()}, ensure_ascii=False, indent=2))
+        _print_json({"app": app_name, **seal.to_dict()})
     else:
-        print_run(stdout, app_name, run, seal)
+        with github.commands_paused():
+            print_run(stdout, app_name, run, seal)
+    from smokeseal.github_actions import Subject
+
+    github.tell([(Subject(app_name, sha=sha), seal)])
     _prune_quietly(config)
     raise typer.Exit(0 if seal.green else 1)
 
@@ -190,20 +257,25 @@ NoBrowserOption = Annotated[bool, typer.Option(
 ShaOption = Annotated[str | None, typer.Option(
     "--sha", help="The commit production must serve (needs the app's 'version:'); another "
     "revision answering is a failed version check.")]
+GithubSummaryOption = Annotated[bool | None, typer.Option(
+    "--github-summary/--no-github-summary", show_default=False,
+    help="Append a Markdown job summary (verdict, checks, rollback) to $GITHUB_STEP_SUMMARY "
+    "[default: on when it is set]. Under GitHub Actions, failed checks are also annotated.")]
 
 
 @app.command("smoke")
 def smoke_command(app_name: MaybeAppArgument = None, every_app: AllOption = False,
                   url: UrlOption = None, as_json: JsonOption = False,
                   junit: JunitOption = None, no_browser: NoBrowserOption = False,
-                  sha: ShaOption = None, config: ConfigOption = None,
-                  debug: DebugOption = False) -> None:
+                  sha: ShaOption = None, github_summary: GithubSummaryOption = None,
+                  config: ConfigOption = None, debug: DebugOption = False) -> None:
     """Run APP's suite (or every app's, with --all) against its production URL and record
     nothing (= prod-smoke APP).
 
     Exit 0 when every check passed, 1 when one failed, 2 for bad usage or config.
     """
-    _smoke(app_name, every_app, url, as_json, junit, no_browser, config, debug, sha)
+    _smoke(app_name, every_app, url, as_json, junit, no_browser, config, debug, sha,
+           github_summary)
 
 
 prod_smoke_app.command(help=smoke_command.__doc__)(smoke_command)
@@ -314,7 +386,10 @@ def _read_notes(path: Path | None) -> str | None:
 
 
 def _print_json(data: object) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=2))
+    from smokeseal.github_actions import json_safe
+
+    # The same value, with nothing a GitHub runner would read as a workflow command.
+    print(json_safe(json.dumps(data, ensure_ascii=False, indent=2)))
 
 
 @release_app.command("create")
@@ -775,7 +850,8 @@ def _write_junit(path: Path, suites: list[tuple[str, Seal]]) -> None:
 
 @app.command("seal")
 def seal_command(ref: ReleaseArgument, as_json: JsonOption = False,
-                 no_browser: NoBrowserOption = False, junit: JunitOption = None) -> None:
+                 no_browser: NoBrowserOption = False, junit: JunitOption = None,
+                 github_summary: GithubSummaryOption = None) -> None:
     """Seal a shipped release: run its app's suite and record the verdict.
 
     Exit 0 green, 1 red, 2 bad usage, 3 the ledger could not be reached or written.
@@ -783,6 +859,7 @@ def seal_command(ref: ReleaseArgument, as_json: JsonOption = False,
     from smokeseal.report import Progress
     from smokeseal.ship import seal_release
 
+    github = GitHub.from_env(github_summary, as_json)
     config = _config()
     assert config is not None
     with _ledger(config) as ledger:
@@ -797,7 +874,11 @@ def seal_command(ref: ReleaseArgument, as_json: JsonOption = False,
             stderr.print(f"[yellow]warning:[/] {escape(warning)}")
     if junit is not None:
         _write_junit(junit, [(release.app, seal)])
-    _show_seal(seal, recorded, as_json)
+    with github.commands_paused():
+        _show_seal(seal, recorded, as_json)
+    from smokeseal.github_actions import Subject
+
+    github.tell([(Subject(recorded.app, recorded.version, recorded.sha, recorded.id), seal)])
     _prune_quietly(config)
     raise typer.Exit(0 if seal.green else 1)
 
