@@ -637,21 +637,42 @@ def serve_command(
         help="Seconds a page waits for the ledger (a lock, a slow database) before it "
              "answers 503.")] = 5.0,  # board.READ_TIMEOUT, not imported before serving
 ) -> None:
-    """Serve the /deployments board and its JSON API (read-only).
+    """Serve the /deployments board, its JSON API and /metrics (read-only).
 
     Set SMOKESEAL_BOARD_TOKEN to require `Authorization: Bearer <token>` (or `?token=` once
-    in a browser, which sets a cookie) on every route but /up.
+    in a browser, which sets a cookie) on every route but /up. SMOKESEAL_METRICS_TOKEN, when
+    set, is the only token /metrics takes (as a bearer token). `badges: public` in the
+    config, or SMOKESEAL_PUBLIC_BADGES=1, serves /badge/APP.svg without a token.
     """
     config = _config(required=False)
     token = os.environ.get("SMOKESEAL_BOARD_TOKEN") or None
+    metrics_token = os.environ.get("SMOKESEAL_METRICS_TOKEN") or None
+    public_badges = _public_badges(config)
     with _ledger(config) as ledger:
         _serve_board(ledger, host, port, token, config.evidence_root if config else None,
-                     read_timeout=ledger_timeout)
+                     read_timeout=ledger_timeout, metrics_token=metrics_token,
+                     public_badges=public_badges)
+
+
+_YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def _public_badges(config: Config | None) -> bool:
+    """``$SMOKESEAL_PUBLIC_BADGES`` when set (1 or 0), else the config's ``badges:``."""
+    value = os.environ.get("SMOKESEAL_PUBLIC_BADGES")
+    if value is None:
+        return config is not None and config.badges == "public"
+    if value.strip().lower() in _YES:
+        return True
+    if value.strip().lower() in _NO:
+        return False
+    raise UsageError(f"SMOKESEAL_PUBLIC_BADGES: expected 1 or 0, got {value!r}")
 
 
 def _serve_board(ledger: Ledger, host: str, port: int, token: str | None,
                  evidence_root: Path | None, *, ready: str = "",
-                 read_timeout: float | None = None) -> None:
+                 read_timeout: float | None = None, metrics_token: str | None = None,
+                 public_badges: bool = False) -> None:
     import logging
     import socket
 
@@ -660,7 +681,8 @@ def _serve_board(ledger: Ledger, host: str, port: int, token: str | None,
     from smokeseal.board import READ_TIMEOUT, create_app
 
     board = create_app(ledger, token=token, evidence_root=evidence_root,
-                       read_timeout=read_timeout or READ_TIMEOUT)
+                       read_timeout=read_timeout or READ_TIMEOUT, metrics_token=metrics_token,
+                       public_badges=public_badges)
     try:
         listener = socket.create_server((host, port), reuse_port=False)
     except OSError as exc:
@@ -676,6 +698,12 @@ def _serve_board(ledger: Ledger, host: str, port: int, token: str | None,
         stderr.print("[yellow]open board:[/] anyone who can reach it can read it; "
                      "set SMOKESEAL_BOARD_TOKEN to require a token", highlight=False,
                      soft_wrap=True)
+    elif public_badges:
+        stderr.print("public badges: /badge/APP.svg answers without the token; nothing else "
+                     "does", highlight=False, soft_wrap=True)
+    if metrics_token is not None:
+        stderr.print("/metrics takes only SMOKESEAL_METRICS_TOKEN (Authorization: Bearer)",
+                     highlight=False, soft_wrap=True)
     stderr.print("Ctrl-C stops it.", style="dim")
     # Our own access log (path only: a query string may carry ?token=); uvicorn's is off.
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)

@@ -537,6 +537,9 @@ class Config(_Model):
     #: CA certificates (PEM) that production's TLS chains to, for the browser and HTTP
     #: checks alike; relative to the config file. Wins over ``$SSL_CERT_FILE``.
     ca_file: str | None = None
+    #: ``public``: the board serves ``/badge/{app}.svg`` without its token (README badges);
+    #: nothing else opens. ``$SMOKESEAL_PUBLIC_BADGES`` (1 or 0), when set, wins.
+    badges: Literal["public", "private"] = "private"
     apps: dict[str, App]
     suites: dict[str, list[Check] | Suite] = Field(default_factory=dict)
 
