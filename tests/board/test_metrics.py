@@ -150,7 +150,7 @@ def test_metrics_tell_each_apps_current_seal_and_the_outbox(
     assert of(found, "smokeseal_build_info", version=__version__) == 1
     states = {"alpha": "green", "beta": "red", "gamma": "pending", "delta": "none"}
     for app, state in states.items():
-        for each in ("green", "red", "pending", "none"):
+        for each in ("green", "red", "pending", "none", "rolled_back"):
             assert of(found, "smokeseal_seal_state", app=app, state=each) == (each == state)
     # The verdict only where the current release has one.
     assert named(found, "smokeseal_seal_green") == {frozenset({("app", "alpha")}): 1.0,
@@ -220,11 +220,19 @@ def test_a_hostile_check_name_round_trips_through_both_formats(
 def test_the_metrics_follow_the_ledger_and_two_boards_keep_apart(
         serve: Callable[..., tuple[httpx.Client, Seeded]], tmp_path: Path) -> None:
     client, seeded = serve()
-    seeded.ledger.abandon(seeded.beta_red)  # rolled back: production runs v1.9.0 again
+    # Rolled back: whatever runs now was not checked, so v1.9.0's green is not claimed.
+    seeded.ledger.abandon(seeded.beta_red)
+    found = samples(client.get("/metrics").text)
+    assert of(found, "smokeseal_seal_state", app="beta", state="rolled_back") == 1
+    assert of(found, "smokeseal_seal_state", app="beta", state="green") == 0
+    assert not [k for k in named(found, "smokeseal_seal_green") if dict(k)["app"] == "beta"]
+    assert not [k for k in named(found, "smokeseal_check_ok") if dict(k)["app"] == "beta"]
+    # Sealed again since the rollback: that seal speaks for production.
+    v19 = seeded.ledger.release("beta@v1.9.0")
+    seeded.ledger.record_seal(v19.id, {**(v19.smoke_seal or {}),
+                                       "checked_at": "2999-01-01T00:00:00Z"})
     found = samples(client.get("/metrics").text)
     assert of(found, "smokeseal_seal_green", app="beta") == 1
-    assert of(found, "smokeseal_last_seal_timestamp_seconds", app="beta") == stamp(
-        "2026-11-23T09:00:00Z")
     assert [dict(k)["check"] for k in named(found, "smokeseal_check_ok")
             if dict(k)["app"] == "beta"] == ["up"]
     # Another board in the same process, over another ledger, tells only its own apps.

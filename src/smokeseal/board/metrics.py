@@ -32,8 +32,9 @@ from smokeseal.seal import CheckRecord
 __all__ = ["MAX_LABEL", "OUTBOX_STATUSES", "SEAL_STATES", "SINKS", "exposition", "families"]
 
 #: What ``smokeseal_seal_state`` says of an app: its current release sealed green or red,
-#: shipped and awaiting its seal, or nothing shipped (only assembled or abandoned releases).
-SEAL_STATES = ("green", "red", "pending", "none")
+#: shipped and awaiting its seal, nothing shipped (only assembled or abandoned releases), or
+#: rolled back (its newest release abandoned after it shipped, nothing checked since).
+SEAL_STATES = ("green", "red", "pending", "none", "rolled_back")
 OUTCOMES = ("passed", "flaky", "failed", "skipped")
 #: Sinks always reported (0 when nothing is queued), so an alert has a series to watch.
 SINKS = ("discord", "github")
@@ -128,16 +129,17 @@ class _Families:
                 self.seal_duration, self.outcomes, self.check_duration, self.check_ok,
                 self.check_flaky, self.outbox, self.oldest]
 
-    def app(self, name: str, current: Release | None) -> None:
+    def app(self, name: str, current: Release | None, rolled_back: bool = False) -> None:
         app = _label(name)
         seal = current.smoke_seal if current is not None else None
         seal = seal if isinstance(seal, dict) else None
         status = seal.get("status") if seal else None
-        state = ("none" if current is None else
+        state = ("rolled_back" if rolled_back else "none" if current is None else
                  status if status in ("green", "red") else "pending")
         for each in SEAL_STATES:
             self.state.add_metric([app, each], 1.0 if each == state else 0.0)
-        if current is None:
+        # After a rollback what runs was not checked: no earlier seal speaks for it.
+        if current is None or rolled_back:
             return
         self.release.add_metric([app, _label(current.version), _label(current.sha),
                                  str(current.id)], 1.0)
@@ -177,7 +179,7 @@ def families(ledger: Ledger) -> list[Metric]:
     found = _Families()
     found.build.add_metric([__version__], 1.0)
     for name, current in ledger.current_releases().items():
-        found.app(name, current)
+        found.app(name, current, rolled_back=ledger.rolled_back(name) is not None)
     found.messages(ledger.outbox_tallies(OUTBOX_STATUSES))
     return found.all()
 
