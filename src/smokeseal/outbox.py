@@ -27,7 +27,7 @@ from smokeseal.errors import SinkError
 from smokeseal.ledger import Ledger, Message, NewMessage, Release
 from smokeseal.seal import Seal
 from smokeseal.secrets import scrub, secrets_of
-from smokeseal.sinks import discord, github
+from smokeseal.sinks import discord, github, slack, webhook
 from smokeseal.sinks.base import TIMEOUT, Sink
 from smokeseal.sinks.text import seal_section, with_section
 
@@ -37,7 +37,8 @@ __all__ = ["DeliveryReport", "deliver", "deliver_quietly", "messages_for_seal",
 MAX_TRIES_PER_RUN = 5
 #: A claim outlives any one run's budget, so a slow delivery never loses it midway.
 LEASE_SECONDS = 600.0
-_SINKS: tuple[type[Sink], ...] = (discord.DiscordSink, github.GithubSink)
+_SINKS: tuple[type[Sink], ...] = (discord.DiscordSink, github.GithubSink, slack.SlackSink,
+                                  webhook.WebhookSink)
 #: The lines (a sink, or one kind of a sink) in which a release's messages go out in the
 #: order they were queued: a thread people read, and each edit of the current verdict (so
 #: that a newer seal's edit always lands after an older one's, whichever flusher sends it).
@@ -49,7 +50,9 @@ ORDERED: tuple[tuple[str, str | None], ...] = (
 
 def messages_for_ship(config: Config) -> Callable[[Release], list[NewMessage]]:
     def build(release: Release) -> list[NewMessage]:
-        return discord.messages_for_ship(config.app(release.app), release)
+        app = config.app(release.app)
+        return [*discord.messages_for_ship(app, release),
+                *slack.messages_for_ship(app, release)]
 
     return build
 
@@ -57,7 +60,9 @@ def messages_for_ship(config: Config) -> Callable[[Release], list[NewMessage]]:
 def messages_for_seal(config: Config, release: Release, seal: Seal) -> list[NewMessage]:
     app = config.app(release.app)
     return [*discord.messages_for_seal(app, release, seal),
-            *github.messages_for_seal(app, release, seal)]
+            *github.messages_for_seal(app, release, seal),
+            *slack.messages_for_seal(app, release, seal),
+            *webhook.messages_for_seal(app, release, seal)]
 
 
 def notes_with_seal(seal: Seal) -> Callable[[str | None], str | None]:
@@ -237,6 +242,10 @@ def _sink(config: Config, message: Message) -> Sink:
         return discord.DiscordSink(notify.discord)
     if message.sink == "github" and notify and notify.github_release:
         return github.GithubSink(notify.github_release)
+    if message.sink == "slack" and notify and notify.slack:
+        return slack.SlackSink(notify.slack)
+    if message.sink == "webhook" and notify and notify.webhook:
+        return webhook.WebhookSink(notify.webhook)
     raise SinkError(f"{message.sink}: not configured for app {message.app} any more",
                     permanent=True)
 

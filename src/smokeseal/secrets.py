@@ -22,8 +22,9 @@ __all__ = ["ELLIPSIS", "MIN_SECRET_LENGTH", "scrub", "scrub_all", "secrets_of"]
 
 #: Environment variables of smokeseal's own that hold secrets (the database URL's password
 #: alone is: see :func:`_database_passwords`).
-_SECRET_VARIABLES = ("DISCORD_WEBHOOK_URL", "GITHUB_TOKEN", "SMOKESEAL_BOARD_TOKEN",
-                     "SMOKESEAL_METRICS_TOKEN")
+_SECRET_VARIABLES = ("DISCORD_WEBHOOK_URL", "GITHUB_TOKEN", "SLACK_BOT_TOKEN",
+                     "SMOKESEAL_BOARD_TOKEN", "SMOKESEAL_METRICS_TOKEN",
+                     "SMOKESEAL_WEBHOOK_SECRET", "SMOKESEAL_WEBHOOK_URL")
 #: Shorter values are not scrubbed: hiding every "1" or "on" (a ``${DEBUG}`` header, say)
 #: would wreck every text around it, and a secret that short protects nothing anyway.
 MIN_SECRET_LENGTH = 4
@@ -41,6 +42,11 @@ def secrets_of(config: Config, environ: Mapping[str, str] | None = None) -> list
             found += [url, url.rstrip("/").rsplit("/", 1)[-1]]
         if app.notify.github_release:
             found.append(app.notify.github_release.token.get_secret_value())
+        if app.notify.slack:
+            found.append(app.notify.slack.token.get_secret_value())
+        if app.notify.webhook:
+            url = app.notify.webhook.url.get_secret_value()
+            found += [url, app.notify.webhook.secret.get_secret_value(), *_url_tokens(url)]
         if app.basic_auth:
             # The password, and the header a page that echoes its request would show.
             password = app.basic_auth.password.get_secret_value()
@@ -50,6 +56,25 @@ def secrets_of(config: Config, environ: Mapping[str, str] | None = None) -> list
     urls = {url for app in config.apps.values() for url in (app.url, *app.aliases)}
     return sorted({s for s in found if len(s) >= MIN_SECRET_LENGTH and s.rstrip("/") not in urls},
                   key=len, reverse=True)
+
+
+#: A piece of a webhook URL this long is taken for a token (``/T0/B0/XXXXXXXXXXXXXXXX``,
+#: ``?key=…``); shorter pieces (``/hooks``, ``/seal``) are words, and hiding every "hooks"
+#: in every text would wreck it while protecting nothing.
+_TOKEN_PIECE = 16
+
+
+def _url_tokens(url: str) -> list[str]:
+    """The token-like path segments and query values of a webhook URL: an error that
+    quotes the URL in part (a path, a query) must not show them either."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    pieces = [*parts.path.split("/"), *(value for _, value in parse_qsl(parts.query))]
+    return [piece for piece in pieces if len(piece) >= _TOKEN_PIECE]
 
 
 def _database_passwords(*urls: str | None) -> list[str]:
