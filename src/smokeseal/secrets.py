@@ -8,8 +8,8 @@ the board; text smokeseal keeps (delivery errors, a command check's output) goes
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["ELLIPSIS", "MIN_SECRET_LENGTH", "scrub", "scrub_all", "secrets_of"]
 
 #: Environment variables of smokeseal's own that hold secrets (the database URL's password
-#: alone is: see :func:`_database_passwords`).
+#: alone is: see :func:`_passwords`).
 _SECRET_VARIABLES = ("DISCORD_WEBHOOK_URL", "GITHUB_TOKEN", "SLACK_BOT_TOKEN",
                      "SMOKESEAL_BOARD_TOKEN", "SMOKESEAL_METRICS_TOKEN",
                      "SMOKESEAL_WEBHOOK_SECRET", "SMOKESEAL_WEBHOOK_URL")
@@ -35,7 +35,9 @@ def secrets_of(config: Config, environ: Mapping[str, str] | None = None) -> list
     environ = os.environ if environ is None else environ
     found: list[str] = [environ.get(name, "") for name in _SECRET_VARIABLES]
     found += config.check_secrets
-    found += _database_passwords(environ.get("SMOKESEAL_DATABASE_URL"), config.database_url)
+    found += _passwords(environ.get("SMOKESEAL_DATABASE_URL"), config.database_url,
+                        *_GIVEN_DATABASE_URLS,
+                        *(environ.get(name) for name in _PROXY_VARIABLES))
     for app in config.apps.values():
         if app.notify.discord:
             url = app.notify.discord.webhook_url.get_secret_value()
@@ -77,16 +79,31 @@ def _url_tokens(url: str) -> list[str]:
     return [piece for piece in pieces if len(piece) >= _TOKEN_PIECE]
 
 
-def _database_passwords(*urls: str | None) -> list[str]:
-    """The passwords in the ledger's database URLs, as written and percent-decoded."""
-    from urllib.parse import unquote, urlsplit
+def database_url_given(url: str) -> None:
+    """``--database-url``: its password is a secret like one from the environment."""
+    _GIVEN_DATABASE_URLS.append(url)
+
+
+#: What ``--database-url`` said in this process (see :func:`database_url_given`).
+_GIVEN_DATABASE_URLS: list[str] = []
+#: Proxies may be written with a user and password; the proxy's address is no secret.
+_PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                    "ALL_PROXY")
+#: The password of a URL as SQLAlchemy reads it: everything between the user's ``:`` and
+#: the last ``@`` before the host, so ``#``, ``/`` and ``?`` may be in it (urlsplit stops
+#: at them).
+_PASSWORD = re.compile(r"^[\w+.-]+://[^:/@]*:(?P<password>.*)@[^@]*$", re.S)
+
+
+def _passwords(*urls: str | None) -> list[str]:
+    """The passwords in ``urls`` (the ledger's database, proxies), as written and
+    percent-decoded."""
+    from urllib.parse import unquote
 
     found: list[str] = []
     for url in urls:
-        with contextlib.suppress(ValueError):
-            password = urlsplit(url or "").password
-            if password:
-                found += [password, unquote(password)]
+        if url and (match := _PASSWORD.match(url.strip())) and match["password"]:
+            found += [match["password"], unquote(match["password"])]
     return found
 
 
