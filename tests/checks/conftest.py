@@ -21,8 +21,9 @@ import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from smokeseal.servers import BackgroundServer
 from tests.checks.procs import running
@@ -32,6 +33,14 @@ from tests.conftest import Recorder, _read_only_proof
 PIXEL = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+
+#: Writes sent as a page is left, by ``leave()``; the query names the page.
+LEAVE_WRITES = ("const leave = () => {{ fetch('/api/beacon?{0}-keepalive', {{method: 'POST', "
+                "keepalive: true, body: 'x'}}); navigator.sendBeacon('/api/beacon?{0}', 'x') }};")
+#: Starts a worker (from a data: URL) whose WebSocket to 127.0.0.1's ``/ws/NAME`` writes.
+WORKER_SOCKET = ("new Worker('data:text/javascript,' + encodeURIComponent(\"const ws = new "
+                 "WebSocket('\" + location.origin.replace('http', 'ws').replace('localhost', "
+                 "'127.0.0.1') + \"/ws/{0}'); ws.onopen = () => ws.send('written')\"))")
 
 #: Page bodies by path; ``{other}`` is this server under its other host name.
 PAGES = {
@@ -117,6 +126,35 @@ PAGES = {
                 "navigator.sendBeacon('/api/beacon?pagehide', 'x') });"
                 "addEventListener('unload', () => navigator.sendBeacon('/api/beacon?unload', 'x'))"
                 "</script>",
+    # A page that makes its leaving-listener appear only when the wipe asks for its storage
+    # (``Storage.prototype.clear``), one that keeps adding and removing it, and one that
+    # writes on ``pageswap``: each sends a keepalive fetch and a beacon as it is left.
+    "/leaving/storage-trap": "<main>Shop</main><script>" + LEAVE_WRITES.format("trap")
+                             + "Storage.prototype.clear = function () {"
+                             "addEventListener('pagehide', leave) }</script>",
+    "/leaving/toggling": "<main>Shop</main><script>" + LEAVE_WRITES.format("toggle")
+                         + "let on = false; setInterval(() => { on ? removeEventListener("
+                         "'pagehide', leave) : addEventListener('pagehide', leave); on = !on },"
+                         " 1)</script>",
+    "/leaving/pageswap": "<main>Shop</main><script>" + LEAVE_WRITES.format("swap")
+                         + "addEventListener('pageswap', leave)</script>",
+    # Popups: one at a URL whose page starts a writing worker, one left blank and scripted by
+    # its opener to start such a worker itself.
+    "/popup": "<main>Shop</main><script>window.open('/popup/child');"
+              "const socket = location.origin.replace('http', 'ws') + '/ws/popup-blank';"
+              "const blank = window.open(); if (blank) blank.eval(`new Worker('data:text/"
+              "javascript,' + encodeURIComponent(\"const ws = new WebSocket('${socket}'); "
+              "ws.onopen = () => ws.send('written')\"))`)</script>",
+    "/popup/url": "<main>Shop</main><script>window.open('/popup/child')</script>",
+    "/popup/child": "<main>Popup</main><script>" + WORKER_SOCKET.format("popup")
+                    + ";fetch('/api/orders', {method: 'POST', body: 'x'}).catch(() => {})"
+                    "</script>",
+    # A frame (of the app's origin, and of another) whose worker opens a WebSocket.
+    "/framed/worker-socket": "<main>Shop</main><iframe src='/framed/socket-worker'></iframe>",
+    "/framed/worker-socket/other": "<main>Shop</main>"
+                                   "<iframe src='{other}/framed/socket-worker'></iframe>",
+    "/framed/socket-worker": "<p>Frame</p><script>" + WORKER_SOCKET.format("frame-worker")
+                             + "</script>",
     # After a deploy renamed the chunks, the SPA's catch-all answers the old names with itself.
     "/stale-bundle": '<link rel=stylesheet href="/_nuxt/entry.abc.css">'
                      '<script type=module src="/_nuxt/entry.abc.js"></script><main>Shop</main>',
@@ -276,7 +314,14 @@ def _shop_app(seen: list[tuple[str, str]]) -> ASGIApp:
         Route("/_nuxt/{rest:path}", lambda request: HTMLResponse(
             PAGES["/"], headers={"access-control-allow-origin": "*"})),
     ]
+    async def socket(websocket: WebSocket) -> None:
+        await websocket.accept()
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                await websocket.receive_text()
+
     routes = [Route(path, page) for path in PAGES]
+    routes += [WebSocketRoute("/ws/{name}", socket)]
     routes += [Route("/away", away),
                Route("/empty-404", lambda request: HTMLResponse("", 404)),
                Route("/sso-down", lambda request: HTMLResponse("<h1>Bad gateway</h1>", 502)),
@@ -390,6 +435,12 @@ READ_PAGES = {
                     "'/_dash-update-component', {method: 'POST', body: 'x'})"
                     ".then(r => r.text(), () => 'All good').then(t => { m.textContent = t })"
                     "</script>",
+    # Workers' sockets beside a declared one: to the declared path, and to another.
+    "/socket/workers": "<main>Shop</main><script>"
+                       "const origin = location.origin.replace('http', 'ws');"
+                       "for (const path of ['/ws', '/ws-admin']) new Worker('data:text/"
+                       "javascript,' + encodeURIComponent(`const ws = new WebSocket('${origin}"
+                       "${path}'); ws.onmessage = () => ws.send('written')`))</script>",
     # The same beacon, seven times.
     "/beacons": "<main>Shop</main><script>for (let n = 0; n < 7; n++) "
                 "fetch('/api/beacon', {method: 'POST', body: 'x'}).catch(() => {})</script>",
@@ -414,8 +465,6 @@ class Reader:
 def _reader_app(seen: list[tuple[str, str]], bodies: list[bytes],
                 messages: list[str]) -> ASGIApp:
     from starlette.responses import JSONResponse
-    from starlette.routing import WebSocketRoute
-    from starlette.websockets import WebSocket, WebSocketDisconnect
 
     async def page(request: Request) -> Response:
         other = f"http://localhost:{request.url.port}"
@@ -464,7 +513,8 @@ DECLARED = {("POST", "/_dash-update-component"), ("POST", "/graphql"), ("WEBSOCK
 
 
 @pytest.fixture
-def reader(_reader_server: tuple[BackgroundServer, Reader]) -> Iterator[Reader]:
+def reader(_reader_server: tuple[BackgroundServer, Reader],
+           request: pytest.FixtureRequest) -> Iterator[Reader]:
     """A production stand-in that reads by POST, GraphQL and WebSocket. Afterwards it must
     have received nothing but GET, HEAD and declared reads, and no GraphQL body holding a
     mutation or subscription."""
@@ -472,6 +522,8 @@ def reader(_reader_server: tuple[BackgroundServer, Reader]) -> Iterator[Reader]:
     for log in (reader.seen, reader.graphql_bodies, reader.socket_messages):
         log.clear()
     yield reader
+    if request.node.get_closest_marker("sends_writes"):
+        return
     writes = [(method, path) for method, path in reader.seen
               if method not in ("GET", "HEAD") and (method, path) not in DECLARED]
     assert not writes, f"the reading stand-in (production) received writes: {writes}"

@@ -3,14 +3,24 @@
 One browser per run (:class:`BrowserSession`). Each page check gets a tab (a context with
 one page) whose route guard aborts every request that is not GET or HEAD (a dedicated
 worker's too), with service workers blocked, shared workers and WebSocketStream disabled (no
-route sees their requests) and WebSockets refused: a page frame's by Playwright's socket
-route, a dedicated worker's (which that route never sees) by a network rule on the page's
-target that takes ws: and wss: offline (:data:`SOCKETS_OFFLINE`), listed as ``WEBSOCKET url
-(worker)``. A check that declares a ``WEBSOCKET`` read goes without that rule (it would
-refuse the declared socket too): its workers' sockets are noted, not refused. A worker's own
-(nested) workers are out of the rule's reach. Writes a page sends as it is left (a keepalive
-fetch, a beacon on pagehide) pass every route and rule, so a tab whose page listens for being
-left is closed, never wiped for reuse.
+route sees their requests), popups refused by the browser (``--block-new-web-contents`` in the
+headless shell, the popup blocker Playwright turns off turned back on in the full Chromium; one
+that opens anyway is closed, its requests refused, noted, and its tab not reused) and
+WebSockets refused: a page frame's by Playwright's socket route, a dedicated worker's (which
+that route never sees) by a network rule on the page's target that takes ws: and wss: offline
+(:data:`SOCKETS_OFFLINE`). That rule reaches the workers of the page's own frame only: a
+frame's worker (same origin or not, in the page's process or not) and a worker's own workers
+connect past it. So a worker's socket is listed as refused (``WEBSOCKET url (worker)``) only
+once the browser said it never connected; one that connected (its handshake answered, a frame,
+a close with no error, or no word by the verdict) is a write that reached production, and
+fails the check whatever ``no_writes`` says: red, never a quiet green. A check that declares a
+``WEBSOCKET`` read goes without the rule (it would refuse the declared socket too): a worker's
+socket to a declared path is listed as a read, any other fails the check the same way.
+
+Writes a page sends as it is left (a keepalive fetch, a beacon on pagehide) pass Playwright's
+routes (it lets a request whose frame is gone through), so the wipe guards them itself: see
+:meth:`Tab._wipe`. A tab whose page listens for being left, has frames, or ever had a popup is
+closed, never wiped for reuse (closing a context runs no handler).
 
 The guard's exceptions are the app's declared ``reads:`` (:mod:`smokeseal.checks.reads`): to the
 app's own origin only, a GraphQL read only when it is a query, a let-through HTTP
@@ -23,7 +33,11 @@ note, not a page error.
 
 A tab is reused by a later check only once it is wiped back to a new visitor's state
 (cookies, storage and cache of every origin it saw, and a blank page): that saves starting
-a renderer and a context per check, about half of what a page check costs.
+a renderer and a context per check, about half of what a page check costs. Measured with
+``bench/reuse.py`` on the demo app (same counts before and after the wipe was hardened): its
+three page checks one after another open 1 tab (2 reused), eight of its pages one after
+another 1 tab (7 reused); run side by side, as ``prod-smoke`` starts them, each check has a
+tab of its own (0 reused), so reuse only pays where checks outnumber the concurrency.
 
 What a page check judges is in :mod:`smokeseal.checks.page`. This module imports
 Playwright; the runner imports it only when a suite has page checks.
@@ -109,7 +123,15 @@ LAUNCH_ARGS = (
     "--disable-shared-workers",
     # A WebSocketStream is a socket no route sees, in pages and workers alike.
     "--disable-blink-features=WebSocketStream",
+    # No popups (``window.open``, ``target=_blank``): a new page would get the route but
+    # not the page target's socket rule. The headless shell honours this flag; the full
+    # Chromium ignores it and blocks them by its popup blocker instead, which Playwright
+    # turns off by default (see :data:`IGNORED_DEFAULT_ARGS`).
+    "--block-new-web-contents",
 )
+#: Playwright's default flags taken back: with its popup blocker on, the full Chromium refuses
+#: a popup no click opened (smokeseal never clicks).
+IGNORED_DEFAULT_ARGS = ("--disable-popup-blocking",)
 #: Run in every frame before the page's scripts: the same, should a browser ignore the flag.
 INIT_SCRIPT = "delete window.SharedWorker; delete window.WebSocketStream"
 #: Playwright's socket route patches page frames only: a dedicated worker's ``new WebSocket``
@@ -125,7 +147,12 @@ SOCKETS_ONLINE: dict[str, Any] = {"offline": False, "matchedNetworkConditions": 
 #: route and no network rule, so a tab whose page listens for any of them is never left for
 #: reuse, only closed (closing a context runs none of them).
 LEAVING_EVENTS = frozenset({"pagehide", "unload", "beforeunload", "visibilitychange",
-                            "freeze"})
+                            "freeze", "pageswap"})
+#: How Chromium says a WebSocket never got a connection (the socket rule's
+#: ``net::ERR_INTERNET_DISCONNECTED``, or no server there): nothing reached production.
+_NEVER_CONNECTED = "Error in connection establishment"
+#: How long the verdict waits for the outcome of a worker's socket it has not heard of yet.
+SOCKET_GRACE = 1.0
 #: What one visit keeps on its result: a page firing beacons in a loop must not write
 #: megabytes into every seal.
 MAX_BLOCKED = 50
@@ -229,6 +256,11 @@ class Visit:
     page_errors: list[str] = field(default_factory=list)
     #: Findings of the visit itself (page errors the guard caused), before the judging's.
     notes: list[str] = field(default_factory=list)
+    #: Workers' sockets that were not refused (a socket rule that did not reach them): writes
+    #: that may have reached production, each a failure of the check whatever ``no_writes``.
+    reached: Tally = field(default_factory=lambda: Tally(MAX_BLOCKED))
+    #: Workers' sockets whose outcome (refused, or connected) is not known yet.
+    sockets_pending: dict[Any, str] = field(default_factory=dict)
     console_errors: list[str] = field(default_factory=list)
     errored: asyncio.Event = field(default_factory=asyncio.Event)
     origins: set[str] = field(default_factory=set)
@@ -291,6 +323,12 @@ class Tab:
         self.reusable = True
         #: The proxy the context goes out through: a tab serves only checks that want it.
         self.proxy: dict[str, str] | None = None
+        #: While the tab is wiped and waits for its next check, every request of the page
+        #: target is failed by this session's own interception (see :meth:`_wipe`).
+        self.holding = False
+        #: Requests that interception failed during the wipe (a page writing as it is left).
+        self.held = 0
+        self._closing: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, browser: Browser, proxy: Mapping[str, str] | None = None) -> Tab:
@@ -314,7 +352,9 @@ class Tab:
             page.on("requestfinished", tab._on_request_finished)
             page.on("requestfailed", tab._on_request_failed)
             page.on("websocket", tab._on_websocket)
+            context.on("page", tab._on_popup)
             tab.cdp = await context.new_cdp_session(page)
+            tab.cdp.on("Fetch.requestPaused", tab._on_held)
             try:
                 await tab.cdp.send("Network.emulateNetworkConditionsByRule", SOCKETS_OFFLINE)
             except PlaywrightError as exc:
@@ -341,6 +381,14 @@ class Tab:
                            access=access or Access(), probe=probe)
         return self.visit
 
+    async def arm(self, policy: ReadPolicy) -> None:
+        """Ready for a visit under ``policy``: the wipe's interception lifted, the socket rule
+        as ``policy`` needs it."""
+        if self.holding and self.cdp is not None:
+            await self.cdp.send("Fetch.disable")
+            self.holding = False
+        await self.guard_sockets(policy)
+
     async def guard_sockets(self, policy: ReadPolicy) -> None:
         """Worker sockets offline unless ``policy`` declares a socket read (the rule cannot
         spare the page's own)."""
@@ -351,16 +399,79 @@ class Tab:
             self.sockets_offline = offline
 
     def _on_websocket(self, ws: Any) -> None:
-        # Every page frame's socket goes through the route (see _refuse_socket): a socket
-        # the browser opens past it is a worker's.
+        """A socket the browser opened past the route (see :meth:`_refuse_socket`): a
+        worker's. It is listed as refused only once it failed before any connection; one
+        that connected (its handshake answered, a frame either way, a close with no error)
+        reached production, and is a write there unless it is a declared read."""
         if ws.url in self._let_through:
             self._let_through.remove(ws.url)
             return
-        if self.sockets_offline:
-            self.visit.block(f"WEBSOCKET {ws.url} (worker)")
-        else:
-            _note_once(self.visit, f"a worker opened WEBSOCKET {shorten(ws.url, 100)}: not "
-                                   "refused, as the check declares WEBSOCKET reads")
+        visit = self.visit  # a late event belongs to this visit, not the tab's next
+        attempt = f"WEBSOCKET {ws.url} (worker)"
+        if not self.sockets_offline and visit.policy.socket_read(ws.url) is not None:
+            visit.reads.add(f"WEBSOCKET {path_of(ws.url)} (worker)")
+            return
+        visit.sockets_pending[ws] = attempt
+
+        def refused(error: Any) -> None:
+            if visit.sockets_pending.pop(ws, None) is None:
+                return
+            if str(error).startswith(_NEVER_CONNECTED):
+                visit.block(attempt)
+            else:  # the handshake was answered: production heard it
+                visit.reached.add(f"{attempt}: {shorten(str(error), 80)}")
+
+        def connected(*_: Any) -> None:
+            if visit.sockets_pending.pop(ws, None) is not None:
+                visit.reached.add(attempt)
+
+        ws.on("socketerror", refused)
+        for event in ("framesent", "framereceived", "close"):
+            ws.on(event, connected)
+
+    async def settle_sockets(self, budget: float) -> None:
+        """Wait a little (:data:`SOCKET_GRACE`, at most ``budget``) for workers' sockets
+        whose outcome is unknown; any still unknown is counted as reached: it was not seen
+        refused."""
+        visit = self.visit
+        end = time.monotonic() + min(SOCKET_GRACE, max(budget, 0))
+        while visit.sockets_pending and time.monotonic() < end:
+            await asyncio.sleep(0.02)
+        for attempt in list(visit.sockets_pending.values()):
+            visit.reached.add(f"{attempt}: not seen refused")
+        visit.sockets_pending.clear()
+
+    def _on_popup(self, page: Page) -> None:
+        """A page the tab's page opened though popups are blocked (a browser that ignores the
+        flag): closed at once, its requests refused by the route meanwhile (see
+        :meth:`_guard`), noted, and the tab not reused."""
+        if page == self.page:
+            return
+        self.reusable = False
+        _note_once(self.visit, f"page opened a popup ({shorten(page.url, 100)}): closed, as "
+                               "smokeseal guards one page per check")
+        task = asyncio.ensure_future(self._close_popup(page))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close_popup(page: Page) -> None:
+        with contextlib.suppress(PlaywrightError, TimeoutError):
+            await asyncio.wait_for(page.close(), CLOSE_TIMEOUT)
+
+    def _on_held(self, event: dict[str, Any]) -> None:
+        """A request paused by the wipe's interception: failed, whatever it is."""
+        self.held += 1
+        if self.cdp is not None:
+            task = asyncio.ensure_future(self._fail_held(self.cdp, event["requestId"]))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _fail_held(cdp: CDPSession, request_id: str) -> None:
+        with contextlib.suppress(PlaywrightError):
+            await cdp.send("Fetch.failRequest", {"requestId": request_id,
+                                                 "errorReason": "BlockedByClient"})
 
     async def _guard(self, route: Route) -> None:
         request = route.request
@@ -368,6 +479,13 @@ class Tab:
             self.visit.origins.add(origin)
         # A tab closed under a pending request makes these raise; nothing is left to guard.
         with contextlib.suppress(PlaywrightError):
+            frame = _frame_of(request)
+            if (_page_of(frame) is not self.page) if frame is not None \
+                    else request.is_navigation_request():
+                # A popup's (see _on_popup; its first navigation has no frame yet): nothing
+                # of it loads while it is being closed.
+                await route.abort("blockedbyclient")
+                return
             if request.method in READ_ONLY_METHODS:
                 await self._read(route)
                 return
@@ -568,26 +686,44 @@ class Tab:
         return True
 
     async def _wipe(self) -> None:
-            if await self._listens_for_leaving():
-                raise PlaywrightError("the page listens for being left")
-            # sessionStorage belongs to the tab, not the origin: clear it while its frames
-            # are still there to ask.
-            for frame in self.page.frames:
-                await frame.evaluate("() => { try { sessionStorage.clear() } catch (e) {} }")
-            await self.page.goto("about:blank", timeout=5000)
-            if self.cdp is None:
-                self.cdp = await self.context.new_cdp_session(self.page)
-            for origin in self.visit.origins:
-                await self.cdp.send("Storage.clearDataForOrigin",
-                                    {"origin": origin, "storageTypes": "all"})
-            await self.context.clear_cookies()
-            await self.cdp.send("Network.clearBrowserCache")
+        """Leave the page for a blank one, no page script running and nothing sent.
+
+        First this session's own interception fails every request of the page target until
+        the next check arms the tab (:meth:`arm`): Playwright lets a request whose frame is
+        gone (a keepalive fetch or beacon sent as the page is left) pass its routes, this
+        interception does not. Then page script is stopped (timers, and whatever a page
+        would do when asked for its storage), sessionStorage is cleared through DevTools
+        (never by calling the page's ``Storage.prototype.clear``), and only then, as the
+        last step before leaving, it is looked whether the page listens for being left:
+        a page that does is closed, not wiped. Stopping script does not stop those
+        handlers (Chromium still runs them as the page is left), hence the interception.
+        """
+        assert self.cdp is not None
+        self.held = 0
+        await self.cdp.send("Fetch.enable", {"patterns": [{"urlPattern": "*"}]})
+        self.holding = True
+        await self.cdp.send("Emulation.setScriptExecutionDisabled", {"value": True})
+        # sessionStorage belongs to the tab, not the origin: cleared while its frame is there.
+        if len(self.page.frames) == 1 and (origin := _origin(self.page.url)):
+            await self.cdp.send("DOMStorage.clear", {"storageId": {
+                "securityOrigin": origin, "isLocalStorage": False}})
+        if await self._listens_for_leaving():
+            raise PlaywrightError("the page listens for being left")
+        await self.page.goto("about:blank", timeout=5000)
+        for origin in self.visit.origins:
+            await self.cdp.send("Storage.clearDataForOrigin",
+                                {"origin": origin, "storageTypes": "all"})
+        await self.context.clear_cookies()
+        await self.cdp.send("Network.clearBrowserCache")
+        await self.cdp.send("Emulation.setScriptExecutionDisabled", {"value": False})
+        if self.held:
+            raise PlaywrightError("the page sent requests as it was left")
 
     async def _listens_for_leaving(self) -> bool:
         """Whether leaving the page would run a handler of its (see :data:`LEAVING_EVENTS`);
         a page with frames is taken to (another site's frame is out of this session's
-        reach)."""
-        if len(self.page.frames) > 1:
+        reach), and so is a tab that ever had a second page (a popup)."""
+        if len(self.page.frames) > 1 or not self.reusable or len(self.context.pages) > 1:
             return True
         assert self.cdp is not None
         for target in ("window", "document"):
@@ -616,6 +752,14 @@ def _streams(request: Request) -> bool:
     asking for an event stream."""
     return request.resource_type in ("eventsource", "media") \
         or "text/event-stream" in request.headers.get("accept", "")
+
+
+def _page_of(frame: Any) -> Any:
+    """The page a frame belongs to, or None (never raises, as :func:`_frame_of`)."""
+    try:
+        return frame.page
+    except Exception:
+        return None
 
 
 def _frame_of(request: Request) -> Any:
@@ -768,7 +912,7 @@ class BrowserSession:
         try:
             return await self._playwright.chromium.launch(
                 executable_path=executable, args=[*LAUNCH_ARGS, *self.args], headless=True,
-                timeout=30_000
+                ignore_default_args=list(IGNORED_DEFAULT_ARGS), timeout=30_000
             )
         except PlaywrightError as exc:
             raise BrowserError(f"could not launch {executable}: {_first_line(exc)}") from exc

@@ -139,6 +139,8 @@ _PLAYWRIGHT_TIMEOUT = re.compile(r"\bTimeout \d+(\.\d+)?ms exceeded")
 ERROR_SHELL_MAX_CHARS = 500
 #: How long the verdict waits for declared reads already sent (see :func:`_settle_reads`).
 READ_GRACE = 3.0
+#: The least the verdict waits for a worker's socket to be refused, even past the timeout.
+MIN_SOCKET_WAIT = 0.2
 
 
 class _Stuck(Exception):
@@ -231,12 +233,14 @@ async def run_page_check(session: BrowserSession, check: Check, base_url: str,
             visit = tab.start(policy, budget.left(), access,
                               session.probe if access else None)
             look = _Look(tab.page, check.expect, budget, visit, own, url)
-            await budget.bound(tab.guard_sockets(policy))
+            await budget.bound(tab.arm(policy))
             traced = trace and evidence_dir is not None and await start_trace(tab.context)
             if access and access.cookies:
                 await budget.bound(tab.context.add_cookies(
                     access.browser_cookies()))  # type: ignore[arg-type]
             await _visit(look)
+            # A worker's socket is judged by its outcome: refused, or it reached production.
+            await budget.bound(tab.settle_sockets(max(budget.left(), MIN_SOCKET_WAIT)))
             if look.status is None or look.stuck:
                 tab.reusable = False  # it never loaded, or stopped answering: do not trust it
             result = await _result(check, look, watch.ms(), evidence_dir, secrets)
@@ -259,6 +263,11 @@ async def _result(check: Check, look: _Look, ms: int, evidence_dir: Path | None,
     notes = _capped_notes([*visit.notes, *look.notes])
     if check.expect.max_ms is not None and ms > check.expect.max_ms:
         failures.append(f"took {ms} ms, over max_ms {check.expect.max_ms}")
+    if reached := visit.reached.listed():
+        # Past the guard: a failure whatever no_writes says, never a blocked attempt.
+        failures.append("a write reached production: " + ", ".join(
+            shorten(entry, 120) for entry in reached[:3])
+            + (f" (+{len(reached) - 3} more)" if len(reached) > 3 else ""))
     if blocked and check.expect.no_writes:
         failures.append(f"page tried to write: {_list_blocked(visit)}")
     evidence = None
@@ -683,6 +692,7 @@ async def _keep_evidence(look: _Look, folder: Path, blocked: list[str],
         log = ["url: " + look.page.url]
         log += [f"page error: {e}" for e in look.visit.page_errors]
         log += [f"console error: {e}" for e in look.visit.console_errors]
+        log += [f"write reached production: {r}" for r in look.visit.reached.listed()]
         log += [f"blocked write: {b}" for b in blocked]
         log += [f"read let through: {r}" for r in look.visit.reads.listed()]
         log += [f"note: {n}" for n in notes]
