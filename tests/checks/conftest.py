@@ -110,15 +110,23 @@ PAGES = {
                              "new SharedWorker('/static/writer-worker.js').port.start()</script>",
     # A dedicated worker that POSTs and opens a WebSocket: from a script, as a module, from a
     # blob: and from a data: URL. Routes see its POST, not its socket.
-    "/worker/writes": "<main>Shop</main><script>new Worker('/static/socket-worker.js')</script>",
-    "/worker/writes/module": "<main>Shop</main><script>"
-                             "new Worker('/static/socket-worker.js', {type: 'module'})</script>",
-    "/worker/writes/blob": "<main>Shop</main><script>new Worker(URL.createObjectURL(new Blob("
-                           "[`const ws = new WebSocket('${location.origin.replace('http', 'ws')}"
-                           "/ws/worker'); ws.onopen = () => ws.send('written')`])))</script>",
-    "/worker/writes/data": "<main>Shop</main><script>new Worker('data:text/javascript,' + "
-                           "encodeURIComponent(`new WebSocket('${location.origin.replace("
-                           "'http', 'ws')}/ws/worker')`))</script>",
+    # Each shows its text once its worker's socket is settled (refused or open), so the
+    # verdict, which follows the text, comes after the browser told of the socket.
+    "/worker/writes": "<main id=m>Starting</main><script>new Worker('/static/socket-worker.js')"
+                      ".onmessage = () => { m.textContent = 'Shop' }</script>",
+    "/worker/writes/module": "<main id=m>Starting</main><script>"
+                             "new Worker('/static/socket-worker.js', {type: 'module'})"
+                             ".onmessage = () => { m.textContent = 'Shop' }</script>",
+    "/worker/writes/blob": "<main id=m>Starting</main><script>new Worker(URL.createObjectURL("
+                           "new Blob([`const ws = new WebSocket('${location.origin.replace("
+                           "'http', 'ws')}/ws/worker'); ws.onopen = () => { ws.send('written');"
+                           " postMessage('open') }; ws.onerror = () => postMessage('refused')`]"
+                           "))).onmessage = () => { m.textContent = 'Shop' }</script>",
+    "/worker/writes/data": "<main id=m>Starting</main><script>new Worker('data:text/javascript,'"
+                           " + encodeURIComponent(`const ws = new WebSocket('${location.origin"
+                           ".replace('http', 'ws')}/ws/worker'); ws.onopen = ws.onerror = () =>"
+                           " postMessage('settled')`)).onmessage = () => "
+                           "{ m.textContent = 'Shop' }</script>",
     # Writes as the page goes away: a keepalive fetch on pagehide, beacons on pagehide and
     # unload. They outlive the page: the guard must still be there when they leave.
     "/leaving": "<main>Shop</main><script>addEventListener('pagehide', () => {"
@@ -145,7 +153,9 @@ PAGES = {
               "const blank = window.open(); if (blank) blank.eval(`new Worker('data:text/"
               "javascript,' + encodeURIComponent(\"const ws = new WebSocket('${socket}'); "
               "ws.onopen = () => ws.send('written')\"))`)</script>",
-    "/popup/url": "<main>Shop</main><script>window.open('/popup/child')</script>",
+    # Its text comes a little after the popup, so the browser has told of it by the verdict.
+    "/popup/url": "<main id=m>Opening</main><script>window.open('/popup/child');"
+                  "setTimeout(() => { m.textContent = 'Shop' }, 500)</script>",
     "/popup/child": "<main>Popup</main><script>" + WORKER_SOCKET.format("popup")
                     + ";fetch('/api/orders', {method: 'POST', body: 'x'}).catch(() => {})"
                     "</script>",
@@ -265,7 +275,8 @@ def _js(body: str = "document.documentElement.dataset.js = 'ran'", status: int =
 
 #: A dedicated worker's script that writes: a POST the guard sees, and a WebSocket it may not.
 SOCKET_WORKER = ("const ws = new WebSocket(location.origin.replace('http', 'ws') + '/ws/worker');"
-                 "ws.onopen = () => ws.send('written');"
+                 "ws.onopen = () => { ws.send('written'); postMessage('open') };"
+                 "ws.onerror = () => postMessage('refused');"
                  "fetch('/api/orders', {method: 'POST', body: 'x'}).catch(() => {})")
 
 
@@ -436,11 +447,14 @@ READ_PAGES = {
                     ".then(r => r.text(), () => 'All good').then(t => { m.textContent = t })"
                     "</script>",
     # Workers' sockets beside a declared one: to the declared path, and to another.
-    "/socket/workers": "<main>Shop</main><script>"
-                       "const origin = location.origin.replace('http', 'ws');"
+    "/socket/workers": "<main id=m>Starting</main><script>"
+                       "const origin = location.origin.replace('http', 'ws'); let settled = 0;"
                        "for (const path of ['/ws', '/ws-admin']) new Worker('data:text/"
                        "javascript,' + encodeURIComponent(`const ws = new WebSocket('${origin}"
-                       "${path}'); ws.onmessage = () => ws.send('written')`))</script>",
+                       "${path}'); ws.onmessage = () => { ws.send('written'); "
+                       "postMessage('spoke') }; ws.onerror = () => postMessage('refused')`))"
+                       ".onmessage = () => { if (++settled === 2) m.textContent = 'Shop' }"
+                       "</script>",
     # The same beacon, seven times.
     "/beacons": "<main>Shop</main><script>for (let n = 0; n < 7; n++) "
                 "fetch('/api/beacon', {method: 'POST', body: 'x'}).catch(() => {})</script>",

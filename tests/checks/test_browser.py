@@ -368,7 +368,7 @@ def test_a_dedicated_workers_socket_and_post_never_reach_production(
     """Playwright's socket route patches page frames only; a worker's WebSocket passed it
     and reached the server. Now the network refuses it, it is listed, and the page that
     started the worker stays green; the worker's POST is aborted by the route."""
-    [result] = check_pages(browser_executable, shop.url, page(path))
+    [result] = check_pages(browser_executable, shop.url, page(path, text="Shop"))
     socket = shop.url.replace("http", "ws") + "/ws/worker"
     assert ("WEBSOCKET", "/ws/worker") not in shop.seen
     assert ("POST", "/api/orders") not in shop.seen

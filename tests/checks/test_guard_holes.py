@@ -98,7 +98,7 @@ def test_a_popup_a_browser_lets_open_is_closed_unloaded(
         arg for arg in browser.LAUNCH_ARGS if arg != "--block-new-web-contents"))
     monkeypatch.setattr(browser, "IGNORED_DEFAULT_ARGS", ())
     results, tabs = one_by_one(browser_executable, shop.url,
-                               page("/popup/url", selector="main"),
+                               page("/popup/url", text="Shop"),
                                page("/bundle", selector="main"))
     assert (results[0].ok, results[0].detail) == (True, "200")
     assert len(results[0].notes) == 1
@@ -132,7 +132,7 @@ def test_a_frames_worker_socket_is_never_listed_as_refused(browser_executable: s
 def test_a_page_workers_refused_socket_is_still_listed_as_blocked(browser_executable: str,
                                                                   shop: Shop) -> None:
     """The control: the page's own worker's socket is refused, so listed, the check green."""
-    results, _ = one_by_one(browser_executable, shop.url, page("/worker/writes/data"))
+    results, _ = one_by_one(browser_executable, shop.url, page("/worker/writes/data", text="Shop"))
     [result] = results
     assert (result.ok, result.detail) == (True, "200; blocked 1 write attempt")
     assert ("WEBSOCKET", "/ws/worker") not in shop.seen
@@ -146,7 +146,7 @@ def test_an_undeclared_worker_socket_fails_a_check_that_declares_sockets(
     """A declared WEBSOCKET read takes the socket rule off (it cannot spare one URL): a
     worker's socket to any path connected and was only noted, the check green. Now one to
     the declared path is a read, and one elsewhere is a write that reached production."""
-    results, _ = one_by_one(browser_executable, reader.url, page("/socket/workers"),
+    results, _ = one_by_one(browser_executable, reader.url, page("/socket/workers", text="Shop"),
                             reads=("WEBSOCKET /ws",))
     [result] = results
     admin = reader.url.replace("http", "ws") + "/ws-admin"

@@ -152,7 +152,7 @@ LEAVING_EVENTS = frozenset({"pagehide", "unload", "beforeunload", "visibilitycha
 #: ``net::ERR_INTERNET_DISCONNECTED``, or no server there): nothing reached production.
 _NEVER_CONNECTED = "Error in connection establishment"
 #: How long the verdict waits for the outcome of a worker's socket it has not heard of yet.
-SOCKET_GRACE = 1.0
+SOCKET_GRACE = 3.0
 #: What one visit keeps on its result: a page firing beacons in a loop must not write
 #: megabytes into every seal.
 MAX_BLOCKED = 50

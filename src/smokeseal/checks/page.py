@@ -140,7 +140,7 @@ ERROR_SHELL_MAX_CHARS = 500
 #: How long the verdict waits for declared reads already sent (see :func:`_settle_reads`).
 READ_GRACE = 3.0
 #: The least the verdict waits for a worker's socket to be refused, even past the timeout.
-MIN_SOCKET_WAIT = 0.2
+MIN_SOCKET_WAIT = 1.0
 
 
 class _Stuck(Exception):
