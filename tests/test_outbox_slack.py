@@ -26,7 +26,10 @@ from tests.standins import SLACK_ARCHIVED, SLACK_CHANNEL, SLACK_NOT_IN_CHANNEL, 
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
-ROLLBACK = "```\nsmokeseal release abandon 2\ngit revert -m 1 3f2a9c1 # on main\n```"
+#: The config's folder is no git checkout: both reverts, labelled.
+ROLLBACK = ("```\nsmokeseal release abandon 2\n"
+            "git revert 3f2a9c1 # on main, if 3f2a9c1 is a single commit\n"
+            "git revert -m 1 3f2a9c1 # on main, if 3f2a9c1 is a merge commit\n```")
 
 
 def _texts(payload: dict[str, Any]) -> list[str]:
