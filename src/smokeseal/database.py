@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from smokeseal.errors import LedgerError
 
 __all__ = ["HEAD_REVISION", "current_revision", "database_url_for", "make_engine",
-           "normalise_database_url", "upgrade"]
+           "normalise_database_url", "schema_age", "upgrade"]
 
 #: The newest migration; checked without importing Alembic when nothing is to be done.
 HEAD_REVISION = "0004"
@@ -65,8 +65,8 @@ def upgrade(conn: Connection) -> None:
     """Apply pending migrations on ``conn`` (in a transaction), once across processes."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
-    if current_revision(conn) == HEAD_REVISION:
-        return
+    if schema_age(current_revision(conn)) in ("current", "newer"):
+        return  # a newer smokeseal's ledger (a rolling upgrade) is used as it is
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
@@ -74,6 +74,18 @@ def upgrade(conn: Connection) -> None:
     alembic.set_main_option("script_location", str(_MIGRATIONS))
     alembic.attributes["connection"] = conn
     command.upgrade(alembic, "head")
+
+
+def schema_age(revision: str | None) -> str:
+    """The ledger's schema against this version's: ``current``, ``newer`` (a newer
+    smokeseal migrated it: migrations are additive, so this one still reads and writes
+    it), ``older`` (needs ``smokeseal db upgrade``) or ``unknown`` (none, or not ours).
+    Revisions are numbered in order: ``0001``, ``0002``, …"""
+    if revision is None or not revision.isdigit():
+        return "unknown"
+    if int(revision) == int(HEAD_REVISION):
+        return "current"
+    return "newer" if int(revision) > int(HEAD_REVISION) else "older"
 
 
 def current_revision(conn: Connection) -> str | None:

@@ -366,6 +366,11 @@ class Board:
     async def up(self, request: Request) -> Response:
         # Unauthenticated: says whether the ledger answers, never where it is.
         status = await self.probe.status()
+        if status == "newer":
+            return JSONResponse({"status": "ok", "note": "ledger schema newer than this board"})
+        if status == "older":
+            return JSONResponse({"status": "unavailable", "note": "ledger schema older than "
+                                 "this board: run smokeseal db upgrade"}, status_code=503)
         return JSONResponse({"status": status}, status_code=200 if status == "ok" else 503)
 
     # --- errors ---------------------------------------------------------------------------
