@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -236,3 +239,182 @@ def test_a_bounded_read_gives_up_on_a_lock_and_leaves_other_reads_unbounded(
             # command line's reads may wait for a lock as long as they need.
             with ledger.engine.connect() as plain:
                 assert plain.execute(text("SHOW statement_timeout")).scalar() == "0"
+
+
+def _libpq_parameters(ledger: Ledger, timeout: float) -> dict[str, str]:
+    """What libpq was told when the bounded reader's connection opened."""
+    with ledger.reading(timeout=timeout), ledger._read("test") as session:
+        dbapi = session.connection().connection.dbapi_connection
+        assert dbapi is not None
+        return dict(dbapi.info.get_parameters())
+
+
+def test_a_bounded_reader_on_postgresql_notices_a_vanished_host(postgres_url: str) -> None:
+    """keepalives and tcp_user_timeout: a database host that drops packets without a reset
+    ends the read about when the read timeout says, not when TCP gives up (minutes)."""
+    import socket
+
+    with Ledger(postgres_url) as ledger:
+        given = _libpq_parameters(ledger, 4.0)
+        assert {key: given.get(key) for key in (
+            "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+            "tcp_user_timeout")} == {
+            "keepalives": "1", "keepalives_idle": "4", "keepalives_interval": "2",
+            "keepalives_count": "2", "tcp_user_timeout": "8000"}
+        assert "statement_timeout=4000" in given["options"]
+        with ledger.reading(timeout=4.0), ledger._read("test") as session:
+            dbapi = session.connection().connection.dbapi_connection
+            assert dbapi is not None
+            sock = socket.socket(fileno=__import__("os").dup(dbapi.pgconn.socket))
+            try:
+                if sock.family in (socket.AF_INET, socket.AF_INET6):  # not a Unix socket
+                    assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+                    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 4
+                    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 8000
+            finally:
+                sock.close()
+        # The command line's and the writers' connections keep libpq's defaults.
+        with ledger.engine.connect() as plain:
+            dbapi = plain.connection.dbapi_connection
+            assert dbapi is not None
+            assert "tcp_user_timeout" not in dbapi.info.get_parameters()
+
+
+def test_keepalive_settings_in_the_url_are_kept(postgres_url: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    mine = make_url(postgres_url).update_query_dict(
+        {"keepalives_idle": "30", "tcp_user_timeout": "60000",
+         "options": "-c lock_timeout=1234"})
+    with Ledger(mine.render_as_string(hide_password=False)) as ledger:
+        given = _libpq_parameters(ledger, 4.0)
+        assert given["keepalives_idle"] == "30" and given["tcp_user_timeout"] == "60000"
+        assert given["keepalives"] == "1" and given["keepalives_count"] == "2"
+        assert given["options"] == "-c lock_timeout=1234 -c statement_timeout=4000"
+
+
+class _Pooler:
+    """A stand-in for PgBouncer in transaction mode, as far as the startup goes: on
+    127.0.0.1, it refuses a startup packet with ``options`` the way PgBouncer does
+    (FATAL 08P01 "unsupported startup parameter: options") and passes any other connection
+    through to the real server's Unix socket."""
+
+    def __init__(self, socket_dir: str) -> None:
+        import socket
+        import threading
+
+        self.target = f"{socket_dir}/.s.PGSQL.5432"
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.refused = 0
+        self.handlers: list[threading.Thread] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            handler = threading.Thread(target=self._serve, args=(client,), daemon=True)
+            self.handlers.append(handler)
+            handler.start()
+
+    def _serve(self, client: Any) -> None:
+        import socket
+        import struct
+        import threading
+
+        def read_packet() -> bytes:
+            head = client.recv(4, socket.MSG_WAITALL)
+            (length,) = struct.unpack("!I", head)
+            return head + client.recv(length - 4, socket.MSG_WAITALL)
+
+        packet = read_packet()
+        while struct.unpack("!I", packet[4:8])[0] in (80877103, 80877104):  # SSL, GSSENC
+            client.sendall(b"N")
+            packet = read_packet()
+        fields = packet[8:].split(b"\0")
+        if b"options" in fields[0::2]:
+            self.refused += 1
+            body = (b"SFATAL\0VFATAL\0C08P01\0"
+                    b"Munsupported startup parameter: options\0\0")
+            client.sendall(b"E" + struct.pack("!I", len(body) + 4) + body)
+            client.close()
+            return
+        server = socket.socket(socket.AF_UNIX)
+        server.connect(self.target)
+        server.sendall(packet)
+
+        def pump(source: Any, sink: Any) -> None:
+            try:
+                while data := source.recv(65536):
+                    sink.sendall(data)
+            except OSError:
+                pass
+            finally:
+                with contextlib.suppress(OSError):
+                    sink.shutdown(socket.SHUT_WR)
+
+        back = threading.Thread(target=pump, args=(server, client), daemon=True)
+        back.start()
+        pump(client, server)
+        back.join(timeout=30)
+        server.close()
+        client.close()
+
+    def close(self) -> None:
+        self.listener.close()
+        for handler in self.handlers:
+            handler.join(timeout=30)
+
+
+def _through_pooler(postgres_url: str, pooler: _Pooler, **query: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    direct = make_url(postgres_url)
+    return direct.set(host="127.0.0.1", port=pooler.port, username=direct.username or
+                      os.environ.get("USER", "root")).update_query_dict(
+        {"sslmode": "disable", "host": "127.0.0.1", **query}).render_as_string(
+        hide_password=False)
+
+
+@pytest.mark.parametrize("told", [False, True], ids=["detected", "told-by-url"])
+def test_behind_a_pooler_that_refuses_options_a_bounded_read_sets_its_timeout_itself(
+        postgres_url: str, told: bool) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from smokeseal.errors import LedgerTimeout
+
+    socket_dir = str(make_url(postgres_url).query.get("host", "/var/run/postgresql"))
+    pooler = _Pooler(socket_dir)
+    url = _through_pooler(postgres_url, pooler,
+                          **({"smokeseal_timeout_via": "set"} if told else {}))
+    try:
+        with Ledger(url) as ledger:
+            ledger.create_release("studio", "v1", "aaaaaaa")
+            with ledger.reading(timeout=4.0), ledger._read("test") as session:
+                assert session.execute(text("SHOW statement_timeout")).scalar() == "4s"
+                assert [r.version for r in ledger.releases()] == ["v1"]
+            # Only this read's transaction had the limit: nothing stays on the connection
+            # for the pooler to hand to its other clients.
+            with ledger._bounded_reader(4.0).connect() as conn:
+                assert "statement_timeout" not in str(
+                    conn.connection.dbapi_connection.info.get_parameters())  # type: ignore[union-attr]
+            # ... and the limit works: a lock is not waited for past it.
+            holder = create_engine(postgres_url)
+            try:
+                with holder.connect() as conn:
+                    conn.execute(text("LOCK TABLE releases IN ACCESS EXCLUSIVE MODE"))
+                    with pytest.raises(LedgerTimeout), ledger.reading(timeout=1.0):
+                        ledger.releases()
+                    conn.rollback()
+            finally:
+                holder.dispose()
+        # Detected: one refused connection per bounded reader, then none.
+        assert pooler.refused == (0 if told else 2)
+    finally:
+        pooler.close()

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from smokeseal.config import Config, load_config
 from smokeseal.ledger import Ledger, Message, Release
+from smokeseal.models import OutboxRow
 from smokeseal.outbox import deliver, messages_for_seal, notes_with_seal
 from smokeseal.seal import Seal
 from tests.conftest import Api, Demo, notify_yaml
@@ -41,11 +42,15 @@ def _body_message(ledger: Ledger, release: Release) -> Message:
     return message
 
 
-def _shift(ledger: Ledger, message: Message, column: str, by: timedelta) -> None:
-    """Move one of the message's timestamps: how these tests let hours pass."""
-    with ledger.engine.begin() as conn:
-        conn.execute(text(f"UPDATE outbox SET {column} = :at WHERE id = :id"),
-                     {"at": getattr(message, column) + by, "id": message.id})
+def _let_time_pass(ledger: Ledger, message: Message, by: timedelta) -> None:
+    """Every wait of the message ends ``by`` sooner: its next try and any hold on it."""
+    with Session(ledger.engine) as session, session.begin():
+        row = session.get(OutboxRow, message.id)
+        assert row is not None
+        row.created_at -= by
+        row.next_attempt_at -= by
+        if row.claimed_until is not None:
+            row.claimed_until -= by
 
 
 def test_a_release_made_after_the_deploy_gets_its_seal_section_on_a_later_flush(
@@ -68,7 +73,7 @@ def test_a_release_made_after_the_deploy_gets_its_seal_section_on_a_later_flush(
         assert len(github.state.received) == 2
 
         github.state.add_release("v1.2", "Published an hour later.")
-        _shift(ledger, message, "next_attempt_at", -timedelta(hours=2))
+        _let_time_pass(ledger, message, timedelta(hours=2))
         [told] = deliver(config, ledger).delivered
         assert told.id == message.id
         assert _body_message(ledger, release).status == "delivered"
@@ -85,7 +90,7 @@ def test_it_gives_up_after_the_bound_and_says_why(
         deliver(config, ledger)
         message = _body_message(ledger, release)
         assert message.status == "pending" and "retrying until" in (message.last_error or "")
-        _shift(ledger, message, "created_at", -timedelta(hours=2, seconds=1))
+        _let_time_pass(ledger, message, timedelta(hours=2, seconds=1))
         report = deliver(config, ledger, due_only=False)  # `smokeseal outbox flush`
         assert report.failed == 1 and report.pending == 0
         failed = _body_message(ledger, release)
@@ -110,3 +115,59 @@ def test_a_repository_that_is_not_there_fails_at_once(
         assert failed.last_error == (
             "github: finding the release tagged v1.4: no repository acme/typo, or the token "
             "cannot see it (404: Not Found)")
+
+
+def _tag_lookups(github: Api) -> list[str]:
+    """The tags GitHub was asked about (``GET …/releases/tags/{tag}``), in order."""
+    return [r.path.rsplit("/", 1)[-1] for r in github.state.received
+            if r.method == "GET" and "/releases/tags/" in r.path]
+
+
+def test_a_flush_gets_a_ready_release_through_behind_twenty_one_that_wait_for_github(
+        demo: Demo, github: Api, ledger_url: str, write_config: Callable[[str], Path],
+        secrets_env: dict[str, str]) -> None:
+    config = _config(demo, github, write_config)
+    with Ledger(ledger_url) as ledger:
+        waiting = [_sealed(config, ledger, f"v0.{n}") for n in range(21)]  # no release yet
+        ready = _sealed(config, ledger, "v1.0")
+        github.state.add_release("v1.0", "Notes.")
+        # `smokeseal outbox flush`: the 21 older messages fill more than a claim's share of
+        # the lane (20), and every one of them answers "later".
+        report = deliver(config, ledger, due_only=False)
+        assert [m.release_id for m in report.delivered] == [ready.id]
+        assert _body_message(ledger, ready).status == "delivered"
+        assert sorted(_tag_lookups(github)) == sorted(
+            [f"v0.{n}" for n in range(21)] + ["v1.0"])  # each asked about once
+        assert report.pending == 21
+        assert all(_body_message(ledger, r).status == "pending" for r in waiting)
+
+        # The next cron flush, a minute before any of them is due again, leaves GitHub
+        # alone: a forced flush retries what failed, not what waits for something outside.
+        github.state.received.clear()
+        again = deliver(config, ledger, due_only=False)
+        assert again.delivered == [] and again.pending == 21
+        assert github.state.received == []
+
+        # Once a wait is over, a flush asks again (and here finds the release made).
+        github.state.add_release("v0.0", "Made late.")
+        first = _body_message(ledger, waiting[0])
+        _let_time_pass(ledger, first, timedelta(minutes=2))
+        [told] = deliver(config, ledger, due_only=False).delivered
+        assert told.id == first.id
+        assert _tag_lookups(github) == ["v0.0"]
+
+
+def test_a_forced_flush_still_retries_an_ordinary_failure_at_once(
+        demo: Demo, github: Api, ledger_url: str, write_config: Callable[[str], Path],
+        secrets_env: dict[str, str]) -> None:
+    config = _config(demo, github, write_config)
+    github.state.add_release("v1.5", "Notes.")
+    github.state.fail_next("500", "500", "500")
+    with Ledger(ledger_url) as ledger:
+        release = _sealed(config, ledger, "v1.5")
+        report = deliver(config, ledger)
+        assert report.delivered == [] and report.pending == 1
+        message = _body_message(ledger, release)
+        assert message.next_attempt_at > datetime.now(UTC)  # backing off
+        [told] = deliver(config, ledger, due_only=False).delivered  # `outbox flush`: now
+        assert told.id == message.id

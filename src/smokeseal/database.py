@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from smokeseal.errors import LedgerError
 
 __all__ = ["HEAD_REVISION", "current_revision", "database_url_for", "make_engine",
-           "normalise_database_url", "upgrade"]
+           "normalise_database_url", "schema_age", "upgrade"]
 
 #: The newest migration; checked without importing Alembic when nothing is to be done.
 HEAD_REVISION = "0004"
@@ -26,6 +26,13 @@ _ADVISORY_LOCK = 0x5E41  # serialises concurrent first uses on PostgreSQL
 
 #: Execution option naming a connection that only reads (see :func:`reader`).
 READ_ONLY = "smokeseal_read_only"
+#: Execution option of a bounded PostgreSQL reader, which sets its own isolation level.
+_CHOOSES_ISOLATION = "smokeseal_chooses_isolation"
+#: Query parameter of a PostgreSQL URL (smokeseal's, not libpq's): ``set`` makes bounded
+#: reads set ``statement_timeout`` in each transaction rather than when connecting.
+TIMEOUT_VIA = "smokeseal_timeout_via"
+_REFUSED_OPTIONS = "unsupported startup parameter: options"
+_LIBPQ_DRIVERS = ("psycopg", "psycopg2")
 
 
 def normalise_database_url(url: str) -> str:
@@ -58,8 +65,8 @@ def upgrade(conn: Connection) -> None:
     """Apply pending migrations on ``conn`` (in a transaction), once across processes."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
-    if current_revision(conn) == HEAD_REVISION:
-        return
+    if schema_age(current_revision(conn)) in ("current", "newer"):
+        return  # a newer smokeseal's ledger (a rolling upgrade) is used as it is
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
@@ -67,6 +74,18 @@ def upgrade(conn: Connection) -> None:
     alembic.set_main_option("script_location", str(_MIGRATIONS))
     alembic.attributes["connection"] = conn
     command.upgrade(alembic, "head")
+
+
+def schema_age(revision: str | None) -> str:
+    """The ledger's schema against this version's: ``current``, ``newer`` (a newer
+    smokeseal migrated it: migrations are additive, so this one still reads and writes
+    it), ``older`` (needs ``smokeseal db upgrade``) or ``unknown`` (none, or not ours).
+    Revisions are numbered in order: ``0001``, ``0002``, …"""
+    if revision is None or not revision.isdigit():
+        return "unknown"
+    if int(revision) == int(HEAD_REVISION):
+        return "current"
+    return "newer" if int(revision) > int(HEAD_REVISION) else "older"
 
 
 def current_revision(conn: Connection) -> str | None:
@@ -80,12 +99,18 @@ def reader(engine: Engine) -> Engine:
     and on SQLite no write lock taken (which BEGIN IMMEDIATE would)."""
     if engine.dialect.name == "sqlite":
         return engine.execution_options(**{READ_ONLY: True})
+    if engine.get_execution_options().get(_CHOOSES_ISOLATION):
+        return engine  # a bounded PostgreSQL reader: see _bounded_postgresql
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def make_engine(url: URL, *, timeout: float | None = None) -> Engine:
     """The engine for ``url``. With ``timeout`` (seconds), no statement, lock wait, connection
     or pool checkout of it waits longer than about that: for the board, which must answer."""
+    via = url.query.get(TIMEOUT_VIA, "options")
+    if via not in ("options", "set"):
+        raise LedgerError(f"ledger URL: {TIMEOUT_VIA} must be 'options' or 'set', not {via!r}")
+    url = url.difference_update_query([TIMEOUT_VIA])
     if url.get_backend_name() == "sqlite":
         database = url.database
         if database and database != ":memory:" and not Path(database).parent.is_dir():
@@ -116,13 +141,65 @@ def make_engine(url: URL, *, timeout: float | None = None) -> Engine:
         return engine
     if timeout is None:
         return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
-    # statement_timeout is set when the connection opens, so a bounded read costs no extra
-    # round trip; it bounds lock waits too. libpq's connect_timeout is whole seconds, >= 2.
-    options = url.query.get("options")
-    options = " ".join([*([options] if isinstance(options, str) else options or ()),
-                        f"-c statement_timeout={max(1, round(timeout * 1000))}"])
-    return create_engine(url, pool_pre_ping=True, **_bounded_pool(timeout), connect_args={
-        "connect_timeout": max(2, math.ceil(timeout)), "options": options})
+    return _bounded_postgresql(url, timeout, via)
+
+
+def _bounded_postgresql(url: URL, timeout: float, via: str) -> Engine:
+    """A reader whose statements (and lock waits) give up after ``timeout`` s.
+
+    ``statement_timeout`` is set when the connection opens (the ``options`` startup
+    parameter), so a read costs no extra round trip. PgBouncer in transaction mode refuses
+    that parameter ("unsupported startup parameter: options"): then, or when the URL says
+    ``smokeseal_timeout_via=set``, each read runs in a transaction that starts with
+    ``SET LOCAL statement_timeout`` (a BEGIN, the SET and a ROLLBACK more per page; a
+    session-wide SET would leak to other clients of a transaction pooler).
+
+    On libpq, keepalives and ``tcp_user_timeout`` make a host that vanishes without a reset
+    (packets dropped) end the read after about twice ``timeout``, rather than when TCP gives
+    up; what the URL sets itself is kept.
+    """
+    ms = max(1, round(timeout * 1000))
+    seconds = max(1, math.ceil(timeout))
+    connect_args: dict[str, Any] = {"connect_timeout": max(2, seconds)}
+    if url.get_driver_name() in _LIBPQ_DRIVERS:
+        # Idle (waiting for an answer) for ``timeout``, then 2 probes ``timeout/2`` apart;
+        # data unacknowledged for 2 x ``timeout``: the connection is dead.
+        connect_args.update({key: value for key, value in {
+            "keepalives": 1, "keepalives_idle": seconds,
+            "keepalives_interval": max(1, math.ceil(timeout / 2)), "keepalives_count": 2,
+            "tcp_user_timeout": 2 * ms}.items() if key not in url.query})
+    given = url.query.get("options")
+    own = [*([given] if isinstance(given, str) else given or ())]
+    timed = " ".join([*own, f"-c statement_timeout={ms}"])
+    untimed = " ".join(own) or None
+    state = {"via": via}
+    engine = create_engine(url, pool_pre_ping=True, **_bounded_pool(timeout),
+                           connect_args=connect_args)
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        cparams.pop("options", None)
+        if state["via"] == "options":
+            try:
+                return dialect.connect(*cargs, **cparams, options=timed)
+            except dialect.loaded_dbapi.Error as exc:
+                if _REFUSED_OPTIONS not in str(exc):
+                    raise
+                state["via"] = "set"  # a transaction pooler: from now on, SET LOCAL
+        return dialect.connect(*cargs, **cparams, **({"options": untimed} if untimed else {}))
+
+    @event.listens_for(engine, "engine_connect")
+    def _isolation(conn: Connection) -> None:
+        # With the timeout set at connect, reads need no transaction (no BEGIN, COMMIT).
+        if state["via"] == "options":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        if state["via"] == "set":
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
+
+    return engine.execution_options(**{_CHOOSES_ISOLATION: True})
 
 
 def _bounded_pool(timeout: float | None) -> dict[str, Any]:

@@ -476,6 +476,9 @@ class Ledger:
               ordered: Sequence[tuple[str, str | None]] = ()) -> list[Message]:
         """Take pending messages for ``worker``; another worker cannot take them meanwhile.
 
+        ``due_only=False`` ignores the backoff of failed messages, not a hold (see
+        :meth:`finish`).
+
         Fair: at most ``per_lane`` of each lane's (app and sink) oldest claimable messages,
         handed out in turn, so a dead webhook's backlog never starves another sink. ``ordered``
         names lines, ``(sink, kind)`` or ``(sink, None)`` for all of a sink's kinds, in which
@@ -512,14 +515,19 @@ class Ledger:
     def finish(self, message_id: int, worker: str, *, attempted: bool, delivered: bool = False,
                result: dict[str, Any] | None = None, error: str | None = None,
                permanent: bool = False, retry_at: datetime | None = None,
-               superseded_by: int | None = None) -> bool:
+               superseded_by: int | None = None, hold: bool = False) -> bool:
         """Record how a claimed message went and let go of it. False: it was not ours.
 
         ``superseded_by``: not sent, for good, because that later seal of the release shows
-        the verdict now (status ``superseded``).
+        the verdict now (status ``superseded``). ``hold``: the message waits for something
+        outside (a GitHub release not made yet) until ``retry_at``; no claim takes it before
+        then, not even a forced one (``due_only=False``, ``outbox flush``), which otherwise
+        retries a failed message at once. The hold is an owner-less lease, so flushers of
+        any version respect it.
         """
         now = datetime.now(UTC)
-        values: dict[str, Any] = {"claimed_by": None, "claimed_until": None}
+        values: dict[str, Any] = {"claimed_by": None,
+                                  "claimed_until": retry_at if hold and retry_at else None}
         if attempted:
             values["attempts"] = OutboxRow.attempts + 1
         if superseded_by is not None:

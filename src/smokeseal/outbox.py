@@ -107,8 +107,9 @@ def deliver(config: Config, ledger: Ledger, *, budget: float = 20.0,
                                            secrets, report)
                 except Exception as exc:  # one message's error, never the whole run's
                     outcome = _unexpected(ledger, worker, message, exc, secrets, report)
-                if outcome in ("delivered", "failed", "superseded"):
-                    # Messages waiting on this one, or queued behind it, may go now.
+                if outcome in ("delivered", "failed", "superseded", "later"):
+                    # Messages waiting on this one, or queued behind it, may go now; a
+                    # message held for later has left the lane's share to newer ones.
                     progress = True
                 if outcome != "waiting":
                     settled.add(message.id)
@@ -168,7 +169,9 @@ def _deliver_one(config: Config, ledger: Ledger, client: httpx.Client, worker: s
         except SinkError as exc:
             error = scrub(str(exc), secrets)
             if exc.later:
-                ledger.finish(message.id, worker, attempted=True, error=error,
+                # Held, not only backed off: even `outbox flush` waits for it, so the
+                # lane's newer messages get claimed and GitHub is not asked again early.
+                ledger.finish(message.id, worker, attempted=True, error=error, hold=True,
                               retry_at=datetime.now(UTC) + timedelta(
                                   seconds=exc.retry_after or _backoff(attempt)))
                 report.errors.append(error)

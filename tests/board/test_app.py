@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from smokeseal.ledger import Ledger
 from tests.board.conftest import (
     HOSTILE_DETAIL,
     HOSTILE_NOTES,
@@ -419,3 +420,31 @@ def test_after_a_rollback_the_apps_chip_says_a_redeploy_is_pending(board: Board)
     assert 'title="studio: rolled back from' in page
     assert "redeploy pending" in page
     assert 'title="studio: sealed green"' not in page
+
+
+def _stamp(ledger: Ledger, revision: str) -> None:
+    """The ledger's schema at ``revision``, as another smokeseal left it."""
+    with ledger.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+
+
+def test_an_older_board_stays_up_on_a_ledger_a_newer_smokeseal_migrated(
+        board: Board, ledger_url: str) -> None:
+    from smokeseal.ledger import HEAD_REVISION
+
+    newer = f"{int(HEAD_REVISION) + 1:04d}"
+    _stamp(board.ledger, newer)
+    up = board.client.get("/up")
+    assert (up.status_code, up.json()) == (
+        200, {"status": "ok", "note": "ledger schema newer than this board"})
+    assert board.client.get("/deployments").status_code == 200
+    # Restarted mid-rollout, the older board opens the newer ledger as it is: it neither
+    # tries to migrate it nor refuses it.
+    with Ledger(ledger_url) as again:
+        assert again.revision() == newer
+    # A ledger older than the board still needs `smokeseal db upgrade`.
+    _stamp(board.ledger, f"{int(HEAD_REVISION) - 1:04d}")
+    up = board.client.get("/up")
+    assert (up.status_code, up.json()) == (
+        503, {"status": "unavailable",
+              "note": "ledger schema older than this board: run smokeseal db upgrade"})

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, make_url
 
 from smokeseal.board import create_app
+from smokeseal.board.app import READERS
 from smokeseal.ledger import Ledger
 from smokeseal.servers import BackgroundServer
 from tests.board.conftest import tell_the_story
@@ -113,6 +114,45 @@ def test_a_locked_postgresql_ledger_costs_a_page_503_and_up_still_answers(
     # The reason is for the board's operator: in its log.
     assert "statement timeout" in caplog.text
     # The lock gone, the board is whole again.
+    assert httpx.get(f"{board}/deployments", timeout=UP_HANG_GUARD).status_code == 200
+
+
+def test_pages_beyond_the_readers_wait_for_a_reader_no_longer_than_one_read_timeout(
+        serve: Callable[[str], tuple[str, Ledger]], postgres_url: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Three times as many visitors as readers, on a locked ledger: each page ends in a 503.
+    Those that found no reader free give up after the read timeout instead of queueing for
+    one: no page waits through more than one round of other pages' timed-out reads (with an
+    unbounded wait, the last ten would wait for two rounds, then time out themselves)."""
+    board, _ = serve(postgres_url)
+    caplog.set_level(logging.WARNING, logger="smokeseal.board")
+    visitors = 3 * READERS
+    holder = create_engine(postgres_url)
+    pool = ThreadPoolExecutor(max_workers=visitors, thread_name_prefix="visitor")
+
+    def get(url: str) -> httpx.Response:
+        with httpx.Client(timeout=PAGE_HANG_GUARD) as client:
+            return client.get(url)
+
+    try:
+        with holder.connect() as conn:
+            conn.execute(text("LOCK TABLE releases IN ACCESS EXCLUSIVE MODE"))
+            pages = [pool.submit(get, f"{board}/api/releases") for _ in range(visitors)]
+            answers = [page.result() for page in pages]
+            conn.rollback()
+    finally:
+        pool.shutdown(wait=True)
+        holder.dispose()
+    assert [a.status_code for a in answers] == [503] * visitors
+    assert all("did not answer within" in a.json()["error"] for a in answers)
+    logged = [r.getMessage() for r in caplog.records if r.name == "smokeseal.board"]
+    read = [m for m in logged if "statement timeout" in m]
+    no_reader = [m for m in logged if "no reader free" in m]
+    assert len(read) + len(no_reader) == visitors, logged
+    # The first ten read (and time out on the lock); of the rest, at most one more round
+    # got a reader in time, and every other page gave up waiting for one.
+    assert READERS <= len(read) <= 2 * READERS, logged
+    assert len(no_reader) >= visitors - 2 * READERS
     assert httpx.get(f"{board}/deployments", timeout=UP_HANG_GUARD).status_code == 200
 
 

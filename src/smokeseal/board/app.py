@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import anyio
 import anyio.to_thread
 from anyio import CapacityLimiter
 from jinja2 import Environment, PackageLoader
@@ -167,7 +168,10 @@ class Board:
                  metrics_token: str | None = None, public_badges: bool = False) -> None:
         self.ledger = ledger
         self.read_timeout = read_timeout
+        #: A view waits for one of these (at most the read timeout), then runs on a thread
+        #: limited by ``threads``, which has as many tokens, so never waits there.
         self.readers = CapacityLimiter(READERS)
+        self.threads = CapacityLimiter(READERS)
         self.probe = LedgerProbe(ledger, read_timeout)
         self.token = token or None
         self.metrics_token = metrics_token or None
@@ -393,6 +397,11 @@ class Board:
     async def up(self, request: Request) -> Response:
         # Unauthenticated: says whether the ledger answers, never where it is.
         status = await self.probe.status()
+        if status == "newer":
+            return JSONResponse({"status": "ok", "note": "ledger schema newer than this board"})
+        if status == "older":
+            return JSONResponse({"status": "unavailable", "note": "ledger schema older than "
+                                 "this board: run smokeseal db upgrade"}, status_code=503)
         return JSONResponse({"status": status}, status_code=200 if status == "ok" else 503)
 
     # --- errors ---------------------------------------------------------------------------
@@ -563,13 +572,31 @@ def _off_loop(board: Board,
     The ledger's driver blocks: on the event loop, one read waiting for a lock or a slow
     database would hold every other request, ``/up`` included. Each view is a few
     milliseconds of indexed reads and rendering, so the thread hop is a small share of it.
+
+    A page waits for one of the :data:`READERS` no longer than the read timeout either: when
+    every reader is stuck on a slow ledger, the pages queued behind them answer 503 then,
+    not after round upon round of other pages' timeouts.
     """
     def read(request: Request) -> Response:
         with board.ledger.reading(board.read_timeout):
             return view(request)
 
     async def endpoint(request: Request) -> Response:
-        return await anyio.to_thread.run_sync(read, request, limiter=board.readers)
+        # Only the wait for a reader is cancelled: a read under way is never abandoned
+        # (its thread would go on holding a connection), it ends at its own timeout.
+        acquired = False
+        with anyio.move_on_after(board.read_timeout):
+            await board.readers.acquire()  # gives the token back if cancelled
+            acquired = True
+        if not acquired:
+            raise LedgerTimeout(
+                f"ledger {board.ledger.display_url}: could not read: no reader free within "
+                f"{board.read_timeout:g} s ({READERS} pages were reading)")
+        try:
+            # The threads' own limiter never makes a reader wait: it has a token for each.
+            return await anyio.to_thread.run_sync(read, request, limiter=board.threads)
+        finally:
+            board.readers.release()
 
     return endpoint
 

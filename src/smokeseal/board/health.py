@@ -14,8 +14,9 @@ import asyncio
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from smokeseal.database import schema_age
 from smokeseal.errors import LedgerError
-from smokeseal.ledger import HEAD_REVISION, Ledger
+from smokeseal.ledger import Ledger
 
 __all__ = ["UP_BUDGET", "LedgerProbe"]
 
@@ -26,8 +27,9 @@ _log = logging.getLogger("smokeseal.board")
 
 
 class LedgerProbe:
-    """``await probe.status()``: ``ok``, ``unavailable`` (an error, an old schema) or
-    ``slow`` (no answer within :data:`UP_BUDGET`)."""
+    """``await probe.status()``: ``ok``, ``newer`` (ok, on a ledger a newer smokeseal
+    migrated), ``older`` (a ledger that needs ``smokeseal db upgrade``), ``unavailable``
+    (an error, no schema) or ``slow`` (no answer within :data:`UP_BUDGET`)."""
 
     def __init__(self, ledger: Ledger, timeout: float, budget: float = UP_BUDGET) -> None:
         self.ledger = ledger
@@ -38,11 +40,13 @@ class LedgerProbe:
 
     def _check(self) -> str:
         try:
-            current = self.ledger.revision(timeout=self.timeout) == HEAD_REVISION
+            age = schema_age(self.ledger.revision(timeout=self.timeout))
         except LedgerError as exc:
             _log.warning("GET /up: %s", exc)
             return "unavailable"
-        return "ok" if current else "unavailable"
+        # A rolling upgrade: a newer smokeseal migrated the shared ledger first. Its
+        # migrations are additive, so this board still reads it: up, and says so.
+        return {"current": "ok", "newer": "newer", "older": "older"}.get(age, "unavailable")
 
     async def status(self) -> str:
         # Only the event loop's thread starts reads, so this needs no lock.
