@@ -388,7 +388,8 @@ class Ledger:
     # --- seals --------------------------------------------------------------------------
 
     def record_seal(self, release_id: int, seal: dict[str, Any], *,
-                    messages: Sequence[NewMessage] = (),
+                    messages: Sequence[NewMessage]
+                    | Callable[[Release], Sequence[NewMessage]] = (),
                     notes: Callable[[str | None], str | None] | None = None
                     ) -> tuple[Release, int]:
         """Keep ``seal`` in the history and, unless a later one is there, on the release.
@@ -396,11 +397,15 @@ class Ledger:
         One transaction with the messages it causes and the notes' seal section, so nothing
         is sent that was not recorded. "Later" is by ``checked_at``, then by history id: two
         pipelines sealing at once both land in the history and the release shows the newest.
+        ``messages`` may be a function of the release as it was before this seal (locked, so
+        a concurrent seal cannot slip between): what a re-seal tells depends on the last.
         """
         checked_at = _parse_time(seal["checked_at"])
         now = datetime.now(UTC)
         with self._session("record the seal") as session:
             current = _find(session, release_id, lock=True)
+            if callable(messages):
+                messages = messages(Release._from_row(current))
             new_notes = notes(current.notes) if notes else current.notes
             history = SealRow(release_id=release_id, status=seal["status"],
                               summary=seal["summary"], checked_at=checked_at, recorded_at=now,
