@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from smokeseal.config import Config, load_config
+from smokeseal.config import Config
 from smokeseal.ledger import Ledger
 from smokeseal.outbox import deliver
 from smokeseal.seal import verdict_change
-from smokeseal.ship import seal_release
-from tests.conftest import Api, Demo, notify_yaml, shipped
+from smokeseal.ship import live_release, seal_release
+from tests.conftest import Api, Demo, shipped
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
@@ -118,6 +118,32 @@ def test_the_first_seal_of_each_release_alerts_as_before(
         shipped(config, ledger, "v2")  # red again, but a new release: its own first seal
     alerts = [p for p in discord.state.posts() if p.json["content"].startswith("<@111>")]
     assert len(alerts) == 2
+
+
+def test_sealing_the_release_a_rollback_put_back_confirms_it_in_the_thread(
+        make_config: Callable[..., Config], discord: Api, ledger_url: str,
+        demo: Demo) -> None:
+    config = make_config(discord)
+    with Ledger(ledger_url) as ledger:
+        shipped(config, ledger, "v1")
+        demo.state.set_faults("devops_exposed")
+        bad = shipped(config, ledger, "v2")
+        demo.state.set_faults()
+        ledger.abandon(bad.release.id)  # the operator rolled back
+        live = live_release(ledger, config, "demo")
+        assert live.version == "v1"
+        before = len(discord.state.posts())
+        # v1 was green before v2 shipped; production ran v2 since, so this seal of v1 is
+        # told like a first seal: the thread sees production is green again.
+        seal, _ = seal_release(config, ledger, live)
+        assert deliver(config, ledger).errors == []
+        new = discord.state.posts()[before:]
+        assert seal.green
+        assert [p.json["embeds"][0]["title"] for p in new] == ["🟢 demo v1 sealed green"]
+        # The cron run after it: the same verdict, nothing new.
+        seal_release(config, ledger, live)
+        assert deliver(config, ledger).errors == []
+        assert len(discord.state.posts()) == before + 1
 
 
 # --- `smokeseal seal APP --current`, through the command line --------------------------

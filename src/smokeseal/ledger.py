@@ -359,6 +359,16 @@ class Ledger:
                                  .order_by(ReleaseRow.id.desc()).limit(1))
             return Release._from_row(row) if row else None
 
+    def shipped_after(self, release: Release) -> datetime | None:
+        """When a later release of ``release``'s app last shipped (abandoned since or not),
+        or None: from then on production ran something else."""
+        with self._read("read the latest release") as session:
+            return session.scalar(
+                select(ReleaseRow.shipped_at)
+                .where(ReleaseRow.app == release.app, ReleaseRow.id > release.id,
+                       ReleaseRow.shipped_at.is_not(None))
+                .order_by(ReleaseRow.shipped_at.desc()).limit(1))
+
     def mark_shipped(self, release_id: int,
                      messages: Callable[[Release], Sequence[NewMessage]] | None = None
                      ) -> Release:

@@ -395,11 +395,19 @@ def _record(config: Config, ledger: Ledger, release: Release,
         if last_green is not None:
             seal.last_green = {"id": last_green.id, "version": last_green.version,
                                "sha": last_green.short_sha}
+    # A later release shipped since: production ran something else, and runs this one
+    # again (a rollback), so its next seal tells everything, as a first seal does.
+    redeployed = ledger.shipped_after(release)
 
     def messages(before: Release) -> list[NewMessage]:
         # Against the seal the release showed until now: a re-seal alerts only on a change.
         try:
-            return messages_for_seal(config, before, seal, previous=before.seal_status)
+            shown = before.smoke_seal or {}
+            previous = shown.get("status")
+            if redeployed is not None and \
+                    str(shown.get("checked_at")) <= f"{redeployed:%Y-%m-%dT%H:%M:%SZ}":
+                previous = None
+            return messages_for_seal(config, before, seal, previous=previous)
         except Exception as exc:
             seal.warnings.append(f"could not prepare the seal's messages: {exc}")
             return []
