@@ -20,7 +20,10 @@ BIN = Path(sys.executable).parent
 
 def cli(*args: str, cwd: Path | None = None,
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("SMOKESEAL_")}
+    # Nor GitHub Actions' own (a summary file, annotations) when the tests run in a workflow.
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith("SMOKESEAL_") and k not in ("GITHUB_ACTIONS",
+                                                              "GITHUB_STEP_SUMMARY")}
     environ.update(env or {})
     return subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True,
                           cwd=cwd, env=environ, timeout=120, check=False)
@@ -173,8 +176,10 @@ def test_the_demo_ships_green_and_red_and_serves_the_board(browser_executable: s
     assert [(r["version"], r["badge"]) for r in releases] == [("v1.1.0", "red"),
                                                               ("v1.0.0", "green")]
     red = httpx.get(f"{board}/api/releases/{releases[0]['id']}").json()
-    assert red["smoke_seal"]["rollback"] == ["smokeseal release abandon 2",
-                                             "git revert -m 1 3f2a9c1 # on main"]
+    assert red["smoke_seal"]["rollback"] == [
+        "smokeseal release abandon 2",
+        "git revert 3f2a9c1 # on main, if 3f2a9c1 is a single commit",
+        "git revert -m 1 3f2a9c1 # on main, if 3f2a9c1 is a merge commit"]
     assert any(c["evidence_urls"] for c in red["checks"])  # the tasks page's screenshot
     assert "Sealed red" in httpx.get(f"{board}/releases/{releases[0]['id']}").text
     process.send_signal(signal.SIGINT)

@@ -46,7 +46,9 @@ def test_the_whole_flow(workdir: Path, ledger_url: str, demo: Demo) -> None:
     assert red.returncode == 0, red.stderr  # a red seal never fails the ship
     assert "🔴 red · 4/6 passed; devops hidden: expected 404, got 200" in red.stdout
     assert "Rollback, if you decide to (smokeseal runs none of these):" in red.stdout
-    assert "  smokeseal release abandon 2\n  git revert -m 1 3f2a9c1 # on main\n" in red.stdout
+    assert ("  smokeseal release abandon 2\n"
+            "  git revert 3f2a9c1 # on main, if 3f2a9c1 is a single commit\n"
+            "  git revert -m 1 3f2a9c1 # on main, if 3f2a9c1 is a merge commit\n") in red.stdout
     assert "last green release: v1 (id 1, sha 1111111)" in red.stdout
 
     demo.state.set_faults("up_500")

@@ -67,15 +67,17 @@ def test_a_red_ship_alerts_only_the_operator(make_config: Callable[..., Config],
         assert len(alerts) == 1
         alert = alerts[0].json
         assert alert["allowed_mentions"] == {"parse": [], "users": ["111"]}
-        assert "```\nsmokeseal release abandon 2\ngit revert -m 1 3f2a9c1 # on main\n```" \
-            in alert["content"]
+        assert ("```\nsmokeseal release abandon 2\n"
+                "git revert 3f2a9c1 # on main, if 3f2a9c1 is a single commit\n"
+                "git revert -m 1 3f2a9c1 # on main, if 3f2a9c1 is a merge commit\n```"
+                ) in alert["content"]
         assert "Last green release: v1 (`3f2a9c1`)" in alert["content"]
         for post in posts:
             if post is not alerts[0]:
                 assert post.json["allowed_mentions"] == {"parse": []}
         notes = ledger.release("demo@v2").notes or ""
         assert "### Smoke seal: 🔴 red" in notes
-        assert "git revert -m 1 3f2a9c1 # on main" in notes
+        assert "git revert -m 1 3f2a9c1 # on main, if 3f2a9c1 is a merge commit" in notes
 
 
 def test_production_text_is_neutralised(make_config: Callable[..., Config], discord: Api,

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -25,6 +26,7 @@ from smokeseal.errors import ConfigError, SmokesealError, UsageError
 
 if TYPE_CHECKING:
     from smokeseal.config import Config
+    from smokeseal.github_actions import Subject
     from smokeseal.ledger import Ledger, Release
     from smokeseal.seal import Seal
 
@@ -84,12 +86,67 @@ def _options(
     _globals.debug = _globals.debug or debug
 
 
+@dataclass
+class GitHub:
+    """What a run tells GitHub Actions: a job summary appended to ``summary``, and, with
+    ``annotate``, one workflow command per failed or flaky check (on stderr with ``--json``,
+    whose stdout is the JSON alone)."""
+
+    summary: Path | None = None
+    annotate: bool = False
+    as_json: bool = False
+
+    @classmethod
+    def from_env(cls, summary: bool | None, as_json: bool) -> GitHub:
+        path = os.environ.get("GITHUB_STEP_SUMMARY") or None
+        if summary and path is None:
+            raise UsageError("--github-summary: GITHUB_STEP_SUMMARY is not set (GitHub Actions "
+                             "sets it in every step)")
+        return cls(Path(path) if path and summary is not False else None,
+                   os.environ.get("GITHUB_ACTIONS") == "true", as_json)
+
+    @contextlib.contextmanager
+    def commands_paused(self) -> Iterator[None]:
+        """The runner obeys no workflow command while production's text is shown as is."""
+        if not self.annotate or self.as_json:
+            yield
+            return
+        from smokeseal.github_actions import resume_commands, stop_commands, stop_token
+
+        token = stop_token()
+        print(stop_commands(token), flush=True)
+        try:
+            yield
+        finally:
+            print(resume_commands(token), flush=True)
+
+    def tell(self, results: list[tuple[Subject, Seal]]) -> None:
+        from smokeseal.github_actions import annotation_lines, summary_markdown
+
+        if self.annotate:
+            stream = sys.stderr if self.as_json else sys.stdout
+            for subject, seal in results:
+                for line in annotation_lines(subject, seal):
+                    print(line, file=stream)
+            stream.flush()
+        if self.summary is not None:
+            text = "".join(summary_markdown(subject, seal) for subject, seal in results)
+            try:
+                with self.summary.open("a", encoding="utf-8") as handle:
+                    handle.write(text)
+            except OSError as exc:
+                # A side output, like --junit: the verdict stands and is still exited with.
+                stderr.print(f"[yellow]warning:[/] --github-summary: cannot write "
+                             f"{escape(str(self.summary))}: {escape(exc.strerror or str(exc))}")
+
+
 def _smoke(app_name: str | None, every_app: bool, url: str | None, as_json: bool,
            junit: Path | None, no_browser: bool, config: Path | None, debug: bool,
-           sha: str | None = None) -> None:
+           sha: str | None = None, github_summary: bool | None = None) -> None:
     from smokeseal.config import find_config_path, load_config
 
     _globals.debug = _globals.debug or debug
+    github = GitHub.from_env(github_summary, as_json)
     if every_app == (app_name is not None):
         raise UsageError("give APP, or --all for every app in the config")
     if every_app and url is not None:
@@ -100,16 +157,17 @@ def _smoke(app_name: str | None, every_app: bool, url: str | None, as_json: bool
         raise UsageError(f"--sha: {sha!r} is not a commit sha (7 to 64 hex digits)")
     loaded = load_config(find_config_path(config or _globals.config))
     if app_name is None:
-        _smoke_fleet(loaded, as_json=as_json, junit=junit, no_browser=no_browser)
+        _smoke_fleet(loaded, as_json=as_json, junit=junit, no_browser=no_browser,
+                     github=github)
     if sha is not None and loaded.app(app_name).version is None:
         raise UsageError(f"--sha: app {app_name!r} has no 'version:' in the config, so the "
                          "revision production serves cannot be read")
     _smoke_and_show(loaded, app_name, url=url, as_json=as_json, junit=junit,
-                    no_browser=no_browser, sha=sha)
+                    no_browser=no_browser, sha=sha, github=github)
 
 
 def _smoke_fleet(config: Config, *, as_json: bool, junit: Path | None,
-                 no_browser: bool) -> NoReturn:
+                 no_browser: bool, github: GitHub) -> NoReturn:
     """Every app at once, one browser: one result per app; exit 1 if any is red."""
     import time
 
@@ -132,19 +190,24 @@ def _smoke_fleet(config: Config, *, as_json: bool, junit: Path | None,
     if junit is not None:
         _write_junit(junit, list(seals.items()))
     if as_json:
-        print(json.dumps({"apps": {name: seal.to_dict() for name, seal in seals.items()},
-                          "green": sum(seal.green for seal in seals.values()),
-                          "red": sum(not seal.green for seal in seals.values()),
-                          "duration_ms": round(seconds * 1000)},
-                         ensure_ascii=False, indent=2))
+        _print_json({"apps": {name: seal.to_dict() for name, seal in seals.items()},
+                     "green": sum(seal.green for seal in seals.values()),
+                     "red": sum(not seal.green for seal in seals.values()),
+                     "duration_ms": round(seconds * 1000)})
     else:
-        print_fleet(stdout, seals, seconds)
+        with github.commands_paused():
+            print_fleet(stdout, seals, seconds)
+    from smokeseal.github_actions import Subject
+
+    github.tell([(Subject(name), seal) for name, seal in seals.items()])
+    _prune_quietly(config)
     raise typer.Exit(0 if all(seal.green for seal in seals.values()) else 1)
 
 
 def _smoke_and_show(config: Config, app_name: str, *, url: str | None = None,
                     as_json: bool = False, junit: Path | None = None,
-                    no_browser: bool = False, sha: str | None = None) -> NoReturn:
+                    no_browser: bool = False, sha: str | None = None,
+                    github: GitHub | None = None) -> NoReturn:
     from smokeseal.report import Progress, print_run
     from smokeseal.runner import run_app
     from smokeseal.seal import seal_from_run
@@ -158,10 +221,16 @@ def _smoke_and_show(config: Config, app_name: str, *, url: str | None = None,
     seal = seal_from_run(run, expected_sha=sha, secrets=secrets_of(config))
     if junit is not None:
         _write_junit(junit, [(app_name, seal)])
+    github = github or GitHub()
     if as_json:
-        print(json.dumps({"app": app_name, **seal.to_dict()}, ensure_ascii=False, indent=2))
+        _print_json({"app": app_name, **seal.to_dict()})
     else:
-        print_run(stdout, app_name, run, seal)
+        with github.commands_paused():
+            print_run(stdout, app_name, run, seal)
+    from smokeseal.github_actions import Subject
+
+    github.tell([(Subject(app_name, sha=sha), seal)])
+    _prune_quietly(config)
     raise typer.Exit(0 if seal.green else 1)
 
 
@@ -188,20 +257,25 @@ NoBrowserOption = Annotated[bool, typer.Option(
 ShaOption = Annotated[str | None, typer.Option(
     "--sha", help="The commit production must serve (needs the app's 'version:'); another "
     "revision answering is a failed version check.")]
+GithubSummaryOption = Annotated[bool | None, typer.Option(
+    "--github-summary/--no-github-summary", show_default=False,
+    help="Append a Markdown job summary (verdict, checks, rollback) to $GITHUB_STEP_SUMMARY "
+    "[default: on when it is set]. Under GitHub Actions, failed checks are also annotated.")]
 
 
 @app.command("smoke")
 def smoke_command(app_name: MaybeAppArgument = None, every_app: AllOption = False,
                   url: UrlOption = None, as_json: JsonOption = False,
                   junit: JunitOption = None, no_browser: NoBrowserOption = False,
-                  sha: ShaOption = None, config: ConfigOption = None,
-                  debug: DebugOption = False) -> None:
+                  sha: ShaOption = None, github_summary: GithubSummaryOption = None,
+                  config: ConfigOption = None, debug: DebugOption = False) -> None:
     """Run APP's suite (or every app's, with --all) against its production URL and record
     nothing (= prod-smoke APP).
 
     Exit 0 when every check passed, 1 when one failed, 2 for bad usage or config.
     """
-    _smoke(app_name, every_app, url, as_json, junit, no_browser, config, debug, sha)
+    _smoke(app_name, every_app, url, as_json, junit, no_browser, config, debug, sha,
+           github_summary)
 
 
 prod_smoke_app.command(help=smoke_command.__doc__)(smoke_command)
@@ -312,7 +386,10 @@ def _read_notes(path: Path | None) -> str | None:
 
 
 def _print_json(data: object) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=2))
+    from smokeseal.github_actions import json_safe
+
+    # The same value, with nothing a GitHub runner would read as a workflow command.
+    print(json_safe(json.dumps(data, ensure_ascii=False, indent=2)))
 
 
 @release_app.command("create")
@@ -382,11 +459,22 @@ def release_list(
 @release_app.command("abandon")
 def release_abandon(ref: ReleaseArgument) -> None:
     """Mark a release abandoned: the bookkeeping step of a rollback. Runs nothing else."""
-    with _ledger(_config(required=False)) as ledger:
+    from pathlib import Path
+
+    from smokeseal.rollback import ReleaseFacts, default_commands
+
+    config = _config(required=False)
+    with _ledger(config) as ledger:
         release = ledger.abandon(ref)
+    reverts = default_commands(ReleaseFacts(release.id, release.sha, release.version),
+                               release.release_branch,
+                               config.base_dir if config else Path.cwd())[1:]
     stdout.print(f"abandoned release {release.id} ({release.ref}); smokeseal ran nothing else. "
-                 f"To undo the code: git revert -m 1 {release.short_sha} "
-                 f"on {release.release_branch}", highlight=False, markup=False)
+                 "To undo the code:", highlight=False, markup=False)
+    for command in reverts:
+        stdout.print(f"  {command}", highlight=False, markup=False)
+    stdout.print(f"{release.app} shows as rolled back until a release of it is shipped again.",
+                 highlight=False, markup=False)
 
 
 @db_app.command("upgrade")
@@ -549,21 +637,42 @@ def serve_command(
         help="Seconds a page waits for the ledger (a lock, a slow database) before it "
              "answers 503.")] = 5.0,  # board.READ_TIMEOUT, not imported before serving
 ) -> None:
-    """Serve the /deployments board and its JSON API (read-only).
+    """Serve the /deployments board, its JSON API and /metrics (read-only).
 
     Set SMOKESEAL_BOARD_TOKEN to require `Authorization: Bearer <token>` (or `?token=` once
-    in a browser, which sets a cookie) on every route but /up.
+    in a browser, which sets a cookie) on every route but /up. SMOKESEAL_METRICS_TOKEN, when
+    set, is the only token /metrics takes (as a bearer token). `badges: public` in the
+    config, or SMOKESEAL_PUBLIC_BADGES=1, serves /badge/APP.svg without a token.
     """
     config = _config(required=False)
     token = os.environ.get("SMOKESEAL_BOARD_TOKEN") or None
+    metrics_token = os.environ.get("SMOKESEAL_METRICS_TOKEN") or None
+    public_badges = _public_badges(config)
     with _ledger(config) as ledger:
         _serve_board(ledger, host, port, token, config.evidence_root if config else None,
-                     read_timeout=ledger_timeout)
+                     read_timeout=ledger_timeout, metrics_token=metrics_token,
+                     public_badges=public_badges)
+
+
+_YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def _public_badges(config: Config | None) -> bool:
+    """``$SMOKESEAL_PUBLIC_BADGES`` when set (1 or 0), else the config's ``badges:``."""
+    value = os.environ.get("SMOKESEAL_PUBLIC_BADGES")
+    if value is None:
+        return config is not None and config.badges == "public"
+    if value.strip().lower() in _YES:
+        return True
+    if value.strip().lower() in _NO:
+        return False
+    raise UsageError(f"SMOKESEAL_PUBLIC_BADGES: expected 1 or 0, got {value!r}")
 
 
 def _serve_board(ledger: Ledger, host: str, port: int, token: str | None,
                  evidence_root: Path | None, *, ready: str = "",
-                 read_timeout: float | None = None) -> None:
+                 read_timeout: float | None = None, metrics_token: str | None = None,
+                 public_badges: bool = False) -> None:
     import logging
     import socket
 
@@ -572,7 +681,8 @@ def _serve_board(ledger: Ledger, host: str, port: int, token: str | None,
     from smokeseal.board import READ_TIMEOUT, create_app
 
     board = create_app(ledger, token=token, evidence_root=evidence_root,
-                       read_timeout=read_timeout or READ_TIMEOUT)
+                       read_timeout=read_timeout or READ_TIMEOUT, metrics_token=metrics_token,
+                       public_badges=public_badges)
     try:
         listener = socket.create_server((host, port), reuse_port=False)
     except OSError as exc:
@@ -588,6 +698,12 @@ def _serve_board(ledger: Ledger, host: str, port: int, token: str | None,
         stderr.print("[yellow]open board:[/] anyone who can reach it can read it; "
                      "set SMOKESEAL_BOARD_TOKEN to require a token", highlight=False,
                      soft_wrap=True)
+    elif public_badges:
+        stderr.print("public badges: /badge/APP.svg answers without the token; nothing else "
+                     "does", highlight=False, soft_wrap=True)
+    if metrics_token is not None:
+        stderr.print("/metrics takes only SMOKESEAL_METRICS_TOKEN (Authorization: Bearer)",
+                     highlight=False, soft_wrap=True)
     stderr.print("Ctrl-C stops it.", style="dim")
     # Our own access log (path only: a query string may carry ?token=); uvicorn's is off.
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -598,6 +714,78 @@ def _serve_board(ledger: Ledger, host: str, port: int, token: str | None,
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[listener])
     stderr.print("board stopped", style="dim")
+
+
+# --- evidence -----------------------------------------------------------------------------
+
+evidence_app = typer.Typer(help="Evidence kept by failed page checks.", no_args_is_help=True)
+app.add_typer(evidence_app, name="evidence")
+
+
+def _days(value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    if not re.fullmatch(r"\s*\d+\s*", value) or int(value) < 1:
+        raise UsageError(f"--older-than: {value!r} is not a number of days (a whole number, "
+                         "1 or more)")
+    return int(value)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+@evidence_app.command("prune")
+def evidence_prune(
+    config: ConfigOption = None,
+    older_than: Annotated[str | None, typer.Option(
+        "--older-than", metavar="DAYS", help="Remove run folders older than DAYS days "
+        "[default: the config's evidence_keep_days, 30 unless set]", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be removed; "
+                                          "remove nothing.")] = False,
+) -> None:
+    """Remove evidence run folders under the config's evidence root older than DAYS days.
+
+    Only run folders directly under the root (APP-TIMESTAMP) are removed, never a symlink
+    or anything outside the root. Exit 0, 1 when a folder could not be removed, 2 bad usage.
+    """
+    from smokeseal.config import find_config_path, load_config
+    from smokeseal.evidence import prune_evidence
+
+    loaded = load_config(find_config_path(config or _globals.config))
+    days = _days(older_than, loaded.evidence_keep_days)
+    pruned = prune_evidence(loaded.evidence_root, days, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for folder, size in pruned.folders:
+        stdout.print(f"{verb} {folder} ({_megabytes(size)})", markup=False, highlight=False,
+                     soft_wrap=True)
+    for error in pruned.errors:
+        stderr.print(f"[yellow]warning:[/] could not remove {escape(error)}", soft_wrap=True)
+    count = len(pruned.folders)
+    stdout.print(f"{verb} {count} run folder{'s' * (count != 1)} older than {days} "
+                 f"day{'s' * (days != 1)} under {pruned.root}: "
+                 f"{_megabytes(pruned.freed)} {'would be ' if dry_run else ''}freed",
+                 markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(1 if pruned.errors else 0)
+
+
+def _prune_quietly(config: Config) -> None:
+    """After a run: remove run folders past ``evidence_keep_days``, saying so on stderr.
+    Never changes the run's outcome."""
+    try:
+        from smokeseal.evidence import prune_evidence
+
+        pruned = prune_evidence(config.evidence_root, config.evidence_keep_days)
+    except Exception as exc:  # best effort: the run's result stands
+        stderr.print(f"[yellow]warning:[/] evidence not pruned: {escape(str(exc))}")
+        return
+    if pruned.folders:
+        count = len(pruned.folders)
+        stderr.print(f"pruned {count} evidence run folder{'s' * (count != 1)} older than "
+                     f"{pruned.days} days ({_megabytes(pruned.freed)} freed)",
+                     style="dim", markup=False, highlight=False)
+    for error in pruned.errors:
+        stderr.print(f"[yellow]warning:[/] could not prune {escape(error)}", soft_wrap=True)
 
 
 # --- ship and seal ----------------------------------------------------------------------
@@ -674,6 +862,7 @@ def _ship(config: Config, ledger: Ledger, release: Release, *, no_browser: bool)
         _show_seal(seal, shipped, as_json=False)
     else:
         stdout.print(f"shipped {shipped.ref}; no seal was recorded", markup=False)
+    _prune_quietly(config)
 
 
 def _write_junit(path: Path, suites: list[tuple[str, Seal]]) -> None:
@@ -696,7 +885,7 @@ def seal_command(
         "not abandoned release), e.g. from cron. A re-seal alerts only when the verdict "
         "changes.")] = False,
     as_json: JsonOption = False, no_browser: NoBrowserOption = False,
-    junit: JunitOption = None,
+    junit: JunitOption = None, github_summary: GithubSummaryOption = None,
 ) -> None:
     """Seal a shipped release: run its app's suite and record the verdict.
 
@@ -708,6 +897,7 @@ def seal_command(
     if current and ("@" in ref or ref.isdigit()):
         raise UsageError(f"--current: seals the release of APP that is live now; give APP, "
                          f"not a release ({ref!r})")
+    github = GitHub.from_env(github_summary, as_json)
     config = _config()
     assert config is not None
     with _ledger(config) as ledger:
@@ -725,7 +915,12 @@ def seal_command(
             stderr.print(f"[yellow]warning:[/] {escape(warning)}")
     if junit is not None:
         _write_junit(junit, [(release.app, seal)])
-    _show_seal(seal, recorded, as_json)
+    with github.commands_paused():
+        _show_seal(seal, recorded, as_json)
+    from smokeseal.github_actions import Subject
+
+    github.tell([(Subject(recorded.app, recorded.version, recorded.sha, recorded.id), seal)])
+    _prune_quietly(config)
     raise typer.Exit(0 if seal.green else 1)
 
 

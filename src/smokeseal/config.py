@@ -478,8 +478,35 @@ class App(_Model):
     headers: Headers = Field(default_factory=dict)
     cookies: Cookies = Field(default_factory=dict)
     basic_auth: BasicAuth | None = None
+    #: The commands printed on red, as templates (``kamal rollback {last_green.version}``);
+    #: unset: ``release abandon`` and ``git revert``. smokeseal runs none of them.
+    rollback: list[str] | None = None
 
     _deploy_written: str | None = PrivateAttr(default=None)
+    _rollback_written: tuple[str, ...] | None = PrivateAttr(default=None)
+
+    @property
+    def rollback_as_written(self) -> list[str] | None:
+        """The rollback templates with their ``${VAR}``s unsubstituted: they are printed and
+        published, and the operator's shell fills the variables when they are pasted."""
+        return list(self._rollback_written) if self._rollback_written else self.rollback
+
+    @field_validator("rollback")
+    @classmethod
+    def _rollback_templates(cls, value: list[str] | None) -> list[str] | None:
+        from smokeseal.rollback import placeholders_in
+
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("list at least one command, or leave rollback out for the default")
+        for template in value:
+            if not template.strip():
+                raise ValueError("a rollback command must not be empty")
+            if any(ord(c) < 32 or ord(c) == 127 for c in template):
+                raise ValueError("a rollback command is one line, without control characters")
+            placeholders_in(template)
+        return value
 
     @property
     def deploy_as_written(self) -> str | None:
@@ -501,9 +528,18 @@ class App(_Model):
 class Config(_Model):
     database_url: str | None = None
     evidence_dir: str | None = None
+    #: Run folders under the evidence root older than this are removed at the end of each
+    #: run (and by ``smokeseal evidence prune``).
+    evidence_keep_days: PositiveInt = 30
+    #: ``on-failure``: a failed page check keeps a Playwright trace beside its screenshot;
+    #: ``off``: no page check is traced.
+    trace: Literal["on-failure", "off"] = "on-failure"
     #: CA certificates (PEM) that production's TLS chains to, for the browser and HTTP
     #: checks alike; relative to the config file. Wins over ``$SSL_CERT_FILE``.
     ca_file: str | None = None
+    #: ``public``: the board serves ``/badge/{app}.svg`` without its token (README badges);
+    #: nothing else opens. ``$SMOKESEAL_PUBLIC_BADGES`` (1 or 0), when set, wins.
+    badges: Literal["public", "private"] = "private"
     apps: dict[str, App]
     suites: dict[str, list[Check] | Suite] = Field(default_factory=dict)
 
@@ -651,6 +687,10 @@ def parse_config(text: str, *, source: str = DEFAULT_CONFIG_NAME,
         name for at, name in document.variables if _is_sink(at)))
     for name, app in config.apps.items():
         app._deploy_written = document.written.get(("apps", name, "deploy"))
+        if app.rollback:
+            app._rollback_written = tuple(
+                document.written.get(("apps", name, "rollback", index), template)
+                for index, template in enumerate(app.rollback))
     return config
 
 

@@ -34,8 +34,8 @@ from smokeseal.database import (
 from smokeseal.errors import LedgerError, LedgerTimeout, UsageError
 from smokeseal.models import OutboxRow, ReleaseRow, SealRow
 
-__all__ = ["HEAD_REVISION", "Ledger", "Message", "NewMessage", "Release", "database_url_for",
-           "normalise_database_url"]
+__all__ = ["HEAD_REVISION", "Ledger", "Message", "NewMessage", "OutboxTally", "Release",
+           "database_url_for", "normalise_database_url"]
 
 _SHA = re.compile(r"^[0-9a-fA-F]{7,64}$")
 #: Ids are 32-bit integers in both backends; a larger one names nothing (and PostgreSQL
@@ -147,6 +147,16 @@ class Release:
         return cls(row.id, row.app, row.version, row.sha, row.release_branch, row.state,
                    row.notes, row.created_at, row.updated_at, row.shipped_at, row.abandoned_at,
                    row.smoke_seal, row.seal_id)
+
+
+@dataclass(frozen=True)
+class OutboxTally:
+    """How many messages of one sink are in one status, and when the oldest was queued."""
+
+    sink: str
+    status: str
+    count: int
+    oldest: datetime | None
 
 
 class Ledger:
@@ -369,6 +379,28 @@ class Ledger:
                        ReleaseRow.shipped_at.is_not(None))
                 .order_by(ReleaseRow.shipped_at.desc()).limit(1))
 
+    def rolled_back(self, app: str) -> Release | None:
+        """The release of ``app`` abandoned after it shipped, when nothing has shipped
+        since and the release now live has not been sealed since: production runs whatever
+        the rollback put there, which nothing has checked, so no earlier seal may be shown
+        as live. None otherwise."""
+        with self._read("read the latest release") as session:
+            newest = session.scalar(
+                select(ReleaseRow)
+                .where(ReleaseRow.app == app, ReleaseRow.shipped_at.is_not(None))
+                .order_by(ReleaseRow.id.desc()).limit(1))
+            if newest is None or newest.state != "abandoned" or newest.abandoned_at is None:
+                return None
+            live = session.scalar(select(ReleaseRow)
+                                  .where(ReleaseRow.app == app, ReleaseRow.state == "shipped")
+                                  .order_by(ReleaseRow.id.desc()).limit(1))
+            checked = (live.smoke_seal or {}).get("checked_at") if live is not None else None
+            abandoned = newest.abandoned_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            # Strictly later: a seal begun in the second of the abandon may predate it.
+            if isinstance(checked, str) and checked > abandoned:
+                return None  # re-sealed since the rollback: that seal speaks for production
+            return Release._from_row(newest)
+
     def mark_shipped(self, release_id: int,
                      messages: Callable[[Release], Sequence[NewMessage]] | None = None
                      ) -> Release:
@@ -556,6 +588,19 @@ class Ledger:
                        ReleaseRow.seal_status == "green", ReleaseRow.state == "shipped")
                 .order_by(ReleaseRow.id.desc()).limit(1))
             return Release._from_row(row) if row else None
+
+    def outbox_tallies(self, statuses: Sequence[str] = ("pending", "failed")
+                       ) -> list[OutboxTally]:
+        """Messages in ``statuses``, counted by sink and status (sorted): one statement,
+        over the ``(status, id)`` index, however long the delivered history grows."""
+        query = (select(OutboxRow.sink, OutboxRow.status, func.count(),
+                        func.min(OutboxRow.created_at))
+                 .where(OutboxRow.status.in_(statuses))
+                 .group_by(OutboxRow.sink, OutboxRow.status)
+                 .order_by(OutboxRow.sink, OutboxRow.status))
+        with self._read("read the outbox") as session:
+            return [OutboxTally(str(sink), str(status), int(count), oldest)
+                    for sink, status, count, oldest in session.execute(query)]
 
 
 #: What a listing reads of a release: all but its notes and full seal.

@@ -93,6 +93,8 @@ class Target:
     #: Environment variables holding the config's own secrets (its sinks' tokens, the
     #: ledger's URL): command checks do not inherit them (see :mod:`smokeseal.childenv`).
     withheld: tuple[str, ...] = ()
+    #: Trace page checks and keep the trace of a failed one (the config's ``trace``).
+    trace: bool = True
 
 
 def target_for(config: Config, app: str, *, url: str | None = None,
@@ -113,7 +115,8 @@ def target_for(config: Config, app: str, *, url: str | None = None,
     return Target(checks, base_url, app_urls, app_config.version, expected_sha,
                   app_config.seal_timeout, evidence_folder(config, app),
                   app_config.parsed_reads, access_for(app_config, base_url),
-                  tuple(secrets_of(config)), withheld_variables(config))
+                  tuple(secrets_of(config)), withheld_variables(config),
+                  config.trace != "off")
 
 
 def run_app(config: Config, app: str, *, url: str | None = None, use_browser: bool = True,
@@ -303,7 +306,7 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
             return [await browser.run(lambda session: run_page_check(
                 session, check, base_url, target.evidence_dir, app_urls=target.app_urls,
                 reads=target.reads, access=for_check(target.access, check),
-                secrets=target.secrets))]
+                secrets=target.secrets, trace=target.trace))]
         except Exception as exc:
             return [CheckResult(check.label, "page", False,
                                 f"browser failed: {describe_error(exc)}", 0,

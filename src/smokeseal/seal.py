@@ -21,8 +21,8 @@ from smokeseal.runner import RunResult
 from smokeseal.secrets import scrub, scrub_all
 
 __all__ = ["SCHEMA_VERSION", "CheckRecord", "Seal", "VerdictChange", "clean_text", "failed_seal",
-           "flaky_phrase", "reads_line", "rollback_commands", "seal_from_run", "summarise",
-           "verdict", "verdict_change"]
+           "flaky_phrase", "reads_line", "seal_from_run", "summarise", "verdict",
+           "verdict_change"]
 
 Status = Literal["green", "red"]
 #: How a seal's verdict moved from the release's previous seal (see :func:`verdict_change`).
@@ -227,12 +227,6 @@ def seal_from_run(run: RunResult, expected_sha: str | None = None,
         revision=scrub(clean_text(run.revision), secrets) if run.revision else None,
         expected_sha=expected_sha,
     )
-
-
-def rollback_commands(release_id: int, sha: str, release_branch: str) -> list[str]:
-    """What the operator may run on red. smokeseal prints these and runs none of them."""
-    return [f"smokeseal release abandon {release_id}",
-            f"git revert -m 1 {sha[:7]} # on {release_branch}"]
 
 
 def failed_seal(base_url: str, reason: str, checked_at: datetime | None = None) -> Seal:

@@ -22,7 +22,8 @@ from smokeseal.checks.base import CheckResult, join_url
 from smokeseal.config import App, Config, Gate, VersionSource
 from smokeseal.errors import ShipError, UsageError
 from smokeseal.ledger import Ledger, NewMessage, Release
-from smokeseal.seal import Seal, failed_seal, rollback_commands, seal_from_run
+from smokeseal.rollback import ReleaseFacts, rollback_commands
+from smokeseal.seal import Seal, failed_seal, seal_from_run
 
 if TYPE_CHECKING:
     from smokeseal.checks.version import Revision
@@ -390,8 +391,15 @@ def _record(config: Config, ledger: Ledger, release: Release,
     from smokeseal.outbox import messages_for_seal, notes_with_seal
 
     if not seal.green:
-        seal.rollback = rollback_commands(release.id, release.sha, release.release_branch)
         last_green = ledger.last_green(release.app, release.id)
+        app = config.apps.get(release.app)
+        seal.rollback = rollback_commands(
+            app.rollback_as_written if app else None, app=release.app,
+            branch=release.release_branch,
+            release=ReleaseFacts(release.id, release.sha, release.version),
+            last_green=(ReleaseFacts(last_green.id, last_green.sha, last_green.version)
+                        if last_green else None),
+            checkout=config.base_dir)
         if last_green is not None:
             seal.last_green = {"id": last_green.id, "version": last_green.version,
                                "sha": last_green.short_sha}

@@ -100,15 +100,16 @@ class Board:
 @pytest.fixture
 def start_board(ledger_url: str, tmp_path: Path
                 ) -> Iterator[Callable[..., Board]]:
-    """``start_board(token=None, evidence=True)``: the story in a fresh ledger, served."""
+    """``start_board(token=None, evidence=True, **options)``: the story in a fresh ledger,
+    served; ``options`` go to ``create_app`` (``metrics_token``, ``public_badges``)."""
     stack: list[Any] = []
 
-    def start(token: str | None = None, evidence: bool = True) -> Board:
+    def start(token: str | None = None, evidence: bool = True, **options: Any) -> Board:
         ledger = Ledger(ledger_url)
         stack.append(ledger)
         story = tell_the_story(ledger, tmp_path / "evidence")
         app = create_app(ledger, token=token,
-                         evidence_root=story.evidence_root if evidence else None)
+                         evidence_root=story.evidence_root if evidence else None, **options)
         server = BackgroundServer(app).start()
         stack.append(server)
         client = httpx.Client(base_url=server.url, follow_redirects=False, timeout=10)

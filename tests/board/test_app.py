@@ -255,7 +255,14 @@ def test_badges_show_each_apps_latest_shipped_seal(board: Board) -> None:
     assert 'fill="#cf222e"' in studio.text
     other = board.client.get("/badge/other.svg")
     assert "pending · v2" in other.text and 'fill="#bf8700"' in other.text
-    board.ledger.abandon(board.story.red)  # rolled back: production runs v1.0.0 again
+    # Rolled back: whatever runs now was not checked, so v1.0.0's green is not claimed.
+    board.ledger.abandon(board.story.red)
+    rolled = board.client.get("/badge/studio.svg").text
+    assert "rolled back · redeploy pending" in rolled and 'fill="#bf8700"' in rolled
+    assert "green" not in rolled
+    # Sealed again since the rollback: that seal speaks for production.
+    v1 = board.ledger.release(board.story.green)
+    board.ledger.record_seal(v1.id, {**(v1.smoke_seal or {}), "checked_at": "2999-01-01T00:00:00Z"})
     assert "green · v1.0.0" in board.client.get("/badge/studio.svg").text
     unknown = board.client.get("/badge/%3Cscript%3E.svg")
     assert unknown.status_code == 404
@@ -404,3 +411,11 @@ def test_a_schema_1_seal_still_shows_its_outcomes(board: Board) -> None:
     api = board.client.get(f"/api/releases/{board.story.red}").json()
     assert [c["outcome"] for c in api["checks"]] == [
         "failed" if not c["ok"] else "passed" for c in api["checks"]]
+
+
+def test_after_a_rollback_the_apps_chip_says_a_redeploy_is_pending(board: Board) -> None:
+    board.ledger.abandon(board.story.red)
+    page = board.client.get("/deployments").text
+    assert 'title="studio: rolled back from' in page
+    assert "redeploy pending" in page
+    assert 'title="studio: sealed green"' not in page

@@ -22,15 +22,17 @@ BIN = Path(sys.executable).parent
 TOKEN = "e2e-board-token"
 
 
-def start_serve(ledger_url: str, tmp_path: Path
-                ) -> tuple[subprocess.Popen[str], str, Story, list[str]]:
-    """``smokeseal serve`` on a free port, guarded by a token, over the story."""
+def start_serve(ledger_url: str, tmp_path: Path, *, settings: str = "",
+                **environ: str) -> tuple[subprocess.Popen[str], str, Story, list[str]]:
+    """``smokeseal serve`` on a free port, guarded by a token, over the story; ``settings``
+    are more top-level config lines, ``environ`` more variables."""
     with Ledger(ledger_url) as ledger:
         story = tell_the_story(ledger, tmp_path / "evidence")
     config = tmp_path / "smokeseal.yml"
-    config.write_text("evidence_dir: evidence\napps:\n  studio: {url: https://app.example.com}\n")
+    config.write_text(f"{settings}evidence_dir: evidence\n"
+                      "apps:\n  studio: {url: https://app.example.com}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMOKESEAL_")}
-    env.update(SMOKESEAL_BOARD_TOKEN=TOKEN, SMOKESEAL_DATABASE_URL=ledger_url)
+    env.update(SMOKESEAL_BOARD_TOKEN=TOKEN, SMOKESEAL_DATABASE_URL=ledger_url, **environ)
     process = subprocess.Popen([str(BIN / "smokeseal"), "--config", str(config), "serve",
                                 "--port", "0"], stderr=subprocess.PIPE, text=True, env=env)
     assert process.stderr is not None

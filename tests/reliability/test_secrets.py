@@ -21,6 +21,7 @@ pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
 BOARD_TOKEN = "board-T0ken-n3ver-logged"
+METRICS_TOKEN = "metrics-T0ken-n3ver-logged"
 
 
 def test_no_token_appears_anywhere_after_a_day_of_trouble(
@@ -35,7 +36,7 @@ def test_no_token_appears_anywhere_after_a_day_of_trouble(
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("SMOKESEAL_")},
            "SMOKESEAL_CONFIG": str(config), "SMOKESEAL_BROWSER": browser_executable,
            "DISCORD_WEBHOOK_URL": webhook, "GITHUB_TOKEN": GITHUB_TOKEN,
-           "SMOKESEAL_BOARD_TOKEN": BOARD_TOKEN}
+           "SMOKESEAL_BOARD_TOKEN": BOARD_TOKEN, "SMOKESEAL_METRICS_TOKEN": METRICS_TOKEN}
     said: list[str] = []
 
     def smokeseal(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -79,6 +80,9 @@ def test_no_token_appears_anywhere_after_a_day_of_trouble(
         for path in ("/deployments", "/releases/1", "/api/releases", "/api/releases/1",
                      "/badge/demo.svg"):
             pages.append(client.get(path).text)
+        scraped = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert scraped.status_code == 200 and "smokeseal_seal_green" in scraped.text
+        pages += [scraped.text, client.get("/metrics", params={"token": METRICS_TOKEN}).text]
     board.send_signal(signal.SIGINT)
     said.append(board.communicate(timeout=20)[1])
 
@@ -88,7 +92,8 @@ def test_no_token_appears_anywhere_after_a_day_of_trouble(
     assert any(path.name == "screenshot.png" for path in files)  # evidence was kept
     places = {"output and logs": "\n".join(said), "board": "\n".join(pages)}
     places |= {str(path): path.read_bytes().decode("utf-8", "replace") for path in files}
-    for secret in (DISCORD_TOKEN, GITHUB_TOKEN, "ghp_wrongTokenAlsoSecret", BOARD_TOKEN):
+    for secret in (DISCORD_TOKEN, GITHUB_TOKEN, "ghp_wrongTokenAlsoSecret", BOARD_TOKEN,
+                   METRICS_TOKEN):
         leaks = [place for place, text in places.items() if secret in text]
         assert not leaks, f"{secret[:8]}… found in {leaks}"
     assert "${DISCORD_WEBHOOK_URL}" in config.read_text()

@@ -38,7 +38,7 @@ from starlette.staticfiles import StaticFiles
 from smokeseal import __version__
 from smokeseal.board.badge import badge_svg
 from smokeseal.board.health import LedgerProbe
-from smokeseal.board.security import CSP, BoardGuard, Scope
+from smokeseal.board.security import CSP, METRICS_PATH, BoardGuard, Scope, route_path
 from smokeseal.checks.base import listed_total
 from smokeseal.errors import LedgerError, LedgerTimeout, UsageError
 from smokeseal.ledger import Ledger, Message, Release
@@ -59,7 +59,8 @@ READ_TIMEOUT = 5.0
 #: waits for a connection behind other views.
 READERS = 10
 #: The only evidence files the board serves, with the type each is served as.
-EVIDENCE_FILES = {"screenshot.png": "image/png", "console.txt": "text/plain; charset=utf-8"}
+EVIDENCE_FILES = {"screenshot.png": "image/png", "console.txt": "text/plain; charset=utf-8",
+                  "trace.zip": "application/zip"}
 
 
 @dataclass(frozen=True)
@@ -151,16 +152,26 @@ def _app_param(request: Request) -> str | None:
     return app
 
 
+def _machine_readable(path: str) -> bool:
+    """Answers for programs (the API, the scraper) are JSON, errors included."""
+    return path.startswith("/api/") or path == METRICS_PATH
+
+
 class Board:
-    """The routes, over one ledger. ``token`` is the access token (``None``: open board)."""
+    """The routes, over one ledger. ``token`` is the access token (``None``: open board);
+    ``metrics_token`` the only one ``/metrics`` takes when set; ``public_badges`` serves
+    badges to anyone."""
 
     def __init__(self, ledger: Ledger, *, token: str | None = None,
-                 evidence_root: Path | None = None, read_timeout: float = READ_TIMEOUT) -> None:
+                 evidence_root: Path | None = None, read_timeout: float = READ_TIMEOUT,
+                 metrics_token: str | None = None, public_badges: bool = False) -> None:
         self.ledger = ledger
         self.read_timeout = read_timeout
         self.readers = CapacityLimiter(READERS)
         self.probe = LedgerProbe(ledger, read_timeout)
         self.token = token or None
+        self.metrics_token = metrics_token or None
+        self.public_badges = public_badges
         self.evidence_root = evidence_root.resolve() if evidence_root else None
         # A missing key renders as nothing: seal records from older versions lack some.
         self.env = Environment(loader=PackageLoader("smokeseal.board", "templates"),
@@ -205,11 +216,18 @@ class Board:
         chip a second or two behind a new seal is still right about what it says."""
         now = time.monotonic()
         if self._apps_cache is None or now - self._apps_cache[0] > APPS_TTL:
-            apps = [{"name": app, "badge": badge_for(current) if current else
-                     Badge("none", "·", "nothing shipped")}
+            apps = [{"name": app, "badge": self._current_badge(app, current)}
                     for app, current in self.ledger.current_releases().items()]
             self._apps_cache = (now, apps)
         return self._apps_cache[1]
+
+    def _current_badge(self, app: str, current: Release | None) -> Badge:
+        """What production runs, as far as the ledger knows: after a rollback, nothing
+        checked (the last green release is not live until it ships or is sealed again)."""
+        if (abandoned := self.ledger.rolled_back(app)) is not None:
+            return Badge("pending", "↩", f"rolled back from {abandoned.version}: redeploy "
+                                         "pending")
+        return badge_for(current) if current else Badge("none", "·", "nothing shipped")
 
     def api_releases(self, request: Request) -> Response:
         page = self._page_of_releases(request, api=True)
@@ -275,7 +293,8 @@ class Board:
         checks = (release.smoke_seal or {}).get("checks") or []
         data["checks"] = [
             {**_CHECK_DEFAULTS, **_upgraded(check),
-             "evidence_urls": self._evidence_urls(release.seal_id, index, check)}
+             "evidence_urls": self._evidence_urls(release.seal_id, index, check),
+             "evidence_pruned": self._evidence_pruned(check)}
             for index, check in enumerate(checks) if isinstance(check, dict)
         ]
         data["seals"] = history[::-1]
@@ -290,6 +309,11 @@ class Board:
             return {}
         return {name: f"/evidence/{seal_id}/{index}/{name}" for name in EVIDENCE_FILES
                 if (folder / name).is_file()}
+
+    def _evidence_pruned(self, check: dict[str, Any]) -> bool:
+        """The check kept evidence under the root, and the folder is gone (pruned)."""
+        folder = self._evidence_folder(check.get("evidence"))
+        return folder is not None and not folder.exists()
 
     def _evidence_folder(self, recorded: Any) -> Path | None:
         """The recorded folder, only if it lies inside the evidence root."""
@@ -316,8 +340,10 @@ class Board:
         # A symlink inside the folder must not lead elsewhere.
         if not path.is_relative_to(folder) or not path.is_file():
             raise HTTPException(404, "no such evidence")
+        # A trace is opened with Playwright's viewer, not in the browser: downloaded.
+        disposition = "attachment" if name == "trace.zip" else "inline"
         return FileResponse(path, media_type=EVIDENCE_FILES[name], headers={
-            "content-disposition": f'inline; filename="{name}"',
+            "content-disposition": f'{disposition}; filename="{name}"',
             "content-security-policy": "default-src 'none'; sandbox",
         })
 
@@ -325,19 +351,44 @@ class Board:
         app = request.path_params["app"]
         if len(app) > 100 or not app.isprintable():
             raise HTTPException(404, "no such app")
+        if self.ledger.rolled_back(app) is not None:
+            return Response(badge_svg(f"{app} seal", "rolled back · redeploy pending",
+                                      "pending"),
+                            media_type="image/svg+xml", headers=_BADGE_HEADERS)
         latest = self.ledger.latest_shipped(app)
-        if latest is None:
+        status = 200
+        if latest is None and self.public_badges:
+            # Served to anyone: an app with nothing shipped and a name nobody uses look
+            # alike (200, so that a README's image is not broken before the first ship),
+            # and the ledger's list of apps is not asked.
+            svg = badge_svg(f"{app} seal", "unknown", "unknown")
+        elif latest is None:
             known = app in self.ledger.apps()
             svg = badge_svg(f"{app} seal", "none" if known else "unknown app",
                             "none" if known else "unknown")
-            return Response(svg, status_code=200 if known else 404,
-                            media_type="image/svg+xml", headers=_BADGE_HEADERS)
-        badge = badge_for(latest)
-        message = {"green": "green", "red": "red", "pending": "pending"}.get(badge.status,
-                                                                            "none")
-        version = latest.version if len(latest.version) <= 24 else latest.version[:23] + "…"
-        return Response(badge_svg(f"{app} seal", f"{message} · {version}", badge.status),
-                        media_type="image/svg+xml", headers=_BADGE_HEADERS)
+            status = 200 if known else 404
+        else:
+            badge = badge_for(latest)
+            message = {"green": "green", "red": "red", "pending": "pending"}.get(
+                badge.status, "none")
+            version = (latest.version if len(latest.version) <= 24
+                       else latest.version[:23] + "…")
+            svg = badge_svg(f"{app} seal", f"{message} · {version}", badge.status)
+        # Image proxies (GitHub's camo) revalidate a no-cache image with its ETag: an
+        # unchanged seal costs them a 304, a new one shows at once.
+        etag = '"' + hashlib.sha256(svg.encode()).hexdigest()[:32] + '"'
+        headers = {**_BADGE_HEADERS, "etag": etag}
+        if status == 200 and _matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+        return Response(svg, status_code=status, media_type="image/svg+xml", headers=headers)
+
+    def metrics(self, request: Request) -> Response:
+        # Imported here: prometheus_client costs start-up time that only a scrape needs.
+        from smokeseal.board.metrics import exposition
+
+        body, content_type = exposition(self.ledger, request.headers.get("accept", ""))
+        return Response(body, headers={"content-type": content_type,
+                                       "cache-control": "no-store"})
 
     async def up(self, request: Request) -> Response:
         # Unauthenticated: says whether the ledger answers, never where it is.
@@ -351,7 +402,7 @@ class Board:
         titles = {400: "Bad request", 404: "Not found", 405: "Method not allowed"}
         title = titles.get(exc.status_code, "Error")
         headers = dict(exc.headers or {})
-        if request.url.path.startswith("/api/"):
+        if _machine_readable(route_path(request.scope)):
             return JSONResponse({"error": exc.detail}, status_code=exc.status_code,
                                 headers=headers)
         response = self.page("error.html", status=exc.status_code, title=title,
@@ -360,7 +411,7 @@ class Board:
         return response
 
     def server_error(self, request: Request, exc: Exception) -> Response:
-        if request.url.path.startswith("/api/"):
+        if _machine_readable(route_path(request.scope)):
             return JSONResponse({"error": "internal error"}, status_code=500)
         return self.page("error.html", status=500, title="Something broke",
                          detail="The board hit an internal error; its log has the details.")
@@ -376,16 +427,20 @@ class Board:
         else:
             title = "The ledger is unreachable"
             detail = "the board could not read its ledger; the board's log says why"
-        if request.url.path.startswith("/api/"):
+        if _machine_readable(route_path(request.scope)):
             return JSONResponse({"error": detail}, status_code=503)
         return self.page("error.html", status=503, title=title, detail=detail)
 
     def denied(self, scope: Scope, wrong: bool) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        """The 401 answer: JSON for the API and badges, a token form for people."""
+        """The 401 answer: JSON for the API, badges and metrics, a token form for people."""
         path = scope["path"]
         detail = ("that token is not this board's" if wrong else
                   "this board needs its access token (SMOKESEAL_BOARD_TOKEN)")
-        if path.startswith(("/api/", "/badge/", "/evidence/", "/static/")):
+        if route_path(scope) == METRICS_PATH and self.metrics_token is not None:
+            detail = ("that is not the metrics token" if wrong else
+                      "/metrics needs Authorization: Bearer with SMOKESEAL_METRICS_TOKEN")
+        if (_machine_readable(route_path(scope))
+                or route_path(scope).startswith(("/badge/", "/evidence/", "/static/"))):
             body = json.dumps({"error": detail}).encode()
             return 401, [(b"content-type", b"application/json")], body
         now = datetime.now(UTC)
@@ -425,6 +480,14 @@ def _upgraded(check: dict[str, Any]) -> dict[str, Any]:
     except ValidationError:
         return check  # a damaged record still shows what it has
 _BADGE_HEADERS = {"cache-control": "no-cache, max-age=0"}
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` names ``etag`` (weakly, as RFC 9110 compares it)."""
+    if not if_none_match:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return etag in tags or "*" in tags
 
 
 def _message(message: Message) -> dict[str, Any]:
@@ -513,11 +576,15 @@ def _off_loop(board: Board,
 
 def create_app(ledger: Ledger, *, token: str | None = None,
                evidence_root: Path | None = None,
-               read_timeout: float = READ_TIMEOUT) -> BoardGuard:
+               read_timeout: float = READ_TIMEOUT, metrics_token: str | None = None,
+               public_badges: bool = False) -> BoardGuard:
     """The board as an ASGI app, guarded. The caller owns ``ledger`` and closes it.
 
-    ``read_timeout``: seconds a page waits for the ledger before it answers 503."""
-    board = Board(ledger, token=token, evidence_root=evidence_root, read_timeout=read_timeout)
+    ``read_timeout``: seconds a page waits for the ledger before it answers 503.
+    ``metrics_token``: when set, the only token ``/metrics`` takes (as a bearer token), with
+    or without ``token``. ``public_badges``: ``/badge/{app}.svg`` needs no token."""
+    board = Board(ledger, token=token, evidence_root=evidence_root, read_timeout=read_timeout,
+                  metrics_token=metrics_token, public_badges=public_badges)
     routes = [
         Route("/", lambda request: RedirectResponse("/deployments", status_code=307)),
         Route("/deployments", _off_loop(board, board.deployments)),
@@ -527,10 +594,12 @@ def create_app(ledger: Ledger, *, token: str | None = None,
         Route("/api/releases", _off_loop(board, board.api_releases)),
         Route("/api/releases/{release_id:int}", _off_loop(board, board.api_release)),
         Route("/badge/{app:str}.svg", _off_loop(board, board.badge)),
+        Route(METRICS_PATH, _off_loop(board, board.metrics)),
         Route("/up", board.up),
         Mount("/static", StaticFiles(packages=[("smokeseal.board", "static")]), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={
         HTTPException: board.http_error, LedgerError: board.ledger_error,
         Exception: board.server_error})
-    return BoardGuard(app, board.token, board.denied)
+    return BoardGuard(app, board.token, board.denied, metrics_token=board.metrics_token,
+                      public_badges=public_badges)

@@ -2,6 +2,11 @@
 
 A pure ASGI middleware, so that every response (pages, JSON, static files, errors) gets the
 same headers and nothing reaches a route without the token when one is set.
+
+Which rule applies is decided on the exact path the router will match (the request's path
+without the server's ``root_path``, as Starlette routes it), never on a prefix: ``/up`` is
+always open; ``/badge/{app}.svg`` is open when badges are public; ``/metrics`` takes only
+the metrics token when one is set; everything else takes the board token.
 """
 
 from __future__ import annotations
@@ -9,12 +14,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
-__all__ = ["COOKIE", "CSP", "BoardGuard", "session_value"]
+__all__ = ["COOKIE", "CSP", "METRICS_PATH", "BoardGuard", "route_path", "session_value"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -27,6 +33,11 @@ COOKIE = "smokeseal_board"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 _OPEN_PATHS = frozenset({"/up"})
+METRICS_PATH = "/metrics"
+#: Exactly the badge route's pattern (``/badge/{app:str}.svg``): one segment, no slash, so
+#: ``/badge/x.svg/../deployments`` or a percent-encoded slash (decoded before routing) is
+#: not a badge, and needs the token.
+_BADGE_PATH = re.compile(r"/badge/[^/]+\.svg")
 _SESSION_DAYS = 30
 
 access_log = logging.getLogger("smokeseal.board.access")
@@ -41,15 +52,44 @@ def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
+def route_path(scope: Scope) -> str:
+    """The path the router matches: without the ``root_path`` a proxy mounted the board
+    under (Starlette's own rule), so the guard and the routes never disagree on a path."""
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root) and path != root and path[len(root)] == "/":
+        return path[len(root):]
+    return "" if root and path == root else path
+
+
+def _bearer(scope: Scope, expected: bytes) -> bool | None:
+    """Whether an ``Authorization: Bearer`` header carries ``expected`` (constant time);
+    None when the request has no ``Authorization`` header."""
+    found = None
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, credential = value.partition(b" ")
+            found = bool(found) or (scheme.lower() == b"bearer"
+                                    and hmac.compare_digest(credential.strip(), expected))
+    return found
+
+
 class BoardGuard:
-    """Security headers on everything; with a token, nothing but ``/up`` without it."""
+    """Security headers on everything; with a token, nothing but ``/up`` without it.
+
+    ``metrics_token``: when set, ``/metrics`` answers only ``Authorization: Bearer`` with it
+    (not the board token, nor the cookie), whether or not the board has a token.
+    ``public_badges``: ``/badge/{app}.svg`` answers without any token.
+    """
 
     def __init__(self, app: ASGIApp, token: str | None,
-                 denied: Callable[[Scope, bool], tuple[int, list[tuple[bytes, bytes]], bytes]]
-                 ) -> None:
+                 denied: Callable[[Scope, bool], tuple[int, list[tuple[bytes, bytes]], bytes]],
+                 *, metrics_token: str | None = None, public_badges: bool = False) -> None:
         self.app = app
         self.token = token or None
         self.session = session_value(token) if token else None
+        self.metrics_token = metrics_token.encode() if metrics_token else None
+        self.public_badges = public_badges
         # Renders the 401 answer: (scope, a wrong token was given) -> status, headers, body.
         self.denied = denied
 
@@ -70,7 +110,18 @@ class BoardGuard:
             await send(message)
 
         try:
-            if self.token is None or scope["path"] in _OPEN_PATHS:
+            path = route_path(scope)
+            if path == METRICS_PATH and self.metrics_token is not None:
+                # Only the scraper's token: a board token or cookie must not do here, and
+                # ?token= signs in to the board, not to this.
+                bearer = _bearer(scope, self.metrics_token)
+                if bearer:
+                    await self.app(scope, receive, send_with_headers)
+                else:
+                    await self._deny(scope, send_with_headers, wrong=bearer is not None)
+                return
+            if (self.token is None or path in _OPEN_PATHS
+                    or (self.public_badges and _BADGE_PATH.fullmatch(path))):
                 await self.app(scope, receive, send_with_headers)
                 return
             query = parse_qsl(scope.get("query_string", b"").decode("latin-1"),
@@ -93,14 +144,11 @@ class BoardGuard:
 
     def _authorised(self, scope: Scope) -> bool:
         assert self.token is not None and self.session is not None
-        token, session = self.token.encode(), self.session.encode()
+        if _bearer(scope, self.token.encode()):
+            return True
+        session = self.session.encode()
         for name, value in scope.get("headers", []):
-            if name == b"authorization":
-                scheme, _, credential = value.partition(b" ")
-                if scheme.lower() == b"bearer" and hmac.compare_digest(credential.strip(),
-                                                                       token):
-                    return True
-            elif name == b"cookie":
+            if name == b"cookie":
                 for part in value.split(b";"):
                     key, _, cookie = part.strip().partition(b"=")
                     if key == COOKIE.encode() and hmac.compare_digest(cookie, session):
@@ -153,7 +201,7 @@ def _security_headers(scope: Scope, headers: list[tuple[bytes, bytes]]
         (b"cross-origin-opener-policy", b"same-origin"),
         # Badges are meant to be embedded in READMEs and wikis on other sites.
         (b"cross-origin-resource-policy",
-         b"cross-origin" if scope["path"].startswith("/badge/") else b"same-origin"),
+         b"cross-origin" if route_path(scope).startswith("/badge/") else b"same-origin"),
     ]
     if b"content-security-policy" not in names:
         extra.append((b"content-security-policy", CSP.encode()))

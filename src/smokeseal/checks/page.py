@@ -70,6 +70,7 @@ from smokeseal.checks.browser import (
     is_web_page,
 )
 from smokeseal.checks.reads import Read, ReadPolicy
+from smokeseal.checks.trace import TRACE_FILE, access_values, start_trace, stop_trace
 from smokeseal.errors import BrowserError
 from smokeseal.secrets import scrub
 
@@ -205,7 +206,8 @@ async def run_page_check(session: BrowserSession, check: Check, base_url: str,
                          app_urls: Sequence[str] = (),
                          reads: Sequence[Read] = (),
                          access: Access | None = None,
-                         secrets: Sequence[str] = ()) -> CheckResult:
+                         secrets: Sequence[str] = (),
+                         trace: bool = True) -> CheckResult:
     """Open the check's page in a clean read-only tab and judge what rendered.
 
     ``app_urls`` are the app's other URLs (its canonical url and aliases): the page may end
@@ -214,7 +216,9 @@ async def run_page_check(session: BrowserSession, check: Check, base_url: str,
     only to the origin of ``base_url`` or of ``app_urls``.
     ``access``'s cookies are put in the tab's store for the app's origins only (the tab was
     wiped of the last check's), and its headers go with requests to those origins only.
-    ``secrets`` never name the evidence's folder (see :func:`evidence_name`).
+    ``secrets`` never name the evidence's folder (see :func:`evidence_name`) and are taken
+    out of its trace. With ``trace`` (and an ``evidence_dir``), the visit is traced and a
+    failure keeps ``trace.zip`` beside the screenshot (see :mod:`smokeseal.checks.trace`).
     """
     url = join_url(base_url, check.target)
     budget = _Budget(check.timeout or DEFAULT_TIMEOUT)
@@ -227,13 +231,20 @@ async def run_page_check(session: BrowserSession, check: Check, base_url: str,
                               session.probe if access else None)
             look = _Look(tab.page, check.expect, budget, visit, own, url)
             await budget.bound(tab.guard_sockets(policy))
+            traced = trace and evidence_dir is not None and await start_trace(tab.context)
             if access and access.cookies:
                 await budget.bound(tab.context.add_cookies(
                     access.browser_cookies()))  # type: ignore[arg-type]
             await _visit(look)
             if look.status is None or look.stuck:
                 tab.reusable = False  # it never loaded, or stopped answering: do not trust it
-            return await _result(check, look, watch.ms(), evidence_dir, secrets)
+            result = await _result(check, look, watch.ms(), evidence_dir, secrets)
+            if traced:
+                keep = Path(result.evidence) / TRACE_FILE if result.evidence else None
+                if not await stop_trace(tab.context, keep, [*secrets, *access_values(access)],
+                                        [name for name, _ in access.headers] if access else ()):
+                    tab.reusable = False  # its tracing is in doubt
+            return result
     except BrowserError as exc:
         return CheckResult(check.label, "page", False, f"could not load: {exc}", watch.ms(),
                            url=url)
