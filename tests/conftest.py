@@ -317,13 +317,70 @@ def github(_github_server: tuple[BackgroundServer, Any]) -> Iterator[Api]:
     state.reset()
 
 
+@pytest.fixture(scope="session")
+def _slack_server() -> Iterator[tuple[BackgroundServer, Any]]:
+    from tests.standins import SlackStandIn, slack_app
+
+    state = SlackStandIn()
+    with BackgroundServer(slack_app(state)) as server:
+        yield server, state
+
+
+@pytest.fixture
+def slack(_slack_server: tuple[BackgroundServer, Any]) -> Iterator[Api]:
+    """A local server implementing Slack's chat.postMessage and chat.update."""
+    server, state = _slack_server
+    state.reset()
+    yield Api(server.url, state)
+    state.reset()
+
+
+@pytest.fixture(scope="session")
+def _webhook_server() -> Iterator[tuple[BackgroundServer, Any]]:
+    from tests.standins import WebhookReceiver, webhook_app
+
+    state = WebhookReceiver()
+    with BackgroundServer(webhook_app(state)) as server:
+        yield server, state
+
+
+@pytest.fixture
+def webhook(_webhook_server: tuple[BackgroundServer, Any]) -> Iterator[Api]:
+    """A webhook receiver that verifies the signature and records delivery ids."""
+    server, state = _webhook_server
+    state.reset()
+    yield Api(server.url, state)
+    state.reset()
+
+
+@pytest.fixture
+def slack_env(slack: Api, webhook: Api, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The Slack bot token and the webhook's URL and secret, in the environment."""
+    from tests.standins import SLACK_TOKEN, WEBHOOK_SECRET
+
+    env = {"SLACK_BOT_TOKEN": SLACK_TOKEN,
+           "SMOKESEAL_WEBHOOK_URL": webhook.state.url(webhook.url),
+           "SMOKESEAL_WEBHOOK_SECRET": WEBHOOK_SECRET}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
 # --- configs that notify Discord and GitHub (the stand-ins above) --------------------------
 
 THREAD = "1234567890123"
 
 
-def notify_yaml(discord: Api | None, github: Api | None, deployment_status: bool = False) -> str:
+def notify_yaml(discord: Api | None, github: Api | None, deployment_status: bool = False, *,
+                slack: Api | None = None, webhook: Api | None = None,
+                channel: str = "C0RELEASES1") -> str:
     out = "    notify:\n"
+    if slack:
+        out += (f"      slack: {{token: '${{SLACK_BOT_TOKEN}}', channel: {channel}, "
+                f"operator: U0OPERATOR, api_url: '{slack.url}/api'}}\n")
+    if webhook:
+        out += ("      webhook: {url: '${SMOKESEAL_WEBHOOK_URL}', "
+                "secret: '${SMOKESEAL_WEBHOOK_SECRET}'}\n")
     if discord:
         out += (f"      discord: {{webhook_url: '${{DISCORD_WEBHOOK_URL}}', thread_id: "
                 f"'{THREAD}', operator: '<@111>'}}\n")
@@ -349,11 +406,12 @@ def make_config(demo: Demo, write_config: Callable[[str], Path], browser_executa
     monkeypatch.setenv("SMOKESEAL_BROWSER", browser_executable)
 
     def make(discord: Api | None = None, github: Api | None = None, *, suite: str | None = None,
-             deployment_status: bool = False) -> Config:
+             deployment_status: bool = False, slack: Api | None = None,
+             webhook: Api | None = None) -> Config:
         text_ = demo.config_yaml().replace(
             "    suite: qa-readonly\n",
             f"    suite: {suite or 'qa-readonly'}\n    gate: {{timeout: 3, interval: 0.2}}\n"
-            + notify_yaml(discord, github, deployment_status))
+            + notify_yaml(discord, github, deployment_status, slack=slack, webhook=webhook))
         return load_config(write_config(text_))
 
     return make

@@ -283,3 +283,210 @@ def github_app(state: GithubStandIn) -> Starlette:
         Route(base + "/deployments/{deployment_id:int}/statuses", create_status,
               methods=["POST"]),
     ])
+
+
+# --- Slack (Web API) --------------------------------------------------------------------
+
+SLACK_TOKEN = "xoxb-1000000001-2000000002-SlAcKs3cretB0tT0ken"
+SLACK_CHANNEL = "C0RELEASES1"
+#: Channels the stand-in knows the bot is not a member of, or that are archived.
+SLACK_NOT_IN_CHANNEL = "C0NOTINVITED"
+SLACK_ARCHIVED = "C0ARCHIVED1"
+_ts = itertools.count(1)
+
+
+@dataclass
+class SlackStandIn(StandIn):
+    """``chat.postMessage`` and ``chat.update`` as documented: HTTP 200 with ``ok: false``
+    and an error code for most errors, 429 with ``Retry-After`` for rate limits."""
+
+    #: ts -> the message as stored (channel, text, blocks, thread_ts, edited).
+    messages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    retry_after: str = "1"
+
+    def calls(self, method: str) -> list[Received]:
+        return [r for r in self.received if r.path == f"/api/{method}"]
+
+    def reset(self) -> None:
+        super().reset()
+        self.messages.clear()
+        self.retry_after = "1"
+
+
+def _slack_error(error: str, **extra: Any) -> Response:
+    return JSONResponse({"ok": False, "error": error, **extra})
+
+
+def _slack_problems(body: dict[str, Any]) -> Response | None:
+    """Block Kit's limits, answered as Slack answers them."""
+    text, blocks = body.get("text"), body.get("blocks")
+    if not text and not blocks:
+        return _slack_error("no_text")
+    if text is not None and len(text) > 40_000:
+        return _slack_error("msg_too_long")
+    problems = []
+    if blocks is not None:
+        if not isinstance(blocks, list) or len(blocks) > 50:
+            problems.append("[ERROR] must provide an array of at most 50 blocks")
+        for index, block in enumerate(blocks if isinstance(blocks, list) else []):
+            kind = block.get("type")
+            limit = {"header": 150, "section": 3000}.get(kind)
+            if kind in ("header", "section"):
+                if len(block["text"]["text"]) > (limit or 0):
+                    problems.append(f"[ERROR] must be less than {limit} characters "
+                                    f"[json-pointer:/blocks/{index}/text/text]")
+                if kind == "header" and block["text"]["type"] != "plain_text":
+                    problems.append(f"[ERROR] must be plain_text [json-pointer:/blocks/{index}]")
+            elif kind != "context":
+                problems.append(f"[ERROR] unsupported type [json-pointer:/blocks/{index}]")
+    if problems:
+        return _slack_error("invalid_blocks", response_metadata={"messages": problems})
+    return None
+
+
+def slack_app(state: SlackStandIn) -> Starlette:
+    async def guard(request: Request, body: Any) -> Response | None:
+        authorization = request.headers.get("authorization")
+        if not authorization:
+            return _slack_error("not_authed")
+        if authorization != f"Bearer {SLACK_TOKEN}":
+            return _slack_error("invalid_auth")
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            return _slack_error("invalid_arguments")
+        if state.down:
+            return PlainTextResponse("upstream connect error", 503)
+        fault = state._next_fault()
+        if fault == "429":
+            return JSONResponse({"ok": False, "error": "ratelimited"}, 429,
+                                headers={"Retry-After": state.retry_after})
+        if fault == "500":
+            return PlainTextResponse("Internal Server Error", 500)
+        if fault in ("internal_error", "fatal_error", "service_unavailable", "request_timeout",
+                     "invalid_auth", "account_inactive", "token_revoked"):
+            return _slack_error(fault)
+        if fault == "garbage":
+            return PlainTextResponse("<html>slack says hi</html>", 200)
+        if fault == "hang":
+            await asyncio.sleep(30)
+            return PlainTextResponse("too late", 504)
+        channel = body.get("channel")
+        if channel == SLACK_NOT_IN_CHANNEL:
+            return _slack_error("not_in_channel")
+        if channel == SLACK_ARCHIVED:
+            return _slack_error("is_archived")
+        if channel != SLACK_CHANNEL:
+            return _slack_error("channel_not_found")
+        return None
+
+    async def post_message(request: Request) -> Response:
+        body = await state._record(request)
+        if (refusal := await guard(request, body)) is not None:
+            return refusal
+        if (problem := _slack_problems(body)) is not None:
+            return problem
+        thread = body.get("thread_ts")
+        if thread is not None and thread not in state.messages:
+            return _slack_error("thread_not_found")
+        ts = f"1700000000.{next(_ts):06d}"
+        state.messages[ts] = {"ts": ts, "channel": body["channel"], "text": body.get("text"),
+                              "blocks": body.get("blocks"), "thread_ts": thread,
+                              "edited": 0}
+        return JSONResponse({"ok": True, "channel": body["channel"], "ts": ts,
+                             "message": {"type": "message", "text": body.get("text"),
+                                         "ts": ts}})
+
+    async def update(request: Request) -> Response:
+        body = await state._record(request)
+        if (refusal := await guard(request, body)) is not None:
+            return refusal
+        message = state.messages.get(body.get("ts", ""))
+        if message is None or message["channel"] != body["channel"]:
+            return _slack_error("message_not_found")
+        if (problem := _slack_problems(body)) is not None:
+            return problem
+        message.update(text=body.get("text"), blocks=body.get("blocks"),
+                       edited=message["edited"] + 1)
+        return JSONResponse({"ok": True, "channel": body["channel"], "ts": body["ts"],
+                             "text": body.get("text")})
+
+    return Starlette(routes=[
+        Route("/api/chat.postMessage", post_message, methods=["POST"]),
+        Route("/api/chat.update", update, methods=["POST"]),
+    ])
+
+
+# --- a webhook receiver -------------------------------------------------------------------
+
+WEBHOOK_SECRET = "whsec-S1gningSecretForTests-000000"
+#: The path holds a token, as many receivers' URLs do (``/hooks/T0/B0/XXXX``).
+WEBHOOK_PATH = "/hooks/smokeseal/TOKENinTheURL0000000000"
+
+
+@dataclass
+class Delivery:
+    delivery: str
+    event: str
+    signature_ok: bool
+    body: bytes
+    headers: dict[str, str]
+    at: float
+    status: int
+
+
+@dataclass
+class WebhookReceiver(StandIn):
+    """Verifies ``X-Smokeseal-Signature`` against the raw body as a receiver should, answers
+    401 when it does not match, and keeps the deliveries it accepted, each id once."""
+
+    deliveries: list[Delivery] = field(default_factory=list)
+    accepted: dict[str, Any] = field(default_factory=dict)
+    retry_after: str = "1"
+
+    def url(self, base: str) -> str:
+        return base + WEBHOOK_PATH
+
+    def reset(self) -> None:
+        super().reset()
+        self.deliveries.clear()
+        self.accepted.clear()
+        self.retry_after = "1"
+
+
+def verify(secret: str, body: bytes, header: str) -> bool:
+    """The receiver's check, as the README shows it."""
+    import hashlib
+    import hmac
+
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header)
+
+
+def webhook_app(state: WebhookReceiver) -> Starlette:
+    async def receive(request: Request) -> Response:
+        import json
+
+        body = await request.body()
+        ok = verify(WEBHOOK_SECRET, body, request.headers.get("x-smokeseal-signature", ""))
+        fault = state._next_fault()
+        status = 401 if not ok else int(fault) if fault and fault.isdigit() else 200
+        with state.lock:
+            state.deliveries.append(Delivery(
+                request.headers.get("x-smokeseal-delivery", ""),
+                request.headers.get("x-smokeseal-event", ""), ok, body, dict(request.headers),
+                time.monotonic(), status))
+        if fault == "hang":
+            await asyncio.sleep(30)
+            return PlainTextResponse("too late", 504)
+        if status == 401:
+            return JSONResponse({"message": "signature does not match"}, 401)
+        if status == 429:
+            return JSONResponse({"message": "slow down"}, 429,
+                                headers={"Retry-After": state.retry_after})
+        if status != 200:
+            return JSONResponse({"message": f"receiver says {status}"}, status)
+        delivery = request.headers["x-smokeseal-delivery"]
+        with state.lock:
+            state.accepted.setdefault(delivery, json.loads(body))
+        return JSONResponse({"received": delivery})
+
+    return Starlette(routes=[Route(WEBHOOK_PATH, receive, methods=["POST"])])

@@ -226,7 +226,10 @@ def test_the_step_exits_as_the_seal_does(demo: Demo, project: Path, tmp_path: Pa
     seal = red.step("Seal")
     page = render(seal.summary)
     assert page.headings == ["🔴 smokeseal: demo v2 (3f2a9c1) is red"]
-    assert page.code == ["smokeseal release abandon 1\ngit revert -m 1 3f2a9c1 # on main\n"]
+    # The workspace is no git checkout holding the sha: both reverts, labelled.
+    assert page.code == ["smokeseal release abandon 1\n"
+                         "git revert 3f2a9c1 # on main, if 3f2a9c1 is a single commit\n"
+                         "git revert -m 1 3f2a9c1 # on main, if 3f2a9c1 is a merge commit\n"]
     assert [a.properties["title"] for a in annotations(seal.stdout)] == [
         "smokeseal demo v2: devops hidden failed", "smokeseal demo v2: cycle hidden failed"]
 

@@ -480,3 +480,16 @@ def test_smokeseal_own_tokens_and_the_database_password_are_secrets() -> None:
     assert scrub(text, secrets) == "token ***, hook ***, *** ***, ***, ***, ***"
     # The user name and the host are no secrets: they name what failed.
     assert not {"seal", "db.internal"} & set(secrets)
+
+
+def test_passwords_urlsplit_cannot_read_and_proxy_passwords_are_secrets() -> None:
+    from smokeseal.secrets import database_url_given, scrub, secrets_of
+
+    config = parse_config("database_url: postgresql://seal:a#b/c?d@db.internal/seals\n"
+                          "apps:\n  a:\n    url: https://app.example.com\n")
+    environ = {"HTTPS_PROXY": "http://egress:pr0xy-pass@proxy.corp:3128",
+               "http_proxy": "http://proxy.corp:3128"}
+    database_url_given("postgresql://cli:f1ag%2Fpass@db/seals")
+    secrets = secrets_of(config, environ=environ)
+    text = "a#b/c?d pr0xy-pass f1ag%2Fpass f1ag/pass proxy.corp:3128 seal@db.internal"
+    assert scrub(text, secrets) == "*** *** *** *** proxy.corp:3128 seal@db.internal"

@@ -221,7 +221,9 @@ def test_a_red_seal_writes_its_summary_and_annotates_each_failure(
     shown = json.loads(cli("smokeseal", "release", "show", "demo@v2", "--json", cwd=workdir,
                            env=env).stdout)
     rollback = shown["smoke_seal"]["rollback"]
-    assert rollback == ["smokeseal release abandon 1", "git revert -m 1 3f2a9c1 # on main"]
+    assert rollback == ["smokeseal release abandon 1",
+                        "git revert 3f2a9c1 # on main, if 3f2a9c1 is a single commit",
+                        "git revert -m 1 3f2a9c1 # on main, if 3f2a9c1 is a merge commit"]
     assert page.code == ["\n".join(rollback) + "\n"]
     assert "".join(f"  {command}\n" for command in rollback) in done.stdout
     assert [(c.name, c.properties["title"], c.data) for c in annotations(done.stdout)] == [

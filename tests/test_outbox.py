@@ -19,7 +19,13 @@ from smokeseal.ledger import Ledger
 from smokeseal.outbox import deliver
 from smokeseal.ship import resolve_release, ship
 from tests.conftest import THREAD, Api, Broken, Demo, notify_yaml, shipped
-from tests.standins import DISCORD_TOKEN, GITHUB_TOKEN
+from tests.standins import (
+    DISCORD_TOKEN,
+    GITHUB_TOKEN,
+    SLACK_TOKEN,
+    WEBHOOK_PATH,
+    WEBHOOK_SECRET,
+)
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
@@ -224,19 +230,24 @@ def test_github_gets_the_seal_section_and_a_deployment_status(
 
 
 def test_secrets_never_reach_the_ledger(make_config: Callable[..., Config], discord: Api,
-                                        github: Api, ledger_url: str,
+                                        github: Api, slack: Api, webhook: Api,
+                                        slack_env: dict[str, str], ledger_url: str,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     github.state.add_release("v1", None)
-    config = make_config(discord, github)
     monkeypatch.setenv("DISCORD_WEBHOOK_URL", "http://127.0.0.1:9/api/webhooks/1/" + DISCORD_TOKEN)
-    config = make_config(discord, github)  # a dead webhook: errors are recorded
+    # Dead webhooks (errors are recorded), and a Slack that refuses the token it is sent.
+    monkeypatch.setenv("SMOKESEAL_WEBHOOK_URL", "http://127.0.0.1:9" + WEBHOOK_PATH)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", SLACK_TOKEN + "-revoked")
+    config = make_config(discord, github, slack=slack, webhook=webhook)
     with Ledger(ledger_url) as ledger:
         shipped(config, ledger, "v1")
         with ledger.engine.connect() as conn:
             dump = "".join(str(row) for table in ("releases", "seals", "outbox")
                            for row in conn.execute(text(f"select * from {table}")))
-    assert "could not reach it" in dump
-    assert DISCORD_TOKEN not in dump and GITHUB_TOKEN not in dump
+    assert "could not reach it" in dump and "invalid_auth" in dump
+    for secret in (DISCORD_TOKEN, GITHUB_TOKEN, SLACK_TOKEN, WEBHOOK_SECRET,
+                   WEBHOOK_PATH.rsplit("/", 1)[1]):
+        assert secret not in dump, secret[:8]
 
 
 def test_a_flush_racing_a_ship_delivers_each_message_once(

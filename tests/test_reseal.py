@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from smokeseal.config import Config
-from smokeseal.ledger import Ledger
-from smokeseal.outbox import deliver
-from smokeseal.seal import verdict_change
+from smokeseal.ledger import Ledger, NewMessage
+from smokeseal.outbox import deliver, told_on
+from smokeseal.seal import VerdictChange, verdict_change
 from smokeseal.ship import live_release, seal_release
 from tests.conftest import Api, Demo, shipped
 
@@ -31,6 +31,22 @@ BIN = Path(sys.executable).parent
 def test_verdict_change_names_how_the_verdict_moved(previous: str | None, current: str,
                                                     change: str) -> None:
     assert verdict_change(previous, current) == change
+
+
+@pytest.mark.unit
+def test_told_on_keeps_per_change_what_each_sink_may_hear() -> None:
+    messages = [NewMessage(sink, kind, f"{sink}:{kind}", {}) for sink, kind in (
+        ("discord", "seal"), ("discord", "notes_edit"), ("discord", "alert"),
+        ("github", "release_body"), ("github", "deployment"), ("slack", "seal"),
+        ("slack", "notes_edit"), ("slack", "alert"), ("webhook", "seal"))]
+
+    def kept(change: VerdictChange) -> list[str]:
+        return [m.key for m in told_on(change, messages)]
+
+    assert kept("first") == kept("broke") == [m.key for m in messages]
+    assert kept("recovered") == [m.key for m in messages if m.kind != "alert"]
+    assert kept("same") == ["discord:notes_edit", "github:release_body", "slack:notes_edit",
+                            "webhook:seal"]
 
 
 def test_a_re_seal_alerts_only_when_the_verdict_changes(

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 __all__ = ["OWN_SECRET_VARIABLES", "child_environ", "set_for_startup", "withheld_variables"]
 
 #: smokeseal's own secrets, read from its environment, whatever the config says.
-OWN_SECRET_VARIABLES = ("DISCORD_WEBHOOK_URL", "GITHUB_TOKEN", "SMOKESEAL_BOARD_TOKEN",
-                        "SMOKESEAL_DATABASE_URL", "SMOKESEAL_METRICS_TOKEN")
+OWN_SECRET_VARIABLES = ("DISCORD_WEBHOOK_URL", "GITHUB_TOKEN", "SLACK_BOT_TOKEN",
+                        "SMOKESEAL_BOARD_TOKEN", "SMOKESEAL_DATABASE_URL",
+                        "SMOKESEAL_METRICS_TOKEN", "SMOKESEAL_WEBHOOK_SECRET",
+                        "SMOKESEAL_WEBHOOK_URL")
 
 #: What start-up put into ``os.environ`` that was not there before: name -> value.
 _STARTUP: dict[str, str] = {}
@@ -65,6 +67,11 @@ def _sink_values(config: Config) -> Iterable[str]:
             yield app.notify.discord.webhook_url.get_secret_value()
         if app.notify.github_release:
             yield app.notify.github_release.token.get_secret_value()
+        if app.notify.slack:
+            yield app.notify.slack.token.get_secret_value()
+        if app.notify.webhook:
+            yield app.notify.webhook.url.get_secret_value()
+            yield app.notify.webhook.secret.get_secret_value()
     if config.database_url and _has_password(config.database_url):
         yield config.database_url
 

@@ -83,6 +83,10 @@ def _options(
 ) -> None:
     _globals.config = config
     _globals.database_url = database_url
+    if database_url:
+        from smokeseal.secrets import database_url_given
+
+        database_url_given(database_url)
     _globals.debug = _globals.debug or debug
 
 

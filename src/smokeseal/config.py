@@ -40,9 +40,13 @@ __all__ = [
     "BasicAuth",
     "Check",
     "Config",
+    "Discord",
     "Expect",
+    "GithubRelease",
+    "Slack",
     "Suite",
     "VersionSource",
+    "Webhook",
     "find_config_path",
     "load_config",
     "normalise_url",
@@ -53,6 +57,8 @@ DEFAULT_CONFIG_NAME = "smokeseal.yml"
 _NAMED_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 _APP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _MENTION = re.compile(r"^<@&?\d+>$")
+_SLACK_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_SLACK_OPERATOR = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 #: An HTTP header or cookie name: RFC 9110's token.
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 #: Headers the HTTP stack owns, or that have a key of their own (cookies:, basic_auth:).
@@ -449,9 +455,108 @@ class GithubRelease(_Model):
         return value
 
 
+def _no_whitespace(value: SecretStr) -> SecretStr:
+    # httpx refuses such a value at send time; say so now, never showing it.
+    if any(c.isspace() or not c.isprintable() for c in value.get_secret_value()):
+        raise ValueError("the value contains whitespace or a control character (a pasted "
+                         "secret with a trailing newline?); strip it")
+    return value
+
+
+#: Hosts a sink may be reached on over plain http: a stand-in on this machine.
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _https_url(value: SecretStr) -> SecretStr:
+    """An absolute https URL (http only to this machine), checked without showing it: the
+    whole URL is the secret."""
+    _no_whitespace(value)
+    try:
+        parts = urlsplit(value.get_secret_value())
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise ValueError("is not a valid URL (its value is not shown: it is a secret)") from None
+    if not host or parts.scheme not in ("http", "https"):
+        raise ValueError("must be an absolute https:// URL (its value is not shown: it is a "
+                         "secret)")
+    if parts.scheme == "http" and host not in _LOOPBACK:
+        raise ValueError("must use https:// (plain http only to 127.0.0.1 or localhost); "
+                         "the signed seal and the URL would travel in the clear")
+    return value
+
+
+class Slack(_Model):
+    """Slack's Web API with a bot token (``chat:write``), posting to one channel."""
+
+    token: SecretStr
+    channel: str
+    #: A user (``U…``/``W…``) or a user group (``S…``) mentioned on the red alert.
+    operator: str | None = None
+    api_url: str = "https://slack.com/api"
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: SecretStr) -> SecretStr:
+        return _no_whitespace(value)
+
+    @field_validator("channel")
+    @classmethod
+    def _channel_id(cls, value: str) -> str:
+        if not _SLACK_CHANNEL.match(value):
+            raise ValueError("must be a channel id such as C0123456789 (in Slack: the "
+                             "channel's details, at the bottom), not its name")
+        return value
+
+    @field_validator("operator")
+    @classmethod
+    def _operator_id(cls, value: str | None) -> str | None:
+        if value is not None and not _SLACK_OPERATOR.match(value):
+            raise ValueError("must be a user id (U0123456789) or a user group id "
+                             "(S0123456789), not a name or a <@mention>")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _api(cls, value: str) -> str:
+        return normalise_url(value, instead="the token goes in token: ${VAR}")
+
+    @property
+    def mention(self) -> str | None:
+        """How the alert mentions ``operator``: ``<@U…>`` or ``<!subteam^S…>``."""
+        if self.operator is None:
+            return None
+        if self.operator.startswith("S"):
+            return f"<!subteam^{self.operator}>"
+        return f"<@{self.operator}>"
+
+
+class Webhook(_Model):
+    """Any HTTPS endpoint: the seal record, signed with HMAC-SHA256 of ``secret``."""
+
+    url: SecretStr
+    secret: SecretStr
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: SecretStr) -> SecretStr:
+        return _https_url(value)
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: SecretStr) -> SecretStr:
+        _no_whitespace(value)
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (a random string, e.g. "
+                             "`openssl rand -hex 32`)")
+        return value
+
+
 class Notify(_Model):
     discord: Discord | None = None
     github_release: GithubRelease | None = None
+    slack: Slack | None = None
+    webhook: Webhook | None = None
 
 
 class App(_Model):
@@ -711,8 +816,8 @@ def _may_be_secret(at: KeyPath) -> bool:
 
 def _all_field_names() -> set[str]:
     names: set[str] = set()
-    for model in (Expect, Check, Suite, VersionSource, Gate, Discord, GithubRelease, Notify,
-                  BasicAuth, App, Config):
+    for model in (Expect, Check, Suite, VersionSource, Gate, Discord, GithubRelease, Slack,
+                  Webhook, Notify, BasicAuth, App, Config):
         names.update(model.model_fields)
     names.add("json")
     return names

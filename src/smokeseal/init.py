@@ -137,6 +137,8 @@ apps:
     #     thread_id: "1234567890"      # the release-notes thread
     #     operator: "<@111>"           # user <@id> or role <@&id>, alerted on red
     #   github_release: {{repo: owner/name, token: ${{GITHUB_TOKEN}}}}
+    #   slack: {{token: ${{SLACK_BOT_TOKEN}}, channel: C0123456789, operator: U0123456789}}
+    #   webhook: {{url: ${{SMOKESEAL_WEBHOOK_URL}}, secret: ${{SMOKESEAL_WEBHOOK_SECRET}}}}
 """
 
 

@@ -27,7 +27,7 @@ from smokeseal.errors import SinkError
 from smokeseal.ledger import Ledger, Message, NewMessage, Release
 from smokeseal.seal import Seal, VerdictChange, verdict_change
 from smokeseal.secrets import scrub, secrets_of
-from smokeseal.sinks import discord, github
+from smokeseal.sinks import discord, github, slack, webhook
 from smokeseal.sinks.base import TIMEOUT, Sink
 from smokeseal.sinks.text import seal_section, with_section
 
@@ -37,7 +37,8 @@ __all__ = ["DeliveryReport", "deliver", "deliver_quietly", "messages_for_seal",
 MAX_TRIES_PER_RUN = 5
 #: A claim outlives any one run's budget, so a slow delivery never loses it midway.
 LEASE_SECONDS = 600.0
-_SINKS: tuple[type[Sink], ...] = (discord.DiscordSink, github.GithubSink)
+_SINKS: tuple[type[Sink], ...] = (discord.DiscordSink, github.GithubSink, slack.SlackSink,
+                                  webhook.WebhookSink)
 #: The lines (a sink, or one kind of a sink) in which a release's messages go out in the
 #: order they were queued: a thread people read, and each edit of the current verdict (so
 #: that a newer seal's edit always lands after an older one's, whichever flusher sends it).
@@ -49,7 +50,9 @@ ORDERED: tuple[tuple[str, str | None], ...] = (
 
 def messages_for_ship(config: Config) -> Callable[[Release], list[NewMessage]]:
     def build(release: Release) -> list[NewMessage]:
-        return discord.messages_for_ship(config.app(release.app), release)
+        app = config.app(release.app)
+        return [*discord.messages_for_ship(app, release),
+                *slack.messages_for_ship(app, release)]
 
     return build
 
@@ -61,23 +64,34 @@ def messages_for_seal(config: Config, release: Release, seal: Seal,
     app = config.app(release.app)
     change = verdict_change(previous, seal.status)
     return told_on(change, [*discord.messages_for_seal(app, release, seal, change),
-                            *github.messages_for_seal(app, release, seal)])
+                            *github.messages_for_seal(app, release, seal),
+                            *slack.messages_for_seal(app, release, seal),
+                            *webhook.messages_for_seal(app, release, seal)])
 
 
 def told_on(change: VerdictChange, messages: list[NewMessage]) -> list[NewMessage]:
     """The messages a seal may send, given how its verdict moved, whatever the sink.
 
     A first seal, and one that broke the release, tell everything. A recovery tells all
-    but an alert. A re-seal with the same verdict posts nothing new anywhere: only the edits
-    that show the current verdict (the Discord notes' seal line, the GitHub release's seal
-    section) are made, to show when production was last checked.
+    but an alert. A re-seal with the same verdict posts nothing to a thread (Discord, Slack)
+    and makes no new deployment: only the edits that show the current verdict (the notes'
+    seal line, the GitHub release's seal section) are made, to show when production was last
+    checked, and a sink that is no thread (the webhook) still gets its record of every seal.
     """
     if change in ("first", "broke"):
         return messages
     if change == "recovered":
         return [m for m in messages if m.kind != "alert"]
-    shows = {(sink.name, kind) for sink in _SINKS for kind in sink.shows_verdict}
-    return [m for m in messages if (m.sink, m.kind) in shows]
+    sinks = {sink.name: sink for sink in _SINKS}
+
+    def kept(message: NewMessage) -> bool:
+        sink = sinks.get(message.sink)
+        if sink is None or message.kind in sink.shows_verdict:
+            return True
+        return not (message.kind == "alert" or sink.ordered
+                    or message.kind in sink.on_change_only)
+
+    return [m for m in messages if kept(m)]
 
 
 def notes_with_seal(seal: Seal) -> Callable[[str | None], str | None]:
@@ -257,6 +271,10 @@ def _sink(config: Config, message: Message) -> Sink:
         return discord.DiscordSink(notify.discord)
     if message.sink == "github" and notify and notify.github_release:
         return github.GithubSink(notify.github_release)
+    if message.sink == "slack" and notify and notify.slack:
+        return slack.SlackSink(notify.slack)
+    if message.sink == "webhook" and notify and notify.webhook:
+        return webhook.WebhookSink(notify.webhook)
     raise SinkError(f"{message.sink}: not configured for app {message.app} any more",
                     permanent=True)
 

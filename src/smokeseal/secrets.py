@@ -8,8 +8,8 @@ the board; text smokeseal keeps (delivery errors, a command check's output) goes
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
+import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 __all__ = ["ELLIPSIS", "MIN_SECRET_LENGTH", "scrub", "scrub_all", "secrets_of"]
 
 #: Environment variables of smokeseal's own that hold secrets (the database URL's password
-#: alone is: see :func:`_database_passwords`).
-_SECRET_VARIABLES = ("DISCORD_WEBHOOK_URL", "GITHUB_TOKEN", "SMOKESEAL_BOARD_TOKEN",
-                     "SMOKESEAL_METRICS_TOKEN")
+#: alone is: see :func:`_passwords`).
+_SECRET_VARIABLES = ("DISCORD_WEBHOOK_URL", "GITHUB_TOKEN", "SLACK_BOT_TOKEN",
+                     "SMOKESEAL_BOARD_TOKEN", "SMOKESEAL_METRICS_TOKEN",
+                     "SMOKESEAL_WEBHOOK_SECRET", "SMOKESEAL_WEBHOOK_URL")
 #: Shorter values are not scrubbed: hiding every "1" or "on" (a ``${DEBUG}`` header, say)
 #: would wreck every text around it, and a secret that short protects nothing anyway.
 MIN_SECRET_LENGTH = 4
@@ -34,13 +35,20 @@ def secrets_of(config: Config, environ: Mapping[str, str] | None = None) -> list
     environ = os.environ if environ is None else environ
     found: list[str] = [environ.get(name, "") for name in _SECRET_VARIABLES]
     found += config.check_secrets
-    found += _database_passwords(environ.get("SMOKESEAL_DATABASE_URL"), config.database_url)
+    found += _passwords(environ.get("SMOKESEAL_DATABASE_URL"), config.database_url,
+                        *_GIVEN_DATABASE_URLS,
+                        *(environ.get(name) for name in _PROXY_VARIABLES))
     for app in config.apps.values():
         if app.notify.discord:
             url = app.notify.discord.webhook_url.get_secret_value()
             found += [url, url.rstrip("/").rsplit("/", 1)[-1]]
         if app.notify.github_release:
             found.append(app.notify.github_release.token.get_secret_value())
+        if app.notify.slack:
+            found.append(app.notify.slack.token.get_secret_value())
+        if app.notify.webhook:
+            url = app.notify.webhook.url.get_secret_value()
+            found += [url, app.notify.webhook.secret.get_secret_value(), *_url_tokens(url)]
         if app.basic_auth:
             # The password, and the header a page that echoes its request would show.
             password = app.basic_auth.password.get_secret_value()
@@ -52,16 +60,50 @@ def secrets_of(config: Config, environ: Mapping[str, str] | None = None) -> list
                   key=len, reverse=True)
 
 
-def _database_passwords(*urls: str | None) -> list[str]:
-    """The passwords in the ledger's database URLs, as written and percent-decoded."""
-    from urllib.parse import unquote, urlsplit
+#: A piece of a webhook URL this long is taken for a token (``/T0/B0/XXXXXXXXXXXXXXXX``,
+#: ``?key=…``); shorter pieces (``/hooks``, ``/seal``) are words, and hiding every "hooks"
+#: in every text would wreck it while protecting nothing.
+_TOKEN_PIECE = 16
+
+
+def _url_tokens(url: str) -> list[str]:
+    """The token-like path segments and query values of a webhook URL: an error that
+    quotes the URL in part (a path, a query) must not show them either."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    pieces = [*parts.path.split("/"), *(value for _, value in parse_qsl(parts.query))]
+    return [piece for piece in pieces if len(piece) >= _TOKEN_PIECE]
+
+
+def database_url_given(url: str) -> None:
+    """``--database-url``: its password is a secret like one from the environment."""
+    _GIVEN_DATABASE_URLS.append(url)
+
+
+#: What ``--database-url`` said in this process (see :func:`database_url_given`).
+_GIVEN_DATABASE_URLS: list[str] = []
+#: Proxies may be written with a user and password; the proxy's address is no secret.
+_PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                    "ALL_PROXY")
+#: The password of a URL as SQLAlchemy reads it: everything between the user's ``:`` and
+#: the last ``@`` before the host, so ``#``, ``/`` and ``?`` may be in it (urlsplit stops
+#: at them).
+_PASSWORD = re.compile(r"^[\w+.-]+://[^:/@]*:(?P<password>.*)@[^@]*$", re.S)
+
+
+def _passwords(*urls: str | None) -> list[str]:
+    """The passwords in ``urls`` (the ledger's database, proxies), as written and
+    percent-decoded."""
+    from urllib.parse import unquote
 
     found: list[str] = []
     for url in urls:
-        with contextlib.suppress(ValueError):
-            password = urlsplit(url or "").password
-            if password:
-                found += [password, unquote(password)]
+        if url and (match := _PASSWORD.match(url.strip())) and match["password"]:
+            found += [match["password"], unquote(match["password"])]
     return found
 
 

@@ -196,7 +196,12 @@ def test_metrics_tell_each_apps_current_seal_and_the_outbox(
         (("sink", "discord"), ("status", "pending")): 2,
         (("sink", "discord"), ("status", "failed")): 1,
         (("sink", "github"), ("status", "pending")): 0,
-        (("sink", "github"), ("status", "failed")): 1}
+        (("sink", "github"), ("status", "failed")): 1,
+        # Every sink has a series, queued or not, for an alert to watch.
+        (("sink", "slack"), ("status", "pending")): 0,
+        (("sink", "slack"), ("status", "failed")): 0,
+        (("sink", "webhook"), ("status", "pending")): 0,
+        (("sink", "webhook"), ("status", "failed")): 0}
     assert named(found, "smokeseal_outbox_oldest_pending_timestamp_seconds") == {
         frozenset({("sink", "discord")}): pytest.approx(seeded.oldest_pending.timestamp())}
 

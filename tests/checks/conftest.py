@@ -519,6 +519,8 @@ class Proxy:
     def __init__(self) -> None:
         self.hosts: dict[str, tuple[str, int]] = {}
         self.seen: list[str] = []
+        #: ``user:password`` the proxy asks for (a 407 without it), or None.
+        self.credentials: str | None = None
         self.url = ""
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -549,6 +551,14 @@ class Proxy:
         self._loop.run_until_complete(asyncio.sleep(0.05))
         self._loop.close()
 
+    def _authorised(self, headers: str) -> bool:
+        import base64
+
+        expected = "Basic " + base64.b64encode((self.credentials or "").encode()).decode()
+        return any(line.lower().startswith("proxy-authorization:")
+                   and line.split(":", 1)[1].strip() == expected
+                   for line in headers.split("\r\n"))
+
     def _where(self, authority: str, default_port: int) -> tuple[str, int]:
         host, _, port = authority.partition(":")
         return self.hosts.get(host, (host, int(port or default_port)))
@@ -560,6 +570,12 @@ class Proxy:
             line, _, rest = head.partition("\r\n")
             method, target, version = line.split(" ")
             self.seen.append(f"{method} {target}")
+            if self.credentials is not None and not self._authorised(rest):
+                writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                             b"Proxy-Authenticate: Basic realm=\"egress\"\r\n"
+                             b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+                self.seen[-1] += " (407)"
+                return
             if method == "CONNECT":
                 up_reader, up_writer = await asyncio.open_connection(*self._where(target, 443))
                 writers.append(up_writer)
@@ -570,7 +586,7 @@ class Proxy:
                 writers.append(up_writer)
                 # Sent on as the origin server expects it; one request per connection.
                 headers = [h for h in rest.split("\r\n") if h and not h.lower().startswith(
-                    ("connection:", "proxy-connection:"))]
+                    ("connection:", "proxy-connection:", "proxy-authorization:"))]
                 up_writer.write(f"{method} {url.path or '/'}{'?' if url.query else ''}"
                                 f"{url.query} {version}\r\n".encode("latin-1"))
                 up_writer.write("".join(f"{h}\r\n" for h in [*headers, "Connection: close"])

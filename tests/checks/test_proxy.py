@@ -174,21 +174,85 @@ def test_no_proxy_is_read_as_curl_reads_it(url: str, no_proxy: str, bypassed: bo
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize(("environ", "expected"), [
-    ({}, None),
-    ({"HTTP_PROXY": "http://p:3128", "HTTPS_PROXY": "http://p:3128", "NO_PROXY": "localhost"},
-     {"server": "http://p:3128", "bypass": "localhost"}),
-    ({"ALL_PROXY": "http://p:3128"}, {"server": "http://p:3128"}),
-    ({"https_proxy": "http://p:3128", "ALL_PROXY": "http://p:3128"}, {"server": "http://p:3128"}),
-    # http and https go different ways: Chromium reads each itself, Playwright could not.
-    ({"HTTPS_PROXY": "http://p:3128"}, None),
-    ({"HTTP_PROXY": "http://a:3128", "HTTPS_PROXY": "http://b:3128"}, None),
+@pytest.mark.parametrize(("url", "environ", "expected"), [
+    ("https://shop.example", {}, None),
+    ("https://shop.example", {"HTTP_PROXY": "http://p:3128"}, None),
+    # Only the variable of the app's scheme: the common "HTTPS_PROXY only" setup.
+    ("https://shop.example", {"HTTPS_PROXY": "http://p:3128"}, {"server": "http://p:3128"}),
+    ("http://shop.example", {"HTTP_PROXY": "p:3128"}, {"server": "http://p:3128"}),
+    ("http://shop.example", {"ALL_PROXY": "HTTP://p:3128"}, {"server": "http://p:3128"}),
+    # Chromium ignores credentials in the URL: given apart, decoded.
+    ("https://shop.example", {"https_proxy": "http://egress:s%40cret@p:3128"},
+     {"server": "http://p:3128", "username": "egress", "password": "s@cret"}),
+    # NO_PROXY as curl means it: a bare name covers its subdomains.
+    ("https://shop.example", {"HTTPS_PROXY": "http://p:3128",
+                              "NO_PROXY": "internal, .corp,10.0.0.0/8,localhost:8080"},
+     {"server": "http://p:3128",
+      "bypass": "internal,*.internal,corp,*.corp,10.0.0.0/8,localhost:8080"}),
+    ("https://api.internal", {"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "internal"}, None),
 ])
-def test_the_browser_gets_the_proxy_only_when_http_and_https_share_it(
-        environ: dict[str, str], expected: dict[str, str] | None) -> None:
+def test_the_browser_goes_out_the_way_the_http_checks_do_for_its_app(
+        url: str, environ: dict[str, str], expected: dict[str, str] | None) -> None:
     from smokeseal.checks.http import browser_proxy
 
-    assert browser_proxy(environ) == expected
+    assert browser_proxy(url, environ) == expected
+
+
+@pytest.mark.integration
+def test_an_authenticating_proxy_lets_the_page_get_and_read_through(
+        proxy: Proxy, origin: BackgroundServer, write_config: Callable[[str], Path],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy.hosts["app.internal"] = (origin.host, origin.port)
+    proxy.credentials = "egress:s3cret!"
+    # Only the variable of the app's scheme, upper-case scheme and all.
+    monkeypatch.setenv("HTTP_PROXY", proxy.url.replace("http://", "HTTP://egress:s3cret%21@"))
+    path = write_config("apps:\n  internal:\n    url: http://app.internal\n"
+                        "    reads: [POST /api/answer]\n    suite:\n"
+                        "      - {name: page, page: /asks, expect: {text: the answer is 42}, "
+                        "retries: 0, timeout: 10}\n"
+                        "      - {name: get, get: /, retries: 0, timeout: 5}\n")
+    results = {r.name: (r.ok, r.detail) for r in run_app(load_config(path), "internal").results}
+    assert all(ok for ok, _ in results.values()), results
+    assert not [line for line in proxy.seen if line.endswith("(407)") and "POST" in line]
+    assert {"POST http://app.internal/api/answer", "CONNECT app.internal:80"} & set(proxy.seen)
+
+
+@pytest.mark.component
+def test_a_certificate_error_through_the_tunnel_is_productions_not_the_proxys(
+        proxy: Proxy, tls_origin: tuple[BackgroundServer, Path],
+        write_config: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    server, _ = tls_origin
+    proxy.hosts["app.internal"] = (server.host, server.port)
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    ok, detail = _run(write_config, "https://app.internal")["home"]
+    assert not ok
+    assert detail.startswith("https://app.internal: certificate not trusted"), detail
+    assert "proxy" not in detail
+
+
+@pytest.mark.unit
+def test_a_socks_proxy_is_supported_and_an_unknown_scheme_is_named() -> None:
+    import asyncio
+
+    import httpx
+
+    from smokeseal.checks.http import read_only_client
+
+    async def ask(proxy: str) -> str:
+        async with read_only_client(proxies={"all_proxy": proxy}) as client:
+            try:
+                await client.get("http://app.internal/")
+            except httpx.HTTPError as exc:
+                from smokeseal.checks.http import describe_http_error
+
+                return describe_http_error(exc)
+        return "answered"
+
+    # socksio is installed: a SOCKS proxy is tried (and here, found closed), not refused.
+    assert asyncio.run(ask("socks5://127.0.0.1:9")).startswith(
+        "proxy error: could not reach the proxy 127.0.0.1:9")
+    assert asyncio.run(ask("gopher://127.0.0.1:9")).startswith(
+        "proxy error: proxy gopher:// is not supported")
 
 
 @pytest.mark.component

@@ -99,6 +99,51 @@ def test_production_text_is_escaped_on_the_board_and_inert_in_discord_and_notes(
     assert alert["allowed_mentions"] == {"parse": [], "users": ["111"]}
 
 
+@pytest.mark.integration
+def test_production_text_cannot_ping_link_or_format_in_slack(
+        hostile: Hostile, slack: Api, slack_env: dict[str, str],
+        write_config: Callable[..., Path], browser_executable: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMOKESEAL_BROWSER", browser_executable)
+    config = load_config(write_config(
+        f"apps:\n  prod:\n    url: {hostile.url}\n    deploy: 'true'\n"
+        "    gate: {timeout: 3, interval: 0.2}\n"
+        "    suite:\n"
+        "      - {name: home, page: /, expect: {selector: main, title: Welcome}}\n"
+        "      - {name: header, get: /header, expect: {header: {X-Hostile: calm}}}\n"
+        "      - {name: body, get: /body, expect: {status: 200}}\n"
+        + notify_yaml(None, None, slack=slack)))
+    with Ledger(f"sqlite:///{tmp_path}/l.db") as ledger:
+        release = resolve_release(ledger, config, "prod", version="v1", sha="3f2a9c1",
+                                  notes="## Changes\n- <!here> look at *this*")
+        result = ship(config, ledger, release)
+        assert result.seal is not None and result.seal.status == "red"
+        assert "<script>alert('xss')</script>" in " ".join(c.detail for c in result.seal.checks)
+        assert ledger.messages(("pending", "failed")) == [], result.warnings
+
+    calls = [r.json for r in slack.state.received]
+    assert len(calls) == 4  # notes, seal, update, alert: all taken by Slack's limits
+    for payload in calls:
+        texts = [payload["text"], *(b["text"]["text"] for b in payload["blocks"]
+                                    if "text" in b),
+                 *(e["text"] for b in payload["blocks"] for e in b.get("elements", []))]
+        for text_ in texts:
+            # No control sequence (mention, link, date) but the configured operator's.
+            assert "<" not in text_.replace("<@U0OPERATOR>", ""), text_[:200]
+            assert "@everyone" not in text_ and "@here" not in text_
+            # Production's formatting characters are look-alikes; a code block is only
+            # ever the rollback one, opened and closed by smokeseal.
+            assert "*bold*" not in text_ and "<script>" not in text_
+            assert text_.count("```") % 2 == 0
+    alert = next(p for p in calls if p["text"].startswith("<@U0OPERATOR>"))
+    assert alert["text"].count("```") == 2
+    assert "\u2217\u2217bold\u2217\u2217" in alert["text"]  # ** as look-alikes
+    assert "\u02cb\u02cb\u02cb" in alert["text"]  # production's ``` cannot close the block
+    assert "&lt;@&amp;42&gt;" in alert["text"]
+    notes = calls[0]["blocks"][2]["text"]["text"]
+    assert notes == "## Changes\n- &lt;!here&gt; look at *this*"  # the team's own, inert
+
+
 # --- the config, fuzzed ---------------------------------------------------------------------
 
 _KEYS = sorted(_all_field_names() | {"apps", "suites", "prod", "qa-readonly", "demo"})

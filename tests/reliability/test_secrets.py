@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import Api, Broken, Demo, notify_yaml
-from tests.standins import DISCORD_TOKEN, GITHUB_TOKEN
+from tests.standins import DISCORD_TOKEN, GITHUB_TOKEN, SLACK_TOKEN, WEBHOOK_PATH, WEBHOOK_SECRET
 
 pytestmark = pytest.mark.e2e
 
@@ -25,18 +25,21 @@ METRICS_TOKEN = "metrics-T0ken-n3ver-logged"
 
 
 def test_no_token_appears_anywhere_after_a_day_of_trouble(
-        demo: Demo, discord: Api, github: Api, tmp_path: Path, browser_executable: str,
-        write_config: Callable[..., Path]) -> None:
+        demo: Demo, discord: Api, github: Api, slack: Api, webhook: Api, tmp_path: Path,
+        browser_executable: str, write_config: Callable[..., Path]) -> None:
     github.state.add_release("v1", "Notes.")
     config = write_config(demo.config_yaml().replace(
         "    suite: qa-readonly\n",
         "    suite: qa-readonly\n    deploy: 'true'\n    gate: {timeout: 3, interval: 0.2}\n"
-        + notify_yaml(discord, github)))
+        + notify_yaml(discord, github, slack=slack, webhook=webhook)))
+    hook = webhook.state.url(webhook.url)
     webhook = discord.state.webhook_url(discord.url)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("SMOKESEAL_")},
            "SMOKESEAL_CONFIG": str(config), "SMOKESEAL_BROWSER": browser_executable,
            "DISCORD_WEBHOOK_URL": webhook, "GITHUB_TOKEN": GITHUB_TOKEN,
-           "SMOKESEAL_BOARD_TOKEN": BOARD_TOKEN, "SMOKESEAL_METRICS_TOKEN": METRICS_TOKEN}
+            "SMOKESEAL_BOARD_TOKEN": BOARD_TOKEN, "SMOKESEAL_METRICS_TOKEN": METRICS_TOKEN,
+           "SLACK_BOT_TOKEN": SLACK_TOKEN, "SMOKESEAL_WEBHOOK_URL": hook,
+           "SMOKESEAL_WEBHOOK_SECRET": WEBHOOK_SECRET}
     said: list[str] = []
 
     def smokeseal(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -49,14 +52,19 @@ def test_no_token_appears_anywhere_after_a_day_of_trouble(
     # A red ship while Discord answers 500s and GitHub refuses the token.
     demo.state.set_faults("devops_exposed", "tasks_js_error")
     discord.state.fail_next(*["500"] * 10)
+    slack.state.fail_next("invalid_auth")
     shipped = smokeseal("smokeseal", "ship", "demo", "--version", "v1", "--sha", "3f2a9c1",
                         GITHUB_TOKEN="ghp_wrongTokenAlsoSecret000000000000000000")
     assert shipped.returncode == 0, shipped.stderr
     # A dead webhook (the connection error names the URL it tried), then a re-seal, listed.
     dead = f"http://127.0.0.1:9/api/webhooks/1187000000000000001/{DISCORD_TOKEN}"
-    smokeseal("smokeseal", "seal", "demo@v1", "--json", DISCORD_WEBHOOK_URL=dead)
-    smokeseal("smokeseal", "outbox", "list", "--json", DISCORD_WEBHOOK_URL=dead)
-    smokeseal("smokeseal", "outbox", "flush", "--debug", DISCORD_WEBHOOK_URL=dead)
+    dead_hook = "http://127.0.0.1:9" + WEBHOOK_PATH
+    smokeseal("smokeseal", "seal", "demo@v1", "--json", DISCORD_WEBHOOK_URL=dead,
+              SMOKESEAL_WEBHOOK_URL=dead_hook)
+    smokeseal("smokeseal", "outbox", "list", "--json", DISCORD_WEBHOOK_URL=dead,
+              SMOKESEAL_WEBHOOK_URL=dead_hook)
+    smokeseal("smokeseal", "outbox", "flush", "--debug", DISCORD_WEBHOOK_URL=dead,
+              SMOKESEAL_WEBHOOK_URL=dead_hook)
     smokeseal("smokeseal", "outbox", "flush")
     smokeseal("smokeseal", "release", "show", "demo@v1", "--json")
     smokeseal("smokeseal", "release", "list", "--json")
@@ -92,8 +100,9 @@ def test_no_token_appears_anywhere_after_a_day_of_trouble(
     assert any(path.name == "screenshot.png" for path in files)  # evidence was kept
     places = {"output and logs": "\n".join(said), "board": "\n".join(pages)}
     places |= {str(path): path.read_bytes().decode("utf-8", "replace") for path in files}
+    assert any("invalid_auth" in text for text in said)  # Slack refused once, too
     for secret in (DISCORD_TOKEN, GITHUB_TOKEN, "ghp_wrongTokenAlsoSecret", BOARD_TOKEN,
-                   METRICS_TOKEN):
+                   METRICS_TOKEN, SLACK_TOKEN, WEBHOOK_SECRET, WEBHOOK_PATH.rsplit("/", 1)[1]):
         leaks = [place for place, text in places.items() if secret in text]
         assert not leaks, f"{secret[:8]}… found in {leaks}"
     assert "${DISCORD_WEBHOOK_URL}" in config.read_text()

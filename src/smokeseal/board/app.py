@@ -497,7 +497,8 @@ def _message(message: Message) -> dict[str, Any]:
             "created_at": iso(message.created_at), "delivered_at": iso(message.delivered_at)}
 
 
-_SINK_NAMES = {"discord": "Discord", "github": "GitHub"}
+_SINK_NAMES = {"discord": "Discord", "github": "GitHub", "slack": "Slack",
+               "webhook": "the webhook"}
 _KIND_NAMES = {"notes": "release notes", "seal": "seal message", "notes_edit":
                "seal line on the notes", "alert": "operator alert", "recovered":
                "recovered message", "release_body":

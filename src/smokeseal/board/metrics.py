@@ -37,7 +37,7 @@ __all__ = ["MAX_LABEL", "OUTBOX_STATUSES", "SEAL_STATES", "SINKS", "exposition",
 SEAL_STATES = ("green", "red", "pending", "none", "rolled_back")
 OUTCOMES = ("passed", "flaky", "failed", "skipped")
 #: Sinks always reported (0 when nothing is queued), so an alert has a series to watch.
-SINKS = ("discord", "github")
+SINKS = ("discord", "github", "slack", "webhook")
 OUTBOX_STATUSES = ("pending", "failed")
 MAX_LABEL = 200
 

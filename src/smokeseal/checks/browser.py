@@ -289,6 +289,8 @@ class Tab:
         self.visit = Visit()
         #: Cleared by a check that left the page in doubt (a load that timed out, say).
         self.reusable = True
+        #: The proxy the context goes out through: a tab serves only checks that want it.
+        self.proxy: dict[str, str] | None = None
 
     @classmethod
     async def open(cls, browser: Browser, proxy: Mapping[str, str] | None = None) -> Tab:
@@ -302,6 +304,7 @@ class Tab:
             # preflights.
             page = await context.new_page()
             tab = cls(context, page)
+            tab.proxy = dict(proxy) if proxy else None
             await context.route("**/*", tab._guard)
             await context.route_web_socket(re.compile(r".*"), tab._refuse_socket)
             page.on("pageerror", tab._on_page_error)
@@ -670,10 +673,6 @@ class BrowserSession:
         #: :func:`smokeseal.trust.browser_trust_args`).
         self.args = args
         self.ca_file = ca_file
-        from smokeseal.checks.http import browser_proxy
-
-        #: The environment's egress proxy, when one serves http and https alike.
-        self.proxy = browser_proxy()
         self._probe: httpx.AsyncClient | None = None
         self._playwright: Playwright | None = None
         self.browser: Browser | None = None
@@ -702,16 +701,19 @@ class BrowserSession:
         self._planned += checks
 
     @contextlib.asynccontextmanager
-    async def tab(self, timeout: float = DEFAULT_TIMEOUT) -> AsyncIterator[Tab]:
-        """A wiped tab from the pool, or a new one opened within ``timeout`` seconds (else
-        :class:`BrowserError`); back to the pool once wiped."""
+    async def tab(self, timeout: float = DEFAULT_TIMEOUT,
+                  proxy: Mapping[str, str] | None = None) -> AsyncIterator[Tab]:
+        """A wiped tab from the pool going out through ``proxy`` (see
+        :func:`smokeseal.checks.http.browser_proxy`), or a new one opened within ``timeout``
+        seconds (else :class:`BrowserError`); back to the pool once wiped."""
         assert self.browser is not None
         self._planned -= 1
-        if self._idle:
-            tab = self._idle.pop()
+        same = [index for index, idle in enumerate(self._idle) if idle.proxy == proxy]
+        if same:
+            tab = self._idle.pop(same[-1])
         else:
             try:
-                tab = await asyncio.wait_for(Tab.open(self.browser, self.proxy), timeout)
+                tab = await asyncio.wait_for(Tab.open(self.browser, proxy), timeout)
             except TimeoutError:
                 raise BrowserError(f"no browser tab opened within {timeout:g} s") from None
             self.tabs_opened += 1

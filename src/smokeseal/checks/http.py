@@ -42,7 +42,10 @@ __all__ = [
     "WriteRefused",
     "browser_proxy",
     "describe_http_error",
+    "environment_proxies",
     "leaves_app",
+    "normal_proxy",
+    "proxy_address",
     "read_only_client",
     "run_get_check",
     "walk_on_app",
@@ -79,6 +82,35 @@ async def _refuse_writes(request: httpx.Request) -> None:
 _LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=16)
 
 
+#: Proxy schemes the HTTP checks can go through (SOCKS by ``socksio``, as httpx does).
+_PROXY_SCHEMES = frozenset({"http", "https", "socks5", "socks5h"})
+
+
+def environment_proxies(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` (either case, the
+    lower-case one winning as curl has it), keyed ``http``, ``https``, ``all``, ``no``."""
+    if environ is None:
+        return dict(urllib.request.getproxies_environment())
+    found: dict[str, str] = {}
+    for upper_first in (True, False):
+        for name, value in environ.items():
+            if name.lower().endswith("_proxy") and value and name.isupper() == upper_first:
+                found[name.lower().removesuffix("_proxy")] = value
+    return found
+
+
+def normal_proxy(proxy: str) -> httpx.URL:
+    """A proxy as the environment may write it (``proxy:3128``, ``HTTP://proxy``), as a URL
+    with a lower-case scheme."""
+    scheme, sep, rest = proxy.strip().partition("://")
+    return httpx.URL(f"{scheme.lower()}://{rest}" if sep else f"http://{proxy.strip()}")
+
+
+def proxy_address(proxy: httpx.URL) -> str:
+    """Where a proxy is, for a message: never its user name or password."""
+    return proxy.host if proxy.port is None else f"{proxy.host}:{proxy.port}"
+
+
 class _Transports(httpx.AsyncBaseTransport):
     """One transport per way out (plain, TLS, through each proxy), each made on its first
     request.
@@ -93,22 +125,19 @@ class _Transports(httpx.AsyncBaseTransport):
     def __init__(self, ca_file: str | None = None,
                  proxies: Mapping[str, str] | None = None) -> None:
         self._ca_file = ca_file
-        self._proxies = (dict(urllib.request.getproxies_environment()) if proxies is None
-                         else dict(proxies))
+        self._proxies = environment_proxies(proxies)
         self._made: dict[tuple[str, str | None], httpx.AsyncHTTPTransport] = {}
 
-    def proxy_for(self, url: httpx.URL) -> str | None:
+    def proxy_for(self, url: httpx.URL) -> httpx.URL | None:
         """The proxy ``url`` goes through, as curl and httpx choose it: ``<scheme>_proxy``,
         else ``all_proxy``, unless ``no_proxy`` names its host."""
         proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
-        if not proxy:
+        if not proxy or _bypassed(url, self._proxies.get("no", "")):
             return None
-        if _bypassed(url, self._proxies.get("no", "")):
-            return None
-        return proxy if "://" in proxy else f"http://{proxy}"
+        return normal_proxy(proxy)
 
-    def _verify(self, scheme: str, proxy: str | None) -> ssl.SSLContext | bool:
-        if scheme == "http" and (proxy is None or proxy.startswith("http://")):
+    def _verify(self, scheme: str, proxy: httpx.URL | None) -> ssl.SSLContext | bool:
+        if scheme == "http" and (proxy is None or proxy.scheme != "https"):
             # No TLS anywhere on this way out: a context that trusts nothing (so it could not
             # connect to anything over TLS even by mistake) instead of loading the CAs.
             return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -117,25 +146,24 @@ class _Transports(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         proxy = self.proxy_for(request.url)
-        key = (request.url.scheme, proxy)
+        key = (request.url.scheme, str(proxy) if proxy else None)
         transport = self._made.get(key)
         if transport is None:
-            if proxy is not None and not proxy.startswith(("http://", "https://")):
-                raise httpx.ProxyError(f"proxy {proxy.split('://')[0]}:// is not supported "
-                                       "(use an http:// or https:// proxy)", request=request)
-            transport = httpx.AsyncHTTPTransport(verify=self._verify(*key), limits=_LIMITS,
-                                                 proxy=proxy)
+            if proxy is not None and proxy.scheme not in _PROXY_SCHEMES:
+                raise httpx.ProxyError(f"proxy {proxy.scheme}:// is not supported (use an "
+                                       "http://, https:// or socks5:// proxy)", request=request)
+            transport = httpx.AsyncHTTPTransport(verify=self._verify(request.url.scheme, proxy),
+                                                 limits=_LIMITS, proxy=proxy)
             self._made[key] = transport
         if proxy is None:
             return await transport.handle_async_request(request)
         try:
             return await transport.handle_async_request(request)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            # Say it was the proxy that could not be reached, not production; by its
-            # address alone, as its URL may carry a password.
-            where = httpx.URL(proxy)
-            address = where.host if where.port is None else f"{where.host}:{where.port}"
-            raise httpx.ProxyError(f"could not reach the proxy {address} "
+        except httpx.ConnectError as exc:
+            # A TLS failure is the far end's, through the tunnel: it stays production's.
+            if any(isinstance(cause, ssl.SSLError) for cause in _causes(exc)):
+                raise
+            raise httpx.ProxyError(f"could not reach the proxy {proxy_address(proxy)} "
                                    f"({describe_http_error(exc)})", request=request) from exc
 
     async def aclose(self) -> None:
@@ -160,22 +188,44 @@ def _bypassed(url: httpx.URL, no_proxy: str) -> bool:
     return False
 
 
-def browser_proxy(environ: Mapping[str, str] | None = None) -> dict[str, str] | None:
-    """The proxy for the browser's contexts, as Playwright takes it, when the environment
-    sends http and https the same way; else None, and Chromium reads the variables itself.
+def _chromium_bypass(no_proxy: str) -> str:
+    """``no_proxy`` as Chromium's bypass rules, meaning what curl means: a bare name covers
+    its subdomains too (Chromium would match the name alone)."""
+    rules: list[str] = []
+    for entry in (e.strip() for e in no_proxy.split(",")):
+        if not entry:
+            continue
+        name = entry.lstrip(".")
+        rules.append(name)
+        if not name.startswith("*") and not any(c in name for c in "/:[") \
+                and not name.replace(".", "").isdigit():
+            rules.append(f"*.{name}")
+    return ",".join(rules)
 
-    Chromium alone would honour them, but a read the guard sends on the page's behalf
-    (``route.fetch``) leaves from Playwright's driver, which knows only the context's proxy.
+
+def browser_proxy(url: str, environ: Mapping[str, str] | None = None) -> dict[str, str] | None:
+    """The proxy for a browser context whose app is at ``url``, as Playwright takes it:
+    the one the HTTP checks use for that URL, its credentials apart (Chromium ignores them
+    in the URL and answers a 407 only with them given apart), with ``NO_PROXY`` as bypass
+    rules. None when the app goes direct.
+
+    Chromium alone would honour the variables, but a read the guard sends on the page's
+    behalf (``route.fetch``) leaves from Playwright's driver, which knows only the
+    context's proxy.
     """
-    proxies = (urllib.request.getproxies_environment() if environ is None
-               else {k.lower().removesuffix("_proxy"): v for k, v in environ.items()
-                     if k.lower().endswith("_proxy") and v})
-    servers = {proxies.get(scheme) or proxies.get("all") or "" for scheme in ("http", "https")}
-    if len(servers) != 1 or "" in servers:
+    proxies = environment_proxies(environ)
+    target = httpx.URL(url)
+    written = proxies.get(target.scheme) or proxies.get("all")
+    no_proxy = proxies.get("no", "")
+    if not written or _bypassed(target, no_proxy):
         return None
-    settings = {"server": servers.pop()}
-    if proxies.get("no"):
-        settings["bypass"] = proxies["no"]
+    proxy = normal_proxy(written)
+    settings = {"server": f"{proxy.scheme}://{proxy_address(proxy)}"}
+    if proxy.username:
+        settings["username"] = proxy.username  # httpx has decoded them
+        settings["password"] = proxy.password or ""
+    if no_proxy:
+        settings["bypass"] = _chromium_bypass(no_proxy)
     return settings
 
 

@@ -69,6 +69,7 @@ from smokeseal.checks.browser import (
     html_answer,
     is_web_page,
 )
+from smokeseal.checks.http import browser_proxy
 from smokeseal.checks.reads import Read, ReadPolicy
 from smokeseal.checks.trace import TRACE_FILE, access_values, start_trace, stop_trace
 from smokeseal.errors import BrowserError
@@ -226,7 +227,7 @@ async def run_page_check(session: BrowserSession, check: Check, base_url: str,
     own = (base_url, *app_urls)
     policy = ReadPolicy.of((*reads, *check.parsed_reads), own)
     try:
-        async with session.tab(budget.left() + STEP_GRACE) as tab:
+        async with session.tab(budget.left() + STEP_GRACE, browser_proxy(url)) as tab:
             visit = tab.start(policy, budget.left(), access,
                               session.probe if access else None)
             look = _Look(tab.page, check.expect, budget, visit, own, url)

@@ -8,7 +8,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 __all__ = ["SECTION_END", "SECTION_START", "fence", "fit", "neutralise", "no_pings", "render",
-           "seal_section", "with_section"]
+           "seal_section", "slack_escape", "slack_fence", "slack_neutralise",
+           "slack_no_pings", "with_section"]
 
 SECTION_START = "<!-- smokeseal:seal -->"
 SECTION_END = "<!-- /smokeseal:seal -->"
@@ -38,6 +39,45 @@ def no_pings(text: str) -> str:
         "<#", "<#" + _ZWSP), text)
 
 
+# --- Slack's mrkdwn ----------------------------------------------------------------------
+#
+# Slack documents one escape: ``&``, ``<`` and ``>`` as HTML entities, which also takes
+# apart every control sequence (``<!channel>``, ``<@U…>``, ``<#C…>``, ``<!subteam^S…>``,
+# ``<url|text>``). Formatting characters have no escape at all, so production's are swapped
+# for look-alikes that Slack does not read as markup (as jsx-slack's <Escape> does).
+_SLACK_LOOKALIKES = str.maketrans({"*": "∗", "_": "ˍ", "~": "∼",
+                                   "`": "ˋ"})
+#: Words Slack may turn into a mass mention (with ``link_names``, in older clients):
+#: broken with a zero-width space after the ``@``, whatever smokeseal sends beside them.
+_SLACK_BARE = re.compile(r"@(?=(channel|here|everyone)\b)", re.IGNORECASE)
+
+
+def slack_escape(text: str) -> str:
+    """Slack's documented escaping: ``&``, ``<``, ``>`` as ``&amp;``, ``&lt;``, ``&gt;``."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_no_pings(text: str) -> str:
+    """The team's own text (release notes) for Slack: formatting kept as written, but no
+    ``<…>`` sequence survives (no mention, no link markup) and no bare ``@channel``."""
+    return _SLACK_BARE.sub("@" + _ZWSP, slack_escape(text))
+
+
+def slack_neutralise(text: str, limit: int = 300) -> str:
+    """Text read from production, inert in Slack's mrkdwn: no pings, no links, no bold,
+    italics, strike-through or code (so it can neither forge formatting nor close a code
+    block smokeseal opened), on one line, at most ``limit`` characters before escaping."""
+    flat = " ".join(text.split())[:limit]
+    return slack_no_pings(flat.translate(_SLACK_LOOKALIKES))
+
+
+def slack_fence(lines: list[str]) -> str:
+    """A Slack code block (smokeseal's own lines: the rollback commands) that nothing
+    inside can close or turn into a mention."""
+    body = "\n".join(slack_no_pings(line).replace("`", "\u02cb") for line in lines)
+    return f"```\n{body}\n```"
+
+
 def fit(text: str, limit: int, tail: str = "…") -> str:
     """Cut ``text`` to ``limit`` characters at a line break, keeping code fences closed."""
     if len(text) <= limit:
@@ -58,8 +98,9 @@ def fence(lines: list[str]) -> str:
 
 
 def render(name: str, **context: Any) -> str:
-    return _templates.get_template(name).render(neutralise=neutralise, fence=fence,
-                                                **context).strip()
+    return _templates.get_template(name).render(
+        neutralise=neutralise, fence=fence, slack_neutralise=slack_neutralise,
+        slack_fence=slack_fence, slack_escape=slack_escape, **context).strip()
 
 
 def seal_section(seal: dict[str, Any]) -> str:
