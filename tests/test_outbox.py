@@ -50,7 +50,8 @@ def test_a_green_ship_posts_notes_and_seal_to_the_thread(
         [edit] = [r for r in discord.state.received if r.method == "PATCH"]
         assert edit.query == {"thread_id": THREAD}
         edited = discord.state.messages[edit.path.rsplit("/", 1)[-1]]
-        assert edited["content"].endswith("**Seal:** 🟢 green · 6/6 passed")
+        assert "**Seal:** 🟢 green · 6/6 passed · checked " in edited["content"]
+        assert edited["content"].endswith(" UTC")
         assert edited["content"].startswith("**🚀 demo v1 shipped**")
         stored = ledger.release("demo@v1")
         assert stored.notes is not None

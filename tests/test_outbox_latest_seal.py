@@ -58,7 +58,8 @@ def test_an_older_seal_delivered_last_does_not_overwrite_the_newer_verdict(
         assert all(m.result == {"superseded_by": newer} for m in skipped.values())
         assert all(m.key.startswith(f"seal:{older}:") for m in skipped.values())
     [notes] = [m for m in discord.state.messages.values() if m["content"].startswith("**🚀")]
-    assert notes["content"].endswith("**Seal:** 🟢 green · green at 2026-11-24T10:05:00Z")
+    assert notes["content"].endswith("**Seal:** 🟢 green · green at 2026-11-24T10:05:00Z · "
+                                     "checked 2026-11-24 10:05:00 UTC")
     body = github.state.releases["v1"]["body"]
     assert "### Smoke seal: 🟢 green" in body and "🔴" not in body
     # The older seal still told the thread its own result, and alerted the operator.

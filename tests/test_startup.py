@@ -80,3 +80,7 @@ def test_a_seal_guesses_from_its_app_or_from_every_app(config: str) -> None:
     assert _seal_as_smoke(["--config", config, "42", "--json"]) == \
         ["--config", config, "--json", "--all"]
     assert _pages_likely(_seal_as_smoke(["--config", config, "42", "--no-browser"])) is False
+    # seal APP --current names its app.
+    assert _seal_as_smoke(["--config", config, "http", "--current"]) == \
+        ["--config", config, "--current", "http"]
+    assert _pages_likely(_seal_as_smoke(["--config", config, "http", "--current"])) is False

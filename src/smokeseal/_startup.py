@@ -100,13 +100,14 @@ def _command(args: list[str]) -> tuple[str, list[str]] | None:
 
 
 def _seal_as_smoke(args: list[str]) -> list[str]:
-    """``seal APP@VERSION`` smokes APP; ``seal ID`` names no app before the ledger is read,
-    so it counts as every app."""
+    """``seal APP@VERSION`` and ``seal APP --current`` smoke APP; ``seal ID`` names no app
+    before the ledger is read, so it counts as every app."""
     found = _command(args)
     if found is None:
         return args
     release, rest = found
-    return [*rest, release.split("@", 1)[0]] if "@" in release else [*rest, "--all"]
+    named = "@" in release or "--current" in rest
+    return [*rest, release.split("@", 1)[0]] if named else [*rest, "--all"]
 
 
 def _maybe_prelaunch(args: list[str]) -> None:

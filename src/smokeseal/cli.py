@@ -881,21 +881,34 @@ def _write_junit(path: Path, suites: list[tuple[str, Seal]]) -> None:
 
 
 @app.command("seal")
-def seal_command(ref: ReleaseArgument, as_json: JsonOption = False,
-                 no_browser: NoBrowserOption = False, junit: JunitOption = None,
-                 github_summary: GithubSummaryOption = None) -> None:
+def seal_command(
+    ref: Annotated[str, typer.Argument(
+        metavar="RELEASE", help="A release id or APP@VERSION; with --current, an APP.")],
+    current: Annotated[bool, typer.Option(
+        "--current", help="Seal whatever release of APP is live now (its newest shipped, "
+        "not abandoned release), e.g. from cron. A re-seal alerts only when the verdict "
+        "changes.")] = False,
+    as_json: JsonOption = False, no_browser: NoBrowserOption = False,
+    junit: JunitOption = None, github_summary: GithubSummaryOption = None,
+) -> None:
     """Seal a shipped release: run its app's suite and record the verdict.
 
     Exit 0 green, 1 red, 2 bad usage, 3 the ledger could not be reached or written.
     """
     from smokeseal.report import Progress
-    from smokeseal.ship import seal_release
+    from smokeseal.ship import live_release, seal_release
 
+    if current and ("@" in ref or ref.isdigit()):
+        raise UsageError(f"--current: seals the release of APP that is live now; give APP, "
+                         f"not a release ({ref!r})")
     github = GitHub.from_env(github_summary, as_json)
     config = _config()
     assert config is not None
     with _ledger(config) as ledger:
-        release = ledger.release(ref)
+        if not current and ref in config.apps:
+            raise UsageError(f"RELEASE: {ref!r} is an app, not a release; to seal the release "
+                             f"of it that is live now: smokeseal seal {ref} --current")
+        release = live_release(ledger, config, ref) if current else ledger.release(ref)
         url = config.app(release.app).url
         with Progress(stderr, _check_count(config, release.app), url) as progress:
             seal, recorded = seal_release(config, ledger, release, use_browser=not no_browser,

@@ -369,6 +369,16 @@ class Ledger:
                                  .order_by(ReleaseRow.id.desc()).limit(1))
             return Release._from_row(row) if row else None
 
+    def shipped_after(self, release: Release) -> datetime | None:
+        """When a later release of ``release``'s app last shipped (abandoned since or not),
+        or None: from then on production ran something else."""
+        with self._read("read the latest release") as session:
+            return session.scalar(
+                select(ReleaseRow.shipped_at)
+                .where(ReleaseRow.app == release.app, ReleaseRow.id > release.id,
+                       ReleaseRow.shipped_at.is_not(None))
+                .order_by(ReleaseRow.shipped_at.desc()).limit(1))
+
     def rolled_back(self, app: str) -> Release | None:
         """The release of ``app`` abandoned after it shipped, when nothing has shipped
         since and the release now live has not been sealed since: production runs whatever
@@ -420,7 +430,8 @@ class Ledger:
     # --- seals --------------------------------------------------------------------------
 
     def record_seal(self, release_id: int, seal: dict[str, Any], *,
-                    messages: Sequence[NewMessage] = (),
+                    messages: Sequence[NewMessage]
+                    | Callable[[Release], Sequence[NewMessage]] = (),
                     notes: Callable[[str | None], str | None] | None = None
                     ) -> tuple[Release, int]:
         """Keep ``seal`` in the history and, unless a later one is there, on the release.
@@ -428,11 +439,15 @@ class Ledger:
         One transaction with the messages it causes and the notes' seal section, so nothing
         is sent that was not recorded. "Later" is by ``checked_at``, then by history id: two
         pipelines sealing at once both land in the history and the release shows the newest.
+        ``messages`` may be a function of the release as it was before this seal (locked, so
+        a concurrent seal cannot slip between): what a re-seal tells depends on the last.
         """
         checked_at = _parse_time(seal["checked_at"])
         now = datetime.now(UTC)
         with self._session("record the seal") as session:
             current = _find(session, release_id, lock=True)
+            if callable(messages):
+                messages = messages(Release._from_row(current))
             new_notes = notes(current.notes) if notes else current.notes
             history = SealRow(release_id=release_id, status=seal["status"],
                               summary=seal["summary"], checked_at=checked_at, recorded_at=now,

@@ -25,14 +25,14 @@ from smokeseal.checks.base import USER_AGENT
 from smokeseal.config import Config
 from smokeseal.errors import SinkError
 from smokeseal.ledger import Ledger, Message, NewMessage, Release
-from smokeseal.seal import Seal
+from smokeseal.seal import Seal, VerdictChange, verdict_change
 from smokeseal.secrets import scrub, secrets_of
 from smokeseal.sinks import discord, github, slack, webhook
 from smokeseal.sinks.base import TIMEOUT, Sink
 from smokeseal.sinks.text import seal_section, with_section
 
 __all__ = ["DeliveryReport", "deliver", "deliver_quietly", "messages_for_seal",
-           "messages_for_ship", "notes_with_seal"]
+           "messages_for_ship", "notes_with_seal", "told_on"]
 
 MAX_TRIES_PER_RUN = 5
 #: A claim outlives any one run's budget, so a slow delivery never loses it midway.
@@ -57,12 +57,41 @@ def messages_for_ship(config: Config) -> Callable[[Release], list[NewMessage]]:
     return build
 
 
-def messages_for_seal(config: Config, release: Release, seal: Seal) -> list[NewMessage]:
+def messages_for_seal(config: Config, release: Release, seal: Seal,
+                      previous: str | None = None) -> list[NewMessage]:
+    """What every sink is told about ``seal``; ``previous`` is the status of the seal the
+    release showed before it (None: its first seal), see :func:`told_on`."""
     app = config.app(release.app)
-    return [*discord.messages_for_seal(app, release, seal),
-            *github.messages_for_seal(app, release, seal),
-            *slack.messages_for_seal(app, release, seal),
-            *webhook.messages_for_seal(app, release, seal)]
+    change = verdict_change(previous, seal.status)
+    return told_on(change, [*discord.messages_for_seal(app, release, seal, change),
+                            *github.messages_for_seal(app, release, seal),
+                            *slack.messages_for_seal(app, release, seal),
+                            *webhook.messages_for_seal(app, release, seal)])
+
+
+def told_on(change: VerdictChange, messages: list[NewMessage]) -> list[NewMessage]:
+    """The messages a seal may send, given how its verdict moved, whatever the sink.
+
+    A first seal, and one that broke the release, tell everything. A recovery tells all
+    but an alert. A re-seal with the same verdict posts nothing to a thread (Discord, Slack)
+    and makes no new deployment: only the edits that show the current verdict (the notes'
+    seal line, the GitHub release's seal section) are made, to show when production was last
+    checked, and a sink that is no thread (the webhook) still gets its record of every seal.
+    """
+    if change in ("first", "broke"):
+        return messages
+    if change == "recovered":
+        return [m for m in messages if m.kind != "alert"]
+    sinks = {sink.name: sink for sink in _SINKS}
+
+    def kept(message: NewMessage) -> bool:
+        sink = sinks.get(message.sink)
+        if sink is None or message.kind in sink.shows_verdict:
+            return True
+        return not (message.kind == "alert" or sink.ordered
+                    or message.kind in sink.on_change_only)
+
+    return [m for m in messages if kept(m)]
 
 
 def notes_with_seal(seal: Seal) -> Callable[[str | None], str | None]:

@@ -20,11 +20,13 @@ from smokeseal.checks.base import CheckResult, Outcome, listed_total, shorten
 from smokeseal.runner import RunResult
 from smokeseal.secrets import scrub, scrub_all
 
-__all__ = ["SCHEMA_VERSION", "CheckRecord", "Seal", "clean_text", "failed_seal",
-           "flaky_phrase", "reads_line", "seal_from_run", "summarise",
-           "verdict"]
+__all__ = ["SCHEMA_VERSION", "CheckRecord", "Seal", "VerdictChange", "clean_text", "failed_seal",
+           "flaky_phrase", "reads_line", "seal_from_run", "summarise", "verdict",
+           "verdict_change"]
 
 Status = Literal["green", "red"]
+#: How a seal's verdict moved from the release's previous seal (see :func:`verdict_change`).
+VerdictChange = Literal["first", "same", "broke", "recovered"]
 _SURROGATE = re.compile("[\ud800-\udfff]")
 #: What one check may keep of lists production can make long (a page firing beacons in a loop).
 MAX_LISTED = 50
@@ -171,6 +173,18 @@ def verdict(results: list[CheckResult] | list[CheckRecord]) -> Status:
     if not results:
         return "red"
     return "green" if all(r.outcome in ("passed", "flaky") for r in results) else "red"
+
+
+def verdict_change(previous: str | None, current: str) -> VerdictChange:
+    """How a release's verdict moved: ``first`` (never sealed before), ``same``, ``broke``
+    (green to red) or ``recovered`` (red to green). What a seal tells depends on it, so that
+    a release sealed again and again (from cron) alerts once when it breaks, says once that
+    it recovered, and otherwise posts nothing new."""
+    if previous is None:
+        return "first"
+    if previous == current:
+        return "same"
+    return "recovered" if current == "green" else "broke"
 
 
 def flaky_phrase(check: CheckRecord | CheckResult) -> str:

@@ -21,14 +21,15 @@ from smokeseal.access import Access, access_for
 from smokeseal.checks.base import CheckResult, join_url
 from smokeseal.config import App, Config, Gate, VersionSource
 from smokeseal.errors import ShipError, UsageError
-from smokeseal.ledger import Ledger, Release
+from smokeseal.ledger import Ledger, NewMessage, Release
 from smokeseal.rollback import ReleaseFacts, rollback_commands
 from smokeseal.seal import Seal, failed_seal, seal_from_run
 
 if TYPE_CHECKING:
     from smokeseal.checks.version import Revision
 
-__all__ = ["ShipResult", "deploy", "deploy_and_gate", "record_shipped", "resolve_release",
+__all__ = ["ShipResult", "deploy", "deploy_and_gate", "live_release", "record_shipped",
+           "resolve_release",
            "seal_after_ship", "seal_release", "ship", "wait_for_gate"]
 
 Say = Callable[[str], None]
@@ -78,6 +79,19 @@ def resolve_release(ledger: Ledger, config: Config, app: str, *, release_id: int
     if release.state == "shipped":
         raise UsageError(f"release {release.id} ({release.ref}) has already shipped; to seal "
                          f"it again: smokeseal seal {release.id}")
+    return release
+
+
+def live_release(ledger: Ledger, config: Config, app: str) -> Release:
+    """The release of ``app`` production runs now: its newest shipped, not abandoned one
+    (``seal APP --current``). After ``release abandon`` (a rollback), that is the release
+    the rollback went back to, and sealing it is how the rollback is confirmed."""
+    config.app(app)  # an unknown app is named as such, not as one with no release
+    release = ledger.latest_shipped(app)
+    if release is None:
+        raise UsageError(f"--current: app {app!r} has no shipped release in the ledger; "
+                         "record one with `smokeseal release create APP --version V --sha SHA "
+                         "--shipped` or `smokeseal ship`")
     return release
 
 
@@ -389,11 +403,23 @@ def _record(config: Config, ledger: Ledger, release: Release,
         if last_green is not None:
             seal.last_green = {"id": last_green.id, "version": last_green.version,
                                "sha": last_green.short_sha}
-    try:
-        messages = messages_for_seal(config, release, seal)
-    except Exception as exc:
-        seal.warnings.append(f"could not prepare the seal's messages: {exc}")
-        messages = []
+    # A later release shipped since: production ran something else, and runs this one
+    # again (a rollback), so its next seal tells everything, as a first seal does.
+    redeployed = ledger.shipped_after(release)
+
+    def messages(before: Release) -> list[NewMessage]:
+        # Against the seal the release showed until now: a re-seal alerts only on a change.
+        try:
+            shown = before.smoke_seal or {}
+            previous = shown.get("status")
+            if redeployed is not None and \
+                    str(shown.get("checked_at")) <= f"{redeployed:%Y-%m-%dT%H:%M:%SZ}":
+                previous = None
+            return messages_for_seal(config, before, seal, previous=previous)
+        except Exception as exc:
+            seal.warnings.append(f"could not prepare the seal's messages: {exc}")
+            return []
+
     recorded, _ = ledger.record_seal(release.id, seal.to_dict(), messages=messages,
                                      notes=notes_with_seal(seal))
     return seal, recorded

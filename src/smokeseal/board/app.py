@@ -509,7 +509,8 @@ def _message(message: Message) -> dict[str, Any]:
 _SINK_NAMES = {"discord": "Discord", "github": "GitHub", "slack": "Slack",
                "webhook": "the webhook"}
 _KIND_NAMES = {"notes": "release notes", "seal": "seal message", "notes_edit":
-               "seal line on the notes", "alert": "operator alert", "release_body":
+               "seal line on the notes", "alert": "operator alert", "recovered":
+               "recovered message", "release_body":
                "seal section on the GitHub release", "deployment": "deployment",
                "deployment_status": "deployment status"}
 

@@ -27,6 +27,9 @@ class Sink:
     #: Kinds whose messages show the release's current verdict (an edit of something
     #: already there): only the latest seal's are sent, one after another, oldest first.
     shows_verdict: frozenset[str] = frozenset()
+    #: Kinds worth sending for a re-seal only when its verdict changed (a new record on the
+    #: other side each time: a deployment), besides alerts and a thread's posts.
+    on_change_only: frozenset[str] = frozenset()
 
     def send(self, client: httpx.Client, message: Message,
              before: Message | None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import httpx
 from smokeseal.config import App, Discord
 from smokeseal.errors import SinkError
 from smokeseal.ledger import Message, NewMessage, Release
-from smokeseal.seal import Seal
+from smokeseal.seal import Seal, VerdictChange
 from smokeseal.sinks.base import Sink, raise_for_answer
 from smokeseal.sinks.text import fit, neutralise, no_pings, render
 
@@ -49,22 +49,30 @@ def messages_for_ship(app: App, release: Release) -> list[NewMessage]:
                        {"content": content, "allowed_mentions": NO_PINGS})]
 
 
-def messages_for_seal(app: App, release: Release, seal: Seal) -> list[NewMessage]:
-    """The seal message, the seal line on the notes message, and on red the alert."""
+def messages_for_seal(app: App, release: Release, seal: Seal,
+                      change: VerdictChange = "first") -> list[NewMessage]:
+    """The seal line on the notes message, always; in the thread, the seal message on a
+    first seal or when the release broke (with, on red, the alert), a short recovered
+    message when it recovered, and nothing when the verdict stayed the same."""
     discord = app.notify.discord
     if discord is None:
         return []
     key = "seal:{seal_id}:discord:"
-    out = [
-        NewMessage("discord", "seal", key + "seal",
-                   {"content": "", "embeds": [_seal_embed(release, seal)],
-                    "allowed_mentions": NO_PINGS}),
-        NewMessage("discord", "notes_edit", key + "notes_edit",
-                   {"seal_line": fit(render("discord_seal_line.md.j2", seal=seal.to_dict()),
-                                     SEAL_LINE_LIMIT)},
-                   after_key=_notes_key(release.id)),
-    ]
-    if not seal.green and discord.operator:
+    out = []
+    if change in ("first", "broke"):
+        out.append(NewMessage("discord", "seal", key + "seal",
+                              {"content": "", "embeds": [_seal_embed(release, seal)],
+                               "allowed_mentions": NO_PINGS}))
+    elif change == "recovered":
+        out.append(NewMessage("discord", "recovered", key + "recovered", {
+            "content": fit(render("discord_recovered.md.j2", release=release,
+                                  seal=seal.to_dict()), CONTENT_LIMIT),
+            "allowed_mentions": NO_PINGS}))
+    out.append(NewMessage("discord", "notes_edit", key + "notes_edit",
+                          {"seal_line": fit(render("discord_seal_line.md.j2",
+                                                   seal=seal.to_dict()), SEAL_LINE_LIMIT)},
+                          after_key=_notes_key(release.id)))
+    if not seal.green and discord.operator and change in ("first", "broke"):
         out.append(NewMessage("discord", "alert", key + "alert", {
             "content": fit(render("discord_alert.md.j2", operator=discord.operator,
                                   release=release, seal=seal.to_dict()), CONTENT_LIMIT),

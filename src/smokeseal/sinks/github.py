@@ -47,6 +47,7 @@ def messages_for_seal(app: App, release: Release, seal: Seal) -> list[NewMessage
 class GithubSink(Sink):
     name = "github"
     shows_verdict = frozenset({"release_body"})  # the seal section of the release's body
+    on_change_only = frozenset({"deployment", "deployment_status"})
 
     def __init__(self, settings: GithubRelease) -> None:
         self.settings = settings
