@@ -181,7 +181,7 @@ def test_public_badges_answer_without_the_token_and_embed(
     board.ledger.abandon(board.story.red)
     changed = board.client.get("/badge/studio.svg", headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["etag"] != etag
-    assert "green · v1.0.0" in changed.text
+    assert "rolled back · redeploy pending" in changed.text
     # A ?token= (right or wrong) on a public badge is not a sign-in.
     for token in (BOARD_TOKEN, "wrong"):
         answer = board.client.get("/badge/studio.svg", params={"token": token})
@@ -191,10 +191,10 @@ def test_public_badges_answer_without_the_token_and_embed(
 def test_a_public_badge_does_not_tell_whether_an_app_exists(
         start_board: Callable[..., Board]) -> None:
     board = start_board(token=BOARD_TOKEN, public_badges=True)
-    # "other" has a release that is only assembled once v2 is abandoned: known, nothing
-    # shipped. "ghost" was never heard of. Both answer alike.
-    board.ledger.abandon(board.story.pending)
-    for app in ("other", "ghost"):
+    # "never" has a release that was only assembled: known, nothing shipped. "ghost" was
+    # never heard of. Both answer alike.
+    board.ledger.create_release("never", "v1", "abcdef1")
+    for app in ("never", "ghost"):
         badge = board.client.get(f"/badge/{app}.svg")
         assert badge.status_code == 200, app
         texts = [t.text for t in ET.fromstring(badge.text).iter(f"{SVG}text")]

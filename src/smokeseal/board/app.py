@@ -355,13 +355,12 @@ class Board:
         app = request.path_params["app"]
         if len(app) > 100 or not app.isprintable():
             raise HTTPException(404, "no such app")
-        if self.ledger.rolled_back(app) is not None:
-            return Response(badge_svg(f"{app} seal", "rolled back · redeploy pending",
-                                      "pending"),
-                            media_type="image/svg+xml", headers=_BADGE_HEADERS)
         latest = self.ledger.latest_shipped(app)
         status = 200
-        if latest is None and self.public_badges:
+        if self.ledger.rolled_back(app) is not None:
+            # What runs since the rollback was not checked: no earlier seal speaks for it.
+            svg = badge_svg(f"{app} seal", "rolled back · redeploy pending", "pending")
+        elif latest is None and self.public_badges:
             # Served to anyone: an app with nothing shipped and a name nobody uses look
             # alike (200, so that a README's image is not broken before the first ship),
             # and the ledger's list of apps is not asked.
