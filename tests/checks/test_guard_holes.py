@@ -3,17 +3,13 @@ it cannot be closed, turned into a red check that names what reached production)
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
 
-from smokeseal.checks.base import CheckResult
-from smokeseal.checks.browser import BrowserSession
-from smokeseal.checks.page import run_page_check
-from smokeseal.checks.reads import parse_read
 from smokeseal.config import Check, Expect
 from tests.checks.conftest import Reader, Shop
+from tests.checks.pages import one_by_one
 
 pytestmark = pytest.mark.integration
 
@@ -21,23 +17,6 @@ pytestmark = pytest.mark.integration
 def page(path: str, timeout: float = 5, **expect: object) -> Check:
     return Check(name=f"page {path}", page=path, timeout=timeout,
                  expect=Expect(**expect))  # type: ignore[arg-type]
-
-
-def one_by_one(browser_executable: str, base_url: str, *checks: Check,
-               reads: tuple[str, ...] = ()) -> tuple[list[CheckResult], int]:
-    """The checks in turn in one session, each tab wiped for the next: the results and how
-    many tabs were opened."""
-    async def go() -> tuple[list[CheckResult], int]:
-        async with BrowserSession(browser_executable) as session:
-            session.plan(len(checks))
-            results = []
-            for check in checks:
-                results.append(await run_page_check(session, check, base_url,
-                                                    reads=[parse_read(r) for r in reads]))
-                await session.settle()
-            return results, session.tabs_opened
-
-    return asyncio.run(asyncio.wait_for(go(), 30 + 10 * len(checks)))
 
 
 def no_write_arrives(shop: Shop, seconds: float = 2) -> None:

@@ -18,13 +18,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from smokeseal.checks.base import CheckResult
-from smokeseal.checks.browser import BrowserSession
-from smokeseal.checks.page import run_page_check
 from smokeseal.checks.trace import scrub_trace
 from smokeseal.config import Check, Expect, load_config
 from smokeseal.runner import run_app
 from smokeseal.servers import BackgroundServer
 from tests.checks.conftest import Shop
+from tests.checks.pages import one_by_one
 
 pytestmark = pytest.mark.integration
 
@@ -41,19 +40,7 @@ def page(path: str, timeout: float = 5, **expect: object) -> Check:
 
 def run_pages(browser_executable: str, base_url: str, *checks: Check, evidence: Path,
               trace: bool = True) -> tuple[list[CheckResult], int]:
-    """The checks one after the other in one session (a tab reused when it can be), and how
-    many tabs were opened."""
-    async def go() -> tuple[list[CheckResult], int]:
-        async with BrowserSession(browser_executable) as session:
-            session.plan(len(checks))
-            results = []
-            for check in checks:
-                results.append(await run_page_check(session, check, base_url, evidence,
-                                                    trace=trace))
-                await session.settle()
-            return results, session.tabs_opened
-
-    return asyncio.run(asyncio.wait_for(go(), 60))
+    return one_by_one(browser_executable, base_url, *checks, evidence=evidence, trace=trace)
 
 
 def entries(path: Path) -> dict[str, bytes]:
