@@ -16,6 +16,7 @@ import pytest
 from smokeseal.checks.base import CheckResult
 from smokeseal.github_actions import (
     MAX_ROWS,
+    SUMMARY_BYTES,
     Subject,
     annotation_lines,
     escape_data,
@@ -150,8 +151,24 @@ def test_long_details_and_long_suites_are_cut() -> None:
     detail = page.rows[1][4].split("\n")
     assert len(detail) == 10 and detail[-1] == "… 31 more lines"
     assert all(len(line) <= 200 for line in detail)
-    assert "101 more passed checks are not listed." in page.paragraphs
+    assert "101 more checks are not listed (the summary's size has a limit; smokeseal " \
+        "release show has them all)." in page.paragraphs
     assert len(markdown) < 100_000
+
+
+@pytest.mark.unit
+def test_a_summary_of_many_hostile_failures_stays_under_githubs_limit() -> None:
+    # HTML entities make an escaped detail several times its length: 300 failing checks of
+    # it once came to 1.2 MB, and GitHub drops a step summary over 1 MiB whole.
+    hostile = "\n".join('<"&>' * 50 for _ in range(10))
+    checks = [CheckResult(f"check {n}", "get", False, hostile, 1) for n in range(300)]
+    markdown = summary_markdown(Subject("studio"), _red(_seal(*checks)))
+    assert len(markdown.encode()) <= SUMMARY_BYTES
+    page = render(markdown)
+    assert 0 < len(page.rows) - 1 < 300
+    assert any(p.endswith("more checks are not listed (the summary's size has a limit; "
+                          "smokeseal release show has them all).") for p in page.paragraphs)
+    assert page.code  # the rollback block is kept whatever the table's size
 
 
 @pytest.mark.unit
@@ -297,3 +314,28 @@ def test_without_github_actions_nothing_changes(workdir: Path) -> None:
     assert asked.returncode == 2
     assert asked.stderr == ("error: --github-summary: GITHUB_STEP_SUMMARY is not set (GitHub "
                             "Actions sets it in every step)\n")
+
+
+@pytest.mark.e2e
+def test_release_show_and_list_in_a_workflow_obey_no_command_from_production(
+        tmp_path: Path) -> None:
+    from smokeseal.ledger import Ledger
+    from tests.github_runner import obeyed
+    from tests.test_cli import cli
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with Ledger(url) as ledger:
+        release = ledger.create_release("demo", "v2", "3f2a9c1")
+        ledger.mark_shipped(release.id)
+        ledger.record_seal(release.id, {
+            "status": "red", "summary": "1/2 passed", "checked_at": "2026-11-25T10:00:00Z",
+            "base_url": "https://app.example.com", "duration_ms": 5, "rollback": [],
+            "checks": [{"name": "spec", "kind": "command", "ok": False, "duration_ms": 1,
+                        "detail": "::add-mask::hunter2\n   ::error::forged\n##[set-env name=X]y"}]})
+    env = {"SMOKESEAL_DATABASE_URL": url, "GITHUB_ACTIONS": "true"}
+    for args in (("release", "show", "demo@v2"), ("release", "list")):
+        done = cli("smokeseal", *args, cwd=tmp_path, env=env)
+        assert done.returncode == 0, done.stderr
+        # Only the pause and its resume: nothing production wrote is acted on.
+        acted = {c.name for c in obeyed(done.stdout)}
+        assert not acted & {"add-mask", "error", "set-env"}, done.stdout

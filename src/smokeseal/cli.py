@@ -125,7 +125,7 @@ class GitHub:
             print(resume_commands(token), flush=True)
 
     def tell(self, results: list[tuple[Subject, Seal]]) -> None:
-        from smokeseal.github_actions import annotation_lines, summary_markdown
+        from smokeseal.github_actions import SUMMARY_BYTES, annotation_lines, summary_markdown
 
         if self.annotate:
             stream = sys.stderr if self.as_json else sys.stdout
@@ -134,7 +134,8 @@ class GitHub:
                     print(line, file=stream)
             stream.flush()
         if self.summary is not None:
-            text = "".join(summary_markdown(subject, seal) for subject, seal in results)
+            share = SUMMARY_BYTES // max(len(results), 1)
+            text = "".join(summary_markdown(subject, seal, share) for subject, seal in results)
             try:
                 with self.summary.open("a", encoding="utf-8") as handle:
                     handle.write(text)
@@ -439,7 +440,8 @@ def release_show(ref: ReleaseArgument, as_json: JsonOption = False) -> None:
     if as_json:
         _print_json({**release.to_dict(), "seals": history})
     else:
-        print_release(stdout, release, history)
+        with GitHub.from_env(False, as_json).commands_paused():
+            print_release(stdout, release, history)
 
 
 @release_app.command("list")
@@ -457,7 +459,8 @@ def release_list(
     if as_json:
         _print_json([r.to_dict() for r in releases])
     else:
-        print_releases(stdout, releases)
+        with GitHub.from_env(False, as_json).commands_paused():
+            print_releases(stdout, releases)
 
 
 @release_app.command("abandon")
@@ -863,7 +866,8 @@ def _ship(config: Config, ledger: Ledger, release: Release, *, no_browser: bool)
     for warning in warnings:
         stderr.print(f"[yellow]warning:[/] {escape(warning)}")
     if seal is not None:
-        _show_seal(seal, shipped, as_json=False)
+        with GitHub.from_env(False, as_json=False).commands_paused():
+            _show_seal(seal, shipped, as_json=False)
     else:
         stdout.print(f"shipped {shipped.ref}; no seal was recorded", markup=False)
     _prune_quietly(config)

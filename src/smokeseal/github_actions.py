@@ -46,6 +46,9 @@ __all__ = [
 
 #: Checks listed in a summary's table; past it, the passed ones are left out first.
 MAX_ROWS = 200
+#: Bytes all of one step's summaries may take: GitHub drops a step summary over 1 MiB
+#: whole, so the table stops short of it (``--all`` shares it between the apps).
+SUMMARY_BYTES = 900_000
 #: Annotations one run prints (GitHub shows 10 of each kind per step, 50 per job).
 MAX_ANNOTATIONS = 50
 #: Characters of one line of a detail, of a whole cell, and of an annotation's message.
@@ -98,9 +101,10 @@ def _title(subject: Subject) -> str:
     return f"{title} ({markdown_text(subject.sha[:7])})" if subject.sha else title
 
 
-def summary_markdown(subject: Subject, seal: Seal) -> str:
+def summary_markdown(subject: Subject, seal: Seal, budget: int = SUMMARY_BYTES) -> str:
     """A job summary: the verdict, a table of every check, and on red the rollback commands
-    (the same ones the terminal shows)."""
+    (the same ones the terminal shows), in at most about ``budget`` bytes (the table's rows
+    stop short of it)."""
     lines = [f"### {seal.emoji} smokeseal: {_title(subject)} is {seal.status}", "",
              f"**Summary:** {markdown_text(seal.summary, 600)}", ""]
     about = [f"checked {markdown_text(seal.base_url)} (canonical URL) at "
@@ -114,30 +118,41 @@ def summary_markdown(subject: Subject, seal: Seal) -> str:
                     if seal.expected_sha else "")
         about.append(f"revision served: {markdown_text(seal.revision, 80)}{expected}")
     lines += [" · ".join(about), ""]
-    if seal.checks:
-        lines += _table(seal.checks)
+    after: list[str] = []
     if not seal.green and seal.rollback:
-        lines += ["", "**Rollback, if you decide to** (smokeseal runs none of these):", "",
+        after += ["", "**Rollback, if you decide to** (smokeseal runs none of these):", "",
                   *_code_block(seal.rollback)]
         if seal.last_green:
             last = seal.last_green
-            lines += ["", f"Last green release: {markdown_text(str(last.get('version', '')))}"
+            after += ["", f"Last green release: {markdown_text(str(last.get('version', '')))}"
                           f" (id {markdown_text(str(last.get('id', '')))}, sha "
                           f"{markdown_text(str(last.get('sha', '')))})"]
-    return "\n".join(lines) + "\n\n"
+    if seal.checks:
+        used = sum(len(line.encode()) + 1 for line in (*lines, *after))
+        lines += _table(seal.checks, budget - used)
+    return "\n".join([*lines, *after]) + "\n\n"
 
 
-def _table(checks: list[CheckRecord]) -> list[str]:
-    shown = _rows(checks)
+def _table(checks: list[CheckRecord], budget: int) -> list[str]:
+    """The table of ``checks`` in at most ``budget`` bytes: rows past it are counted, not
+    listed."""
     rows = ["| check | kind | result | duration | detail |", "|---|---|---|---:|---|"]
-    for check in shown:
+    room = budget - 200 - sum(len(row) + 1 for row in rows)  # 200: the closing line
+    listed = 0
+    for check in _rows(checks):
         duration = "–" if check.duration_ms is None else f"{check.duration_ms} ms"
         detail = "<br>".join(markdown_text(line) for line in _detail_lines(check))
-        rows.append(f"| {markdown_text(check.name, 120)} | {markdown_text(check.kind, 20)} | "
-                    f"{_RESULTS.get(check.outcome, markdown_text(check.outcome))} | "
-                    f"{duration} | {_cut_cell(detail)} |")
-    if len(shown) < len(checks):
-        rows += ["", f"{len(checks) - len(shown)} more passed checks are not listed."]
+        row = (f"| {markdown_text(check.name, 120)} | {markdown_text(check.kind, 20)} | "
+               f"{_RESULTS.get(check.outcome, markdown_text(check.outcome))} | "
+               f"{duration} | {_cut_cell(detail)} |")
+        room -= len(row.encode()) + 1
+        if room < 0:
+            break
+        rows.append(row)
+        listed += 1
+    if listed < len(checks):
+        rows += ["", f"{len(checks) - listed} more checks are not listed (the summary's size "
+                     "has a limit; `smokeseal release show` has them all)."]
     return rows
 
 
@@ -163,7 +178,7 @@ def _rows(checks: list[CheckRecord]) -> list[CheckRecord]:
         elif room > 0:
             keep.append(check)
             room -= 1
-    return keep
+    return keep[:MAX_ROWS]
 
 
 def _detail_lines(check: CheckRecord) -> list[str]:

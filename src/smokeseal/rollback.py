@@ -58,8 +58,35 @@ def placeholders_in(template: str) -> list[str]:
         if name not in PLACEHOLDERS:
             raise ValueError(f"unknown placeholder {{{name}}} in {template!r} "
                              f"(known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)})")
+        if _quoted_at(template, match.start()):
+            # Inside quotes a value's own quoting means nothing: "$(…)" would run.
+            raise ValueError(f"{{{name}}} is inside quotes in {template!r}: write it bare "
+                             "(smokeseal quotes each value itself)")
         found.append(name)
     return found
+
+
+def _quoted_at(template: str, index: int) -> bool:
+    """Whether ``index`` of ``template`` is inside single or double quotes, or a backquote
+    or ``$(`` substitution, as a POSIX shell reads it."""
+    quote: str | None = None
+    depth = 0
+    escaped = False
+    for position, char in enumerate(template[:index]):
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote is not None:
+            if char == quote:
+                quote = None
+        elif char in "'\"`":
+            quote = char
+        elif char == "(" and template[position - 1:position] == "$":
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+    return quote is not None or depth > 0
 
 
 def render(template: str, values: Mapping[str, str | None]) -> str:
@@ -77,27 +104,43 @@ def render(template: str, values: Mapping[str, str | None]) -> str:
             return token[0]
         return shlex.quote(values[match.group(1)] or "")
 
-    return _FIELD.sub(fill, template)
+    line = _FIELD.sub(fill, template)
+    odd = [name for name in placeholders_in(template)
+           if shlex.quote(values[name] or "") != values[name]]
+    if odd:
+        # Quoted, it is one argument here; but a command that hands it to another shell
+        # (ssh, kubectl exec) would read it again. Pasting it must be a decision.
+        return (f"# {line}  (check before pasting: {{{odd[0]}}} holds characters a shell "
+                "reads)")
+    return line
 
 
 def merge_commit(sha: str, checkout: Path) -> bool | None:
     """Whether ``sha`` is a merge commit, asking git in ``checkout``; None when that cannot
-    be known (no checkout, the commit not in it, no git)."""
+    be known (no checkout, a shallow one, the commit not in it, no git)."""
     if not _HEX.fullmatch(sha):
         return None
+    if _git(checkout, "rev-parse", "--is-shallow-repository") != "false":
+        # A shallow clone (actions/checkout's default) shows a merge with no parents.
+        return None
+    hashes = (_git(checkout, "rev-list", "--parents", "-n", "1", f"{sha}^{{commit}}")
+              or "").split()
+    if not hashes or not hashes[0].lower().startswith(sha.lower()):
+        return None
+    return len(hashes) > 2
+
+
+def _git(checkout: Path, *args: str) -> str | None:
+    """What ``git -C checkout ARGS`` prints, stripped; None when it fails or takes long."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     environ["GIT_TERMINAL_PROMPT"] = "0"
     try:
-        found = subprocess.run(
-            ["git", "-C", str(checkout), "rev-list", "--parents", "-n", "1", f"{sha}^{{commit}}"],
-            capture_output=True, text=True, timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL,
-            env=environ, check=False)
+        found = subprocess.run(["git", "-C", str(checkout), *args], capture_output=True,
+                               text=True, timeout=GIT_TIMEOUT, stdin=subprocess.DEVNULL,
+                               env=environ, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
-    hashes = found.stdout.split()
-    if found.returncode != 0 or not hashes or not hashes[0].lower().startswith(sha.lower()):
-        return None
-    return len(hashes) > 2
+    return found.stdout.strip() if found.returncode == 0 else None
 
 
 def default_commands(release: ReleaseFacts, branch: str, checkout: Path | None) -> list[str]:
