@@ -412,8 +412,10 @@ def _record(config: Config, ledger: Ledger, release: Release,
         try:
             shown = before.smoke_seal or {}
             previous = shown.get("status")
+            # Strictly before, to the second checked_at keeps: a seal begun in the second
+            # the other release shipped is taken as after it (a re-seal tells no more).
             if redeployed is not None and \
-                    str(shown.get("checked_at")) <= f"{redeployed:%Y-%m-%dT%H:%M:%SZ}":
+                    str(shown.get("checked_at")) < f"{redeployed:%Y-%m-%dT%H:%M:%SZ}":
                 previous = None
             return messages_for_seal(config, before, seal, previous=previous)
         except Exception as exc:

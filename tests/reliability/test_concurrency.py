@@ -69,7 +69,9 @@ def test_twenty_seals_across_five_releases_with_a_racing_flush(
     edits = [m for m in messages if m.kind == "notes_edit"]
     assert {m.status for m in messages if m not in edits} == {"delivered"}
     posts = [m for m in messages if m.kind != "notes_edit"]
-    assert len(posts) == RELEASES + SEALS  # the notes of each release, a message per seal
+    # The notes of each release and its first seal's message: every later seal of it found
+    # the same verdict (or was checked before the one shown), and tells the thread nothing.
+    assert sorted(m.kind for m in posts) == ["notes"] * RELEASES + ["seal"] * RELEASES
     # Exactly once: every message Discord holds is one the outbox delivered, and no two
     # deliveries produced the same message.
     ids = [m.result["message_id"] for m in posts if m.result]
@@ -78,7 +80,8 @@ def test_twenty_seals_across_five_releases_with_a_racing_flush(
     # A seal's edit of the notes message is sent only while it is its release's latest:
     # one that a later-checked seal overtook before delivery is superseded, never sent, and
     # the latest seal's edit is the last one made to each notes message.
-    assert len(edits) == SEALS and {m.status for m in edits} <= {"delivered", "superseded"}
+    assert RELEASES <= len(edits) <= SEALS
+    assert {m.status for m in edits} <= {"delivered", "superseded"}
     patches = [r for r in discord.state.received if r.method == "PATCH"]
     sent = [m for m in edits if m.status == "delivered"]
     assert len(patches) == len(sent) >= RELEASES
