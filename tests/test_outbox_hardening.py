@@ -76,7 +76,8 @@ def test_a_late_reseal_tells_only_its_record_and_leaves_the_thread_alone(
         assert [m.sink + ":" + m.kind for m in ledger.release_messages(release.id)
                 if m.seal_id == late] == ["webhook:seal"]
     thread = _thread(discord)
-    assert thread[1:] == ["🟢 demo v1 sealed green", "🔴 demo v1 sealed red", "<@111> 🔴 **demo v1** (`3f2a9c1"]
+    assert thread[1:] == ["🟢 demo v1 sealed green", "🔴 demo v1 sealed red",
+                          "<@111> 🔴 **demo v1** (`3f2a9c1"]
     assert not any("recovered" in p.json["content"] for p in discord.state.posts())
     # The notes message and the GitHub body show the red verdict, never the late green.
     [notes] = [m for m in discord.state.messages.values() if m["content"].startswith("**🚀")]
