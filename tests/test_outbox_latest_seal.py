@@ -1,6 +1,8 @@
 """Only the release's latest seal edits what shows its current verdict (the Discord notes
-message, the GitHub release body); an older seal delivered later still posts its own
-message, true for the moment it was checked."""
+message, the GitHub release body); an older seal delivered later (recorded before the newer
+one, delivered after it was recorded) still posts its own message, true for the moment it
+was checked. An older seal *recorded* after a newer one queues nothing but its webhook
+record: ``test_outbox_hardening.py::test_a_late_reseal_tells_only_its_record_...``."""
 
 from __future__ import annotations
 
@@ -44,11 +46,10 @@ def test_an_older_seal_delivered_last_does_not_overwrite_the_newer_verdict(
         release = ledger.mark_shipped(ledger.create_release("demo", "v1", "3f2a9c1").id,
                                       messages=messages_for_ship(config))
         deliver(config, ledger)
-        # The newer seal (checked at 10:05) is recorded and delivered first; the older one
-        # (checked at 10:00, by a slower pipeline) only afterwards.
-        newer = _seal(config, ledger, release, "green", "2026-11-24T10:05:00Z")
-        assert deliver(config, ledger).errors == []
+        # The older seal (checked at 10:00) is recorded, and before any flush delivers it
+        # the newer one (checked at 10:05) is too; then everything is delivered.
         older = _seal(config, ledger, release, "red", "2026-11-24T10:00:00Z")
+        newer = _seal(config, ledger, release, "green", "2026-11-24T10:05:00Z")
         report = deliver(config, ledger)
         assert report.errors == [] and report.pending == 0
         assert ledger.release(release.id).seal_id == newer
@@ -64,7 +65,7 @@ def test_an_older_seal_delivered_last_does_not_overwrite_the_newer_verdict(
     assert "### Smoke seal: 🟢 green" in body and "🔴" not in body
     # The older seal still told the thread its own result, and alerted the operator.
     titles = [e["title"] for m in discord.state.messages.values() for e in m["embeds"]]
-    assert titles == ["🟢 demo v1 sealed green", "🔴 demo v1 sealed red"]
+    assert titles == ["🔴 demo v1 sealed red", "🟢 demo v1 sealed green"]
     assert any(p.json["content"].startswith("<@111>") for p in discord.state.posts())
     # Each edit of what shows the verdict was made once, by the newer seal.
     assert len([r for r in discord.state.received if r.method == "PATCH"]) == 1

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, text, update
 from sqlalchemy.engine import URL, CursorResult, Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -503,15 +503,19 @@ class Ledger:
         """
         now = datetime.now(UTC)
         claimable = _claimable(now, due_only, ordered)
+        # Alerts first: a lane holding a claimable alert is handed out before the others,
+        # and its alerts before its other messages (a dead sink's backlog never comes
+        # before an alert).
+        first = case((OutboxRow.kind == "alert", 0), else_=1)
         with self._session("claim outbox messages") as session:
             lanes = session.execute(
                 select(OutboxRow.app, OutboxRow.sink).where(*claimable)
                 .group_by(OutboxRow.app, OutboxRow.sink)
-                .order_by(func.min(OutboxRow.id))).all()
+                .order_by(func.min(first), func.min(OutboxRow.id))).all()
             shares = [session.scalars(
                 select(OutboxRow.id).where(*claimable, OutboxRow.app == app,
                                            OutboxRow.sink == sink)
-                .order_by(OutboxRow.id).limit(per_lane)
+                .order_by(first, OutboxRow.id).limit(per_lane)
                 .with_for_update(skip_locked=True)).all() for app, sink in lanes]
             ids = [message_id for share in shares for message_id in share]
             if not ids:

@@ -32,9 +32,16 @@ from smokeseal.sinks.base import TIMEOUT, Sink
 from smokeseal.sinks.text import seal_section, with_section
 
 __all__ = ["DeliveryReport", "deliver", "deliver_quietly", "messages_for_seal",
-           "messages_for_ship", "notes_with_seal", "told_on"]
+           "messages_for_ship", "notes_with_seal", "told_late", "told_on"]
 
 MAX_TRIES_PER_RUN = 5
+#: The longest one request may take, whatever the run's budget: a sink that accepts and
+#: never answers costs this much of it once, then is left for a later run.
+REQUEST_TIMEOUT = 5.0
+#: How long a message that failed in a run waits before a later run (not ``outbox flush``)
+#: tries it again: 30 s after its first failing run, doubling per run, to an hour.
+RUN_BACKOFF = 30.0
+RUN_BACKOFF_MAX = 3600.0
 #: A claim outlives any one run's budget, so a slow delivery never loses it midway.
 LEASE_SECONDS = 600.0
 _SINKS: tuple[type[Sink], ...] = (discord.DiscordSink, github.GithubSink, slack.SlackSink,
@@ -60,13 +67,50 @@ def messages_for_ship(config: Config) -> Callable[[Release], list[NewMessage]]:
 def messages_for_seal(config: Config, release: Release, seal: Seal,
                       previous: str | None = None) -> list[NewMessage]:
     """What every sink is told about ``seal``; ``previous`` is the status of the seal the
-    release showed before it (None: its first seal), see :func:`told_on`."""
+    release showed before it (None: its first seal), see :func:`told_on`.
+
+    A late seal (checked before the seal ``release`` shows, by a slower run that finished
+    after a newer one) will never be shown: it tells only its record (the webhook's), no
+    thread post, no alert, no edit, see :func:`told_late`.
+    """
     app = config.app(release.app)
     change = verdict_change(previous, seal.status)
-    return told_on(change, [*discord.messages_for_seal(app, release, seal, change),
-                            *github.messages_for_seal(app, release, seal),
-                            *slack.messages_for_seal(app, release, seal),
-                            *webhook.messages_for_seal(app, release, seal)])
+    messages = [*discord.messages_for_seal(app, release, seal, change),
+                *github.messages_for_seal(app, release, seal),
+                *slack.messages_for_seal(app, release, seal),
+                *webhook.messages_for_seal(app, release, seal)]
+    if _checked_before_shown(release, seal):
+        return told_late(messages)
+    return told_on(change, messages)
+
+
+def told_late(messages: list[NewMessage]) -> list[NewMessage]:
+    """The messages of a seal older than the one its release shows: only the records of it
+    (a sink that is no thread, for a kind that neither shows nor changes the verdict)."""
+    sinks = {sink.name: sink for sink in _SINKS}
+
+    def record(message: NewMessage) -> bool:
+        sink = sinks.get(message.sink)
+        return sink is not None and not (
+            message.kind == "alert" or sink.ordered or message.kind in sink.shows_verdict
+            or message.kind in sink.on_change_only)
+
+    return [m for m in messages if record(m)]
+
+
+def _checked_before_shown(release: Release, seal: Seal) -> bool:
+    shown = (release.smoke_seal or {}).get("checked_at")
+    if not shown:
+        return False
+    try:
+        return _when(seal.checked_at) < _when(str(shown))
+    except ValueError:
+        return False
+
+
+def _when(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def told_on(change: VerdictChange, messages: list[NewMessage]) -> list[NewMessage]:
@@ -74,9 +118,11 @@ def told_on(change: VerdictChange, messages: list[NewMessage]) -> list[NewMessag
 
     A first seal, and one that broke the release, tell everything. A recovery tells all
     but an alert. A re-seal with the same verdict posts nothing to a thread (Discord, Slack)
-    and makes no new deployment: only the edits that show the current verdict (the notes'
-    seal line, the GitHub release's seal section) are made, to show when production was last
-    checked, and a sink that is no thread (the webhook) still gets its record of every seal.
+    and makes no new deployment, nor an edit others are notified of (the GitHub release's
+    body: each edit is a ``release.edited`` event): only the quiet edits that show the
+    current verdict (the notes' seal line in Discord and Slack) are made, to show when
+    production was last checked, and a sink that is no thread (the webhook) still gets its
+    record of every seal.
     """
     if change in ("first", "broke"):
         return messages
@@ -86,10 +132,11 @@ def told_on(change: VerdictChange, messages: list[NewMessage]) -> list[NewMessag
 
     def kept(message: NewMessage) -> bool:
         sink = sinks.get(message.sink)
-        if sink is None or message.kind in sink.shows_verdict:
+        if sink is None:
             return True
-        return not (message.kind == "alert" or sink.ordered
-                    or message.kind in sink.on_change_only)
+        if message.kind == "alert" or message.kind in sink.on_change_only:
+            return False
+        return message.kind in sink.shows_verdict or not sink.ordered
 
     return [m for m in messages if kept(m)]
 
@@ -115,8 +162,9 @@ def deliver(config: Config, ledger: Ledger, *, budget: float = 20.0,
     deadline = time.monotonic() + budget
     secrets = secrets_of(config)
     report = DeliveryReport()
-    # Each app's sinks that stayed unreachable, and why: not tried again in this run.
-    down: dict[tuple[str, str], str] = {}
+    # Each app's sinks that stayed unreachable, why, and until when: not tried again in
+    # this run, and their other messages wait as long as the one that was tried.
+    down: dict[tuple[str, str], tuple[str, datetime | None]] = {}
     settled: set[int] = set()
     with httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}) as client:
         progress = True
@@ -128,22 +176,25 @@ def deliver(config: Config, ledger: Ledger, *, budget: float = 20.0,
                     ledger.finish(message.id, worker, attempted=False)
                     continue
                 if (message.app, message.sink) in down:
-                    ledger.finish(message.id, worker, attempted=False,
-                                  error=f"not tried: {down[(message.app, message.sink)]}")
+                    why, until = down[(message.app, message.sink)]
+                    ledger.finish(message.id, worker, attempted=False, error=f"not tried: {why}",
+                                  retry_at=until if due_only else None)
                     continue
                 try:
                     outcome = _deliver_one(config, ledger, client, worker, message, deadline,
                                            secrets, report)
                 except Exception as exc:  # one message's error, never the whole run's
                     outcome = _unexpected(ledger, worker, message, exc, secrets, report)
-                if outcome in ("delivered", "failed", "superseded", "later"):
+                if outcome in ("delivered", "skipped", "failed", "superseded", "later"):
                     # Messages waiting on this one, or queued behind it, may go now; a
                     # message held for later has left the lane's share to newer ones.
                     progress = True
                 if outcome != "waiting":
                     settled.add(message.id)
                 if outcome == "down":
-                    down[(message.app, message.sink)] = report.errors[-1]
+                    down[(message.app, message.sink)] = (
+                        report.errors[-1], datetime.now(UTC) + timedelta(
+                            seconds=_run_backoff(message.attempts)))
     remaining = ledger.messages(("pending",), limit=10_000)
     report.pending = len(remaining)
     return report
@@ -175,9 +226,17 @@ def _deliver_one(config: Config, ledger: Ledger, client: httpx.Client, worker: s
         if message.after_key:
             before = ledger.message(message.after_key)
             if before is None or before.status in ("failed", "superseded"):
-                raise SinkError(f"{message.sink}: {message.kind}: the message it follows "
-                                "was never delivered", permanent=True)
-            if before.status != "delivered":
+                before = None
+                if message.kind in sink.edits_of_first:
+                    # Nothing to edit (the release-notes message was never posted): done.
+                    ledger.finish(message.id, worker, attempted=False, delivered=True,
+                                  result={"skipped": "no release-notes message to edit: it "
+                                                     "was never delivered"})
+                    return "skipped"
+                if message.kind not in sink.alone_without_first:
+                    raise SinkError(f"{message.sink}: {message.kind}: the message it follows "
+                                    "was never delivered", permanent=True)
+            elif before.status != "delivered":
                 ledger.finish(message.id, worker, attempted=False,
                               error=f"waiting for {before.sink} {before.kind} to be delivered")
                 return "waiting"
@@ -188,11 +247,11 @@ def _deliver_one(config: Config, ledger: Ledger, client: httpx.Client, worker: s
         report.failed += 1
         return "failed"
     for attempt in range(1, MAX_TRIES_PER_RUN + 1):
-        limited = False
-        # A server that accepts and never answers costs the run's budget, not more.
+        limited = hung = False
+        # A server that accepts and never answers costs REQUEST_TIMEOUT, and never more
+        # than what is left of the run's budget.
         left = max(deadline - time.monotonic(), 0.5)
-        client.timeout = httpx.Timeout(min(TIMEOUT.read or left, left),
-                                       connect=min(TIMEOUT.connect or left, left))
+        client.timeout = httpx.Timeout(min(REQUEST_TIMEOUT, left))
         try:
             result = sink.send(client, message, before)
         except SinkError as exc:
@@ -224,6 +283,9 @@ def _deliver_one(config: Config, ledger: Ledger, client: httpx.Client, worker: s
             error = scrub(f"{message.sink}: {message.kind}: could not reach it: "
                            f"{type(exc).__name__}: {exc}", secrets)
             wait = _backoff(attempt)
+            # A sink that took a whole request's time to say nothing is not asked again
+            # in this run: another try would spend the budget the other sinks need.
+            hung = isinstance(exc, httpx.TimeoutException)
         except (KeyError, ValueError, TypeError) as exc:
             error = scrub(f"{message.sink}: {message.kind}: unexpected answer "
                            f"({type(exc).__name__}: {exc})", secrets)
@@ -232,11 +294,13 @@ def _deliver_one(config: Config, ledger: Ledger, client: httpx.Client, worker: s
             ledger.finish(message.id, worker, attempted=True, delivered=True, result=result)
             report.delivered.append(message)
             return "delivered"
-        # Rate limits are honoured in-run; anything else gets a few quick tries at most.
-        give_up = attempt >= (MAX_TRIES_PER_RUN if limited else 3)
+        # Rate limits are honoured in-run; anything else gets a few quick tries at most,
+        # then waits for a later run: longer after each run that failed (see RUN_BACKOFF).
+        give_up = hung or attempt >= (MAX_TRIES_PER_RUN if limited else 3)
         if give_up or time.monotonic() + wait > deadline:
+            later = wait if limited else max(wait, _run_backoff(message.attempts))
             ledger.finish(message.id, worker, attempted=True, error=error,
-                          retry_at=datetime.now(UTC) + timedelta(seconds=wait))
+                          retry_at=datetime.now(UTC) + timedelta(seconds=later))
             report.errors.append(error)
             return "pending" if limited else "down"
         time.sleep(wait)
@@ -250,7 +314,8 @@ def _unexpected(ledger: Ledger, worker: str, message: Message, exc: Exception,
     error = scrub(f"{message.sink}: {message.kind}: failed: {type(exc).__name__}: {exc}",
                   secrets)
     ledger.finish(message.id, worker, attempted=True, error=error,
-                  retry_at=datetime.now(UTC) + timedelta(seconds=_backoff(1)))
+                  retry_at=datetime.now(UTC) + timedelta(
+                      seconds=_run_backoff(message.attempts)))
     report.errors.append(error)
     return "pending"
 
@@ -261,11 +326,23 @@ def _superseded_by(ledger: Ledger, sink: Sink, message: Message) -> int | None:
     if message.kind not in sink.shows_verdict or message.seal_id is None:
         return None
     latest = ledger.latest_seal_id(message.release_id)
-    return latest if latest is not None and latest != message.seal_id else None
+    if latest is None or latest == message.seal_id:
+        return None
+    if message.kind in sink.on_change_only and "status" in message.payload and \
+            ledger.release(message.release_id).seal_status == message.payload["status"]:
+        # The latest seal kept the verdict and made no edit of its own: this one shows it.
+        return None
+    return latest
 
 
 def _backoff(attempt: int) -> float:
     return float(min(0.5 * 2 ** (attempt - 1), 30.0))
+
+
+def _run_backoff(attempts: int) -> float:
+    """The wait after a run that failed to deliver a message tried in ``attempts`` runs
+    before: 30 s, 1 min, 2 min, … up to an hour."""
+    return float(min(RUN_BACKOFF * 2 ** min(attempts, 12), RUN_BACKOFF_MAX))
 
 
 def _sink(config: Config, message: Message) -> Sink:

@@ -14,7 +14,8 @@ from smokeseal.ledger import Message
 
 __all__ = ["TIMEOUT", "Sink", "error_text", "raise_for_answer", "retry_after"]
 
-TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+#: Each request's limit (the outbox also cuts it to what is left of a run's budget).
+TIMEOUT = httpx.Timeout(5.0)
 
 
 class Sink:
@@ -30,6 +31,13 @@ class Sink:
     #: Kinds worth sending for a re-seal only when its verdict changed (a new record on the
     #: other side each time: a deployment), besides alerts and a thread's posts.
     on_change_only: frozenset[str] = frozenset()
+    #: Kinds that edit the message they follow (the release notes): when that message was
+    #: never delivered (it failed for good, or the sink was configured after the release
+    #: shipped), there is nothing to edit and they are skipped.
+    edits_of_first: frozenset[str] = frozenset()
+    #: Kinds that follow a message (in its thread) but go out on their own, at the top of
+    #: the channel, when that message was never delivered; ``send`` gets ``before=None``.
+    alone_without_first: frozenset[str] = frozenset()
 
     def send(self, client: httpx.Client, message: Message,
              before: Message | None) -> dict[str, Any]:

@@ -117,6 +117,9 @@ class DiscordSink(Sink):
     name = "discord"
     ordered = True  # the release-notes thread: notes, then seal, then alert
     shows_verdict = frozenset({"notes_edit"})  # the seal line on the release-notes message
+    # The seal and the alert follow no message (they go to the thread on their own); the
+    # notes' edit is skipped when the release-notes message was never posted.
+    edits_of_first = frozenset({"notes_edit"})
 
     def __init__(self, settings: Discord) -> None:
         self.settings = settings

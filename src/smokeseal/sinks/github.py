@@ -29,7 +29,8 @@ def messages_for_seal(app: App, release: Release, seal: Seal) -> list[NewMessage
         return []
     key = "seal:{seal_id}:github:"
     out = [NewMessage("github", "release_body", key + "release_body",
-                      {"tag": release.version, "section": seal_section(seal.to_dict())})]
+                      {"tag": release.version, "section": seal_section(seal.to_dict()),
+                       "status": seal.status})]
     if settings.deployment_status:
         out += [
             NewMessage("github", "deployment", key + "deployment",
@@ -47,7 +48,9 @@ def messages_for_seal(app: App, release: Release, seal: Seal) -> list[NewMessage
 class GithubSink(Sink):
     name = "github"
     shows_verdict = frozenset({"release_body"})  # the seal section of the release's body
-    on_change_only = frozenset({"deployment", "deployment_status"})
+    # Each edit of the body is a `release.edited` event (which may start workflows): made
+    # only when the verdict changes, never by a re-seal with the same verdict.
+    on_change_only = frozenset({"deployment", "deployment_status", "release_body"})
 
     def __init__(self, settings: GithubRelease) -> None:
         self.settings = settings

@@ -183,6 +183,10 @@ class SlackSink(Sink):
     name = "slack"
     ordered = True  # a thread: notes, then seal, then the update, then alert
     shows_verdict = frozenset({"notes_edit"})  # the seal line on the release-notes message
+    edits_of_first = frozenset({"notes_edit"})
+    # No release-notes message (Slack configured after the release shipped, or the notes
+    # refused for good): the seal and the alert are posted in the channel, not lost.
+    alone_without_first = frozenset({"seal", "alert"})
 
     def __init__(self, settings: Slack) -> None:
         self.settings = settings
@@ -200,6 +204,12 @@ class SlackSink(Sink):
         if message.kind == "notes":
             channel = self.settings.channel
             answer = self._call(client, "chat.postMessage", "posting the release notes",
+                                {"channel": channel, **_QUIET, **message.payload}, channel)
+            return {"ts": str(answer["ts"]), "channel": str(answer["channel"])}
+        if before is None and message.kind in self.alone_without_first:
+            channel = self.settings.channel
+            answer = self._call(client, "chat.postMessage",
+                                f"posting the {message.kind} message",
                                 {"channel": channel, **_QUIET, **message.payload}, channel)
             return {"ts": str(answer["ts"]), "channel": str(answer["channel"])}
         if before is None or not before.result:
