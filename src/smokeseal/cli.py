@@ -428,6 +428,10 @@ def release_create(
     print(release.id)
 
 
+#: Seal runs ``release show`` lists (the latest); older ones are counted.
+SEALS_LISTED = 50
+
+
 @release_app.command("show")
 def release_show(ref: ReleaseArgument, as_json: JsonOption = False) -> None:
     """Show a release, its seal and its rollback commands."""
@@ -435,11 +439,12 @@ def release_show(ref: ReleaseArgument, as_json: JsonOption = False) -> None:
 
     with _ledger(_config(required=False)) as ledger:
         release = ledger.release(ref)
-        history = ledger.seals(release.id)
+        # The latest runs in brief, oldest first; a release re-sealed by cron has thousands.
+        history, older = ledger.recent_seals(release.id, SEALS_LISTED)
     if as_json:
-        _print_json({**release.to_dict(), "seals": history})
+        _print_json({**release.to_dict(), "seals": history, "seals_not_listed": older})
     else:
-        print_release(stdout, release, history)
+        print_release(stdout, release, history, older)
 
 
 @release_app.command("list")

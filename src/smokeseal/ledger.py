@@ -572,6 +572,40 @@ class Ledger:
                                    .order_by(SealRow.id))
             return [{"id": row.id, **row.payload} for row in rows]
 
+    def recent_seals(self, release_id: int, limit: int = 50
+                     ) -> tuple[list[dict[str, Any]], int]:
+        """The release's latest ``limit`` seal runs, oldest first, in brief (``id``,
+        ``status``, ``summary``, ``checked_at``; never their checks), and how many older
+        ones there are. Read from the history's own columns, never its records: a release
+        re-sealed every minute has thousands."""
+        with self._read("read the seal history") as session:
+            rows = session.execute(
+                select(SealRow.id, SealRow.status, SealRow.summary, SealRow.checked_at)
+                .where(SealRow.release_id == release_id)
+                .order_by(SealRow.id.desc()).limit(limit)).all()
+            older = 0
+            if len(rows) == limit:
+                older = int(session.scalar(
+                    select(func.count()).select_from(SealRow)
+                    .where(SealRow.release_id == release_id, SealRow.id < rows[-1].id)) or 0)
+        return [{"id": row.id, "status": row.status, "summary": row.summary,
+                 "checked_at": _iso(row.checked_at)} for row in reversed(rows)], older
+
+    def recent_messages(self, release_id: int, limit: int = 50) -> tuple[list[Message], int]:
+        """The release's latest ``limit`` messages, oldest first, and how many older ones
+        there are."""
+        with self._read("read the outbox") as session:
+            rows = list(session.scalars(
+                select(OutboxRow).where(OutboxRow.release_id == release_id)
+                .order_by(OutboxRow.id.desc()).limit(limit)))
+            older = 0
+            if len(rows) == limit:
+                older = int(session.scalar(
+                    select(func.count()).select_from(OutboxRow)
+                    .where(OutboxRow.release_id == release_id, OutboxRow.id < rows[-1].id))
+                    or 0)
+            return [Message._from_row(row) for row in reversed(rows)], older
+
     def seal(self, seal_id: int) -> tuple[int, dict[str, Any]] | None:
         """One seal run from the history: its release id and its record."""
         if not 0 < seal_id <= MAX_ID:
@@ -717,6 +751,10 @@ def _find(session: Session, ref: str | int, *, lock: bool = False) -> ReleaseRow
     if row is None:
         raise UsageError(f"no release {ref} in the ledger")
     return row
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_time(value: str) -> datetime:

@@ -47,9 +47,11 @@ from smokeseal.sinks.text import SECTION_END, SECTION_START
 
 _log = logging.getLogger("smokeseal.board")
 
-__all__ = ["PAGE_SIZE", "READ_TIMEOUT", "create_app"]
+__all__ = ["PAGE_SIZE", "READ_TIMEOUT", "SEALS_SHOWN", "create_app"]
 
 PAGE_SIZE = 50
+#: Seal runs (and messages) a release page lists, newest first; older ones are counted.
+SEALS_SHOWN = 50
 #: Seconds the app strip (each app's current seal) is reused between pages.
 APPS_TTL = 2.0
 MAX_PAGE_SIZE = 200
@@ -291,8 +293,10 @@ class Board:
             raise HTTPException(404, f"no release {release_id} in the ledger") from None
 
     def _release_data(self, release: Release) -> dict[str, Any]:
-        history = self.ledger.seals(release.id)
-        messages = self.ledger.release_messages(release.id)
+        # The latest seal runs in brief and the latest messages, the older ones counted: a
+        # release re-sealed every minute by cron has thousands of each.
+        history, older_seals = self.ledger.recent_seals(release.id, SEALS_SHOWN)
+        messages, older_messages = self.ledger.recent_messages(release.id, SEALS_SHOWN)
         data = self.row(release)
         checks = (release.smoke_seal or {}).get("checks") or []
         data["checks"] = [
@@ -302,7 +306,9 @@ class Board:
             for index, check in enumerate(checks) if isinstance(check, dict)
         ]
         data["seals"] = history[::-1]
+        data["seals_not_listed"] = older_seals
         data["messages"] = [_message(m) for m in messages]
+        data["messages_not_listed"] = older_messages
         data["story"] = _story(release, history, messages)
         return data
 
