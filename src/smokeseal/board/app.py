@@ -222,15 +222,17 @@ class Board:
         chip a second or two behind a new seal is still right about what it says."""
         now = time.monotonic()
         if self._apps_cache is None or now - self._apps_cache[0] > APPS_TTL:
-            apps = [{"name": app, "badge": self._current_badge(app, current)}
-                    for app, current in self.ledger.current_releases().items()]
+            rollbacks = self.ledger.rollbacks()
+            apps = [{"name": app, "badge": self._current_badge(current, rollbacks.get(app))}
+                    for app, current in self.ledger.current_releases(notes=False).items()]
             self._apps_cache = (now, apps)
         return self._apps_cache[1]
 
-    def _current_badge(self, app: str, current: Release | None) -> Badge:
-        """What production runs, as far as the ledger knows: after a rollback, nothing
-        checked (the last green release is not live until it ships or is sealed again)."""
-        if (abandoned := self.ledger.rolled_back(app)) is not None:
+    def _current_badge(self, current: Release | None, abandoned: Release | None) -> Badge:
+        """What production runs, as far as the ledger knows: after a rollback (``abandoned``
+        is the release rolled back from), nothing checked (the last green release is not
+        live until it ships or is sealed again)."""
+        if abandoned is not None:
             return Badge("pending", "↩", f"rolled back from {abandoned.version}: redeploy "
                                          "pending")
         return badge_for(current) if current else Badge("none", "·", "nothing shipped")
@@ -361,7 +363,8 @@ class Board:
         app = request.path_params["app"]
         if len(app) > 100 or not app.isprintable():
             raise HTTPException(404, "no such app")
-        latest = self.ledger.latest_shipped(app)
+        # Listing columns only: the badge may be public, and needs no notes nor checks.
+        latest = self.ledger.latest_shipped(app, lines=True)
         status = 200
         if self.ledger.rolled_back(app) is not None:
             # What runs since the rollback was not checked: no earlier seal speaks for it.
