@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import event
-import httpx
 
 from smokeseal.board import create_app
 from smokeseal.board.app import SEALS_SHOWN
@@ -29,7 +29,7 @@ CHECKS = [{"name": f"check {i}", "kind": "get", "ok": True, "outcome": "passed",
 
 
 @contextlib.contextmanager
-def TestClient(app: Any) -> Iterator[httpx.Client]:  # noqa: N802
+def TestClient(app: Any) -> Iterator[httpx.Client]:
     server = BackgroundServer(app).start()
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
@@ -49,7 +49,7 @@ def resealed(ledger_url: str) -> Iterator[tuple[Ledger, int]]:
         ledger.mark_shipped(release.id)
         for i in range(SEALS):
             ledger.record_seal(release.id, seal("green", _at(i), CHECKS), messages=[
-                NewMessage("discord", "seal", f"discord:seal:{{seal_id}}", {"content": "x"})])
+                NewMessage("discord", "seal", "discord:seal:{seal_id}", {"content": "x"})])
         yield ledger, release.id
 
 

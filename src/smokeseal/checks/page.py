@@ -71,9 +71,9 @@ from smokeseal.checks.browser import (
 )
 from smokeseal.checks.http import browser_proxy
 from smokeseal.checks.reads import Read, ReadPolicy
-from smokeseal.evidence import mark_run_folder
 from smokeseal.checks.trace import TRACE_FILE, access_values, start_trace, stop_trace
 from smokeseal.errors import BrowserError
+from smokeseal.evidence import mark_run_folder
 from smokeseal.secrets import scrub
 
 if TYPE_CHECKING:

@@ -103,7 +103,7 @@ async def stop_trace(context: BrowserContext, keep: Path | None, secrets: Sequen
         try:
             dropped = await asyncio.to_thread(scrub_trace, Path(raw), keep, secrets,
                                               header_names)
-        except Exception as exc:  # noqa: BLE001 - whatever it was, no unscrubbed trace
+        except Exception as exc:  # whatever it was: no unscrubbed trace
             with contextlib.suppress(OSError):
                 keep.unlink()
             _note(keep, f"trace not kept: it could not be scrubbed ({type(exc).__name__})")
