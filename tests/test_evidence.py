@@ -13,7 +13,7 @@ import pytest
 
 from smokeseal.config import load_config
 from smokeseal.errors import ConfigError
-from smokeseal.evidence import prune_evidence
+from smokeseal.evidence import RUN_MARKER, evidence_in_use, prune_evidence
 from tests.conftest import Demo
 from tests.test_cli import cli
 
@@ -29,6 +29,7 @@ def run_folder(root: Path, app: str, days_old: float, *, touched: float | None =
     folder = root / f"{app}-{started:%Y%m%dT%H%M%S%fZ}"
     check = folder / "tasks-render"
     check.mkdir(parents=True)
+    (folder / RUN_MARKER).touch()  # as a run of smokeseal leaves it
     (check / "screenshot.png").write_bytes(b"x" * size)
     (check / "console.txt").write_text("page error\n")
     at = (NOW - timedelta(days=days_old if touched is None else touched)).timestamp()
@@ -221,3 +222,55 @@ def test_prod_smoke_prunes_old_evidence_at_the_end(
     assert json.loads(done.stdout)["status"] == "green"  # stdout stays the seal record
     assert "pruned 1 evidence run folder older than 10 days (2.5 MB freed)" in done.stderr
     assert not old.exists() and new.exists()
+
+
+def unmarked(folder: Path, link_to: Path | None = None) -> Path:
+    """``folder`` without the marker (or with a symlink in its place), as old as it was."""
+    info = folder.stat()
+    (folder / RUN_MARKER).unlink()
+    if link_to is not None:
+        (folder / RUN_MARKER).symlink_to(link_to)
+    os.utime(folder, (info.st_atime, info.st_mtime))
+    return folder
+
+
+@pytest.mark.unit
+def test_timestamped_folders_smokeseal_did_not_write_are_never_pruned(tmp_path: Path) -> None:
+    """A shared root: another tool's old ``name-YYYYMMDDTHHMMSSZ`` folders stay."""
+    root = tmp_path / "evidence"
+    ours = run_folder(root, "studio", 45)
+    theirs = unmarked(run_folder(root, "backup", 45))
+    # From before the marker: an app of the config's, by its name.
+    legacy = unmarked(run_folder(root, "shop", 45))
+    # A marker that is a symlink is no marker.
+    linked = unmarked(run_folder(root, "other", 45), link_to=ours / RUN_MARKER)
+    pruned = prune_evidence(root, 30, now=NOW, apps=["studio", "shop"])
+    assert sorted(f for f, _ in pruned.folders) == sorted([ours, legacy])
+    assert theirs.is_dir() and linked.is_dir()
+    assert prune_evidence(root, 30, now=NOW).folders == []  # nothing left of ours
+
+
+@pytest.mark.unit
+def test_a_run_folder_a_live_seal_links_is_kept_however_old(tmp_path: Path) -> None:
+    root = tmp_path / "evidence"
+    shown = run_folder(root, "studio", 45)
+    old = run_folder(root, "studio", 44)
+    seal = {"status": "red", "checks": [
+        {"name": "tasks render", "evidence": str(shown / "tasks-render")},
+        {"name": "up", "evidence": None}, "damaged", {"evidence": 42}]}
+    keep = evidence_in_use([seal, None, {"checks": "damaged"}], root)
+    assert keep == {shown.resolve()}
+    pruned = prune_evidence(root, 30, now=NOW, keep=keep)
+    assert [f for f, _ in pruned.folders] == [old]
+    assert shown.is_dir()
+
+
+@pytest.mark.integration
+def test_a_failed_page_check_marks_its_run_folder(demo: Demo, write_config: Callable[[str], Path],
+                                                  browser_executable: str) -> None:
+    config = write_config(demo.config_yaml())
+    demo.state.set_faults("tasks_js_error")
+    result = cli("prod-smoke", "demo", "--config", str(config))
+    assert result.returncode == 1, result.stdout + result.stderr
+    [run] = [p for p in (config.parent / ".smokeseal" / "evidence").iterdir() if p.is_dir()]
+    assert (run / RUN_MARKER).is_file()

@@ -243,3 +243,30 @@ def test_after_an_abandon_nothing_is_live_until_a_ship_or_a_new_seal(ledger_url:
         _sealed(ledger, "v3", "green", app="cart")
         assert ledger.rolled_back("cart") is None
         assert ledger.rolled_back("other") is None
+
+
+@pytest.mark.component
+def test_rollbacks_of_every_app_at_once_agree_with_each_apps(ledger_url: str) -> None:
+    with Ledger(ledger_url) as ledger:
+        def agree() -> set[str]:
+            each = {app for app in ledger.apps() if ledger.rolled_back(app) is not None}
+            together = ledger.rollbacks()
+            assert set(together) == each
+            for app, release in together.items():
+                assert release.id == ledger.rolled_back(app).id  # type: ignore[union-attr]
+            return each
+
+        assert agree() == set()
+        _sealed(ledger, "v1", "green", datetime(2026, 1, 1, tzinfo=UTC))
+        red = _sealed(ledger, "v2", "red")
+        _sealed(ledger, "v1", "green", datetime(2026, 1, 1, tzinfo=UTC), app="cart")
+        _sealed(ledger, "v2", "red", app="cart")
+        ledger.create_release("draft", "v1", "3f2a9c1")
+        ledger.abandon(red)
+        ledger.abandon("cart@v2")
+        assert agree() == {"shop", "cart"}
+        v1 = ledger.release("shop@v1")
+        ledger.record_seal(v1.id, {**(v1.smoke_seal or {}), "checked_at": "2999-01-01T00:00:00Z"})
+        assert agree() == {"cart"}
+        _sealed(ledger, "v3", "green", app="cart")
+        assert agree() == set()

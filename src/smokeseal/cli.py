@@ -429,6 +429,10 @@ def release_create(
     print(release.id)
 
 
+#: Seal runs ``release show`` lists (the latest); older ones are counted.
+SEALS_LISTED = 50
+
+
 @release_app.command("show")
 def release_show(ref: ReleaseArgument, as_json: JsonOption = False) -> None:
     """Show a release, its seal and its rollback commands."""
@@ -436,12 +440,13 @@ def release_show(ref: ReleaseArgument, as_json: JsonOption = False) -> None:
 
     with _ledger(_config(required=False)) as ledger:
         release = ledger.release(ref)
-        history = ledger.seals(release.id)
+        # The latest runs in brief, oldest first; a release re-sealed by cron has thousands.
+        history, older = ledger.recent_seals(release.id, SEALS_LISTED)
     if as_json:
-        _print_json({**release.to_dict(), "seals": history})
+        _print_json({**release.to_dict(), "seals": history, "seals_not_listed": older})
     else:
         with GitHub.from_env(False, as_json).commands_paused():
-            print_release(stdout, release, history)
+            print_release(stdout, release, history, older)
 
 
 @release_app.command("list")
@@ -761,7 +766,8 @@ def evidence_prune(
 
     loaded = load_config(find_config_path(config or _globals.config))
     days = _days(older_than, loaded.evidence_keep_days)
-    pruned = prune_evidence(loaded.evidence_root, days, dry_run=dry_run)
+    pruned = prune_evidence(loaded.evidence_root, days, dry_run=dry_run,
+                            apps=loaded.apps.keys())
     verb = "would remove" if dry_run else "removed"
     for folder, size in pruned.folders:
         stdout.print(f"{verb} {folder} ({_megabytes(size)})", markup=False, highlight=False,
@@ -776,13 +782,27 @@ def evidence_prune(
     raise typer.Exit(1 if pruned.errors else 0)
 
 
-def _prune_quietly(config: Config) -> None:
-    """After a run: remove run folders past ``evidence_keep_days``, saying so on stderr.
-    Never changes the run's outcome."""
+def _live_evidence(config: Config, ledger: Ledger) -> set[Path]:
+    """The run folders each app's live release's seal links (never pruned by ``seal``);
+    best effort: none if the ledger cannot say."""
+    from smokeseal.evidence import evidence_in_use
+
+    try:
+        seals = [r.smoke_seal for r in ledger.current_releases(notes=False).values() if r]
+        return evidence_in_use(seals, config.evidence_root)
+    except Exception:
+        return set()
+
+
+def _prune_quietly(config: Config, *, keep: set[Path] | None = None) -> None:
+    """After a run: remove smokeseal's run folders past ``evidence_keep_days``, saying so on
+    stderr; never one in ``keep`` (the live releases' seals' folders). Never changes the
+    run's outcome."""
     try:
         from smokeseal.evidence import prune_evidence
 
-        pruned = prune_evidence(config.evidence_root, config.evidence_keep_days)
+        pruned = prune_evidence(config.evidence_root, config.evidence_keep_days,
+                                apps=config.apps.keys(), keep=keep or ())
     except Exception as exc:  # best effort: the run's result stands
         stderr.print(f"[yellow]warning:[/] evidence not pruned: {escape(str(exc))}")
         return
@@ -921,6 +941,7 @@ def seal_command(
 
         for warning in deliver_quietly(config, ledger):
             stderr.print(f"[yellow]warning:[/] {escape(warning)}")
+        keep = _live_evidence(config, ledger)
     if junit is not None:
         _write_junit(junit, [(release.app, seal)])
     with github.commands_paused():
@@ -928,7 +949,7 @@ def seal_command(
     from smokeseal.github_actions import Subject
 
     github.tell([(Subject(recorded.app, recorded.version, recorded.sha, recorded.id), seal)])
-    _prune_quietly(config)
+    _prune_quietly(config, keep=keep)
     raise typer.Exit(0 if seal.green else 1)
 
 

@@ -8,6 +8,16 @@ name's time and its modification time are older than the limit. It never removes
 else: not a file, not a folder whose name is not a run's, not a symlink (nor what it points
 at), nothing outside the root; inside a run folder, a symlink is removed as a link, never
 followed.
+
+Only folders smokeseal wrote: the root may be shared with other tools whose folders are
+named the same way, so a run folder counts only when it holds the marker :data:`RUN_MARKER`
+(a regular file, written when the run folder is made, see :func:`mark_run_folder`), or, for
+folders kept before the marker existed, when its name's app is one of the config's apps.
+And never one in ``keep``: the seal command passes the run folders that each app's live
+release's seal links (:func:`evidence_in_use`), read from the ledger in the two statements
+the board's app strip costs. Older releases' evidence goes by age, as ``evidence_keep_days``
+says (the board then shows it as pruned); ``prod-smoke`` records nothing and opens no
+ledger, so its prune keeps no live seal's folder beyond the age limit either.
 """
 
 from __future__ import annotations
@@ -17,14 +27,18 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-__all__ = ["DEFAULT_KEEP_DAYS", "Pruned", "prune_evidence", "run_folders"]
+__all__ = ["DEFAULT_KEEP_DAYS", "RUN_MARKER", "Pruned", "evidence_in_use", "mark_run_folder",
+           "prune_evidence", "run_folders"]
 
 DEFAULT_KEEP_DAYS = 30
+#: The file that makes a folder under the evidence root one of smokeseal's run folders.
+RUN_MARKER = ".smokeseal-run"
 #: A run folder's name: the app, then the run's start in UTC.
 _RUN_FOLDER = re.compile(r"^(?P<app>.+)-(?P<at>\d{8}T\d{6}(\d{6})?Z)$")
 
@@ -79,6 +93,45 @@ def run_folders(root: Path) -> Iterator[tuple[Path, datetime]]:
         yield Path(entry.path), max(started, touched)
 
 
+def mark_run_folder(folder: Path) -> None:
+    """Make ``folder`` (and its parents) and mark it as a run folder of smokeseal's."""
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / RUN_MARKER
+    if not marker.is_file():
+        marker.write_text("written by smokeseal: evidence of one run; "
+                          "`smokeseal evidence prune` removes it when old\n", encoding="utf-8")
+
+
+def _marked(folder: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(folder / RUN_MARKER).st_mode)
+    except OSError:
+        return False
+
+
+def evidence_in_use(seals: Iterable[Any], root: Path) -> set[Path]:
+    """The run folders under ``root`` that the checks of ``seals`` (records as the ledger
+    keeps them; anything else is ignored) link to as their evidence."""
+    try:
+        real_root = root.resolve()
+    except (OSError, RuntimeError):
+        return set()
+    found: set[Path] = set()
+    for seal in seals:
+        checks = seal.get("checks") if isinstance(seal, dict) else None
+        for check in checks if isinstance(checks, list) else ():
+            recorded = check.get("evidence") if isinstance(check, dict) else None
+            if not isinstance(recorded, str) or not recorded:
+                continue
+            try:
+                folder = Path(recorded).resolve()
+            except (OSError, RuntimeError):
+                continue
+            if folder.is_relative_to(real_root) and folder != real_root:
+                found.add(real_root / folder.relative_to(real_root).parts[0])
+    return found
+
+
 def _size(folder: Path) -> int:
     """Bytes held under ``folder``, symlinks counted as links, never followed."""
     total = 0
@@ -90,9 +143,11 @@ def _size(folder: Path) -> int:
 
 
 def prune_evidence(root: Path, days: int, *, dry_run: bool = False,
-                   now: datetime | None = None) -> Pruned:
-    """Remove the run folders under ``root`` older than ``days`` days; with ``dry_run``,
-    only say which."""
+                   now: datetime | None = None, apps: Iterable[str] = (),
+                   keep: Iterable[Path] = ()) -> Pruned:
+    """Remove smokeseal's run folders under ``root`` older than ``days`` days; with
+    ``dry_run``, only say which. A folder is smokeseal's when it holds :data:`RUN_MARKER`,
+    or (kept before the marker) its name's app is one of ``apps``; one in ``keep`` stays."""
     if days < 1:
         raise ValueError("days: must be 1 or more")
     pruned = Pruned(root, days, dry_run)
@@ -101,9 +156,14 @@ def prune_evidence(root: Path, days: int, *, dry_run: bool = False,
     except OSError:
         return pruned  # no evidence kept yet
     limit = (now or datetime.now(UTC)) - timedelta(days=days)
+    ours = set(apps)
+    kept = set(keep)
     for folder, when in sorted(run_folders(real_root)):
-        if when >= limit or folder.parent != real_root:
+        if when >= limit or folder.parent != real_root or folder in kept:
             continue
+        match = _RUN_FOLDER.match(folder.name)
+        if not _marked(folder) and (match is None or match.group("app") not in ours):
+            continue  # not a folder smokeseal wrote: the root may be shared
         size = _size(folder)
         if not dry_run:
             try:

@@ -349,21 +349,31 @@ class Ledger:
         with self._read("list apps") as session:
             return [str(app) for app in session.scalars(_APPS)]
 
-    def current_releases(self) -> dict[str, Release | None]:
+    def current_releases(self, *, notes: bool = True) -> dict[str, Release | None]:
         """Every app with a release, sorted, each with its newest shipped release (or None).
 
         Two statements whatever the number of apps or releases: the board asks on every page.
+        ``notes=False`` leaves the releases' notes in the database (``None``).
         """
+        columns = [column for column in ReleaseRow.__table__.columns
+                   if notes or column.name != "notes"]
         with self._read("list apps") as session:
             pairs = session.execute(_NEWEST_SHIPPED).all()
             ids = [row_id for _, row_id in pairs if row_id is not None]
-            rows = {row.id: Release._from_row(row) for row in session.scalars(
-                select(ReleaseRow).where(ReleaseRow.id.in_(ids)))} if ids else {}
+            rows = {row.id: _release_of(row) for row in session.execute(
+                select(*columns).where(ReleaseRow.id.in_(ids)))} if ids else {}
             return {str(app): rows.get(row_id) if row_id else None for app, row_id in pairs}
 
-    def latest_shipped(self, app: str) -> Release | None:
-        """The newest shipped (not abandoned) release of ``app``: what production runs."""
+    def latest_shipped(self, app: str, *, lines: bool = False) -> Release | None:
+        """The newest shipped (not abandoned) release of ``app``: what production runs.
+        With ``lines``, as a listing shows it (no notes, its seal in brief)."""
         with self._read("read the latest release") as session:
+            if lines:
+                line = session.execute(
+                    select(*_BRIEF_COLUMNS)
+                    .where(ReleaseRow.app == app, ReleaseRow.state == "shipped")
+                    .order_by(ReleaseRow.id.desc()).limit(1)).first()
+                return Release._from_line(line) if line else None
             row = session.scalar(select(ReleaseRow)
                                  .where(ReleaseRow.app == app, ReleaseRow.state == "shipped")
                                  .order_by(ReleaseRow.id.desc()).limit(1))
@@ -383,23 +393,41 @@ class Ledger:
         """The release of ``app`` abandoned after it shipped, when nothing has shipped
         since and the release now live has not been sealed since: production runs whatever
         the rollback put there, which nothing has checked, so no earlier seal may be shown
-        as live. None otherwise."""
+        as live. None otherwise.
+
+        Two small reads of the listing's columns (never notes nor a seal's record; the live
+        release's seal time is its ``sealed_at`` column): the public badge and every
+        ``/metrics`` scrape ask. The release comes as a listing shows it (see
+        :meth:`releases` with ``lines``)."""
         with self._read("read the latest release") as session:
-            newest = session.scalar(
-                select(ReleaseRow)
+            newest = session.execute(
+                select(*_BRIEF_COLUMNS)
                 .where(ReleaseRow.app == app, ReleaseRow.shipped_at.is_not(None))
-                .order_by(ReleaseRow.id.desc()).limit(1))
+                .order_by(ReleaseRow.id.desc()).limit(1)).first()
             if newest is None or newest.state != "abandoned" or newest.abandoned_at is None:
                 return None
-            live = session.scalar(select(ReleaseRow)
-                                  .where(ReleaseRow.app == app, ReleaseRow.state == "shipped")
-                                  .order_by(ReleaseRow.id.desc()).limit(1))
-            checked = (live.smoke_seal or {}).get("checked_at") if live is not None else None
-            abandoned = newest.abandoned_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            # Strictly later: a seal begun in the second of the abandon may predate it.
-            if isinstance(checked, str) and checked > abandoned:
-                return None  # re-sealed since the rollback: that seal speaks for production
-            return Release._from_row(newest)
+            sealed = session.scalar(select(ReleaseRow.sealed_at)
+                                    .where(ReleaseRow.app == app, ReleaseRow.state == "shipped")
+                                    .order_by(ReleaseRow.id.desc()).limit(1))
+            return _rolled_back(newest, sealed)
+
+    def rollbacks(self) -> dict[str, Release]:
+        """:meth:`rolled_back` for every app at once, by app (only the rolled-back ones):
+        two statements whatever the number of apps, for ``/metrics`` and the app strip."""
+        with self._read("read the latest releases") as session:
+            pairs = session.execute(_NEWEST_AND_LIVE).all()
+            ids = {row_id for _, newest, live in pairs for row_id in (newest, live) if row_id}
+            rows = {row.id: row for row in session.execute(
+                select(*_BRIEF_COLUMNS).where(ReleaseRow.id.in_(ids)))} if ids else {}
+        found: dict[str, Release] = {}
+        for app, newest_id, live_id in pairs:
+            newest = rows.get(newest_id)
+            if newest is None or newest.state != "abandoned" or newest.abandoned_at is None:
+                continue
+            live = rows.get(live_id)
+            if (release := _rolled_back(newest, live.sealed_at if live else None)) is not None:
+                found[str(app)] = release
+        return found
 
     def mark_shipped(self, release_id: int,
                      messages: Callable[[Release], Sequence[NewMessage]] | None = None
@@ -576,6 +604,40 @@ class Ledger:
                                    .order_by(SealRow.id))
             return [{"id": row.id, **row.payload} for row in rows]
 
+    def recent_seals(self, release_id: int, limit: int = 50
+                     ) -> tuple[list[dict[str, Any]], int]:
+        """The release's latest ``limit`` seal runs, oldest first, in brief (``id``,
+        ``status``, ``summary``, ``checked_at``; never their checks), and how many older
+        ones there are. Read from the history's own columns, never its records: a release
+        re-sealed every minute has thousands."""
+        with self._read("read the seal history") as session:
+            rows = session.execute(
+                select(SealRow.id, SealRow.status, SealRow.summary, SealRow.checked_at)
+                .where(SealRow.release_id == release_id)
+                .order_by(SealRow.id.desc()).limit(limit)).all()
+            older = 0
+            if len(rows) == limit:
+                older = int(session.scalar(
+                    select(func.count()).select_from(SealRow)
+                    .where(SealRow.release_id == release_id, SealRow.id < rows[-1].id)) or 0)
+        return [{"id": row.id, "status": row.status, "summary": row.summary,
+                 "checked_at": _iso(row.checked_at)} for row in reversed(rows)], older
+
+    def recent_messages(self, release_id: int, limit: int = 50) -> tuple[list[Message], int]:
+        """The release's latest ``limit`` messages, oldest first, and how many older ones
+        there are."""
+        with self._read("read the outbox") as session:
+            rows = list(session.scalars(
+                select(OutboxRow).where(OutboxRow.release_id == release_id)
+                .order_by(OutboxRow.id.desc()).limit(limit)))
+            older = 0
+            if len(rows) == limit:
+                older = int(session.scalar(
+                    select(func.count()).select_from(OutboxRow)
+                    .where(OutboxRow.release_id == release_id, OutboxRow.id < rows[-1].id))
+                    or 0)
+            return [Message._from_row(row) for row in reversed(rows)], older
+
     def seal(self, seal_id: int) -> tuple[int, dict[str, Any]] | None:
         """One seal run from the history: its release id and its record."""
         if not 0 < seal_id <= MAX_ID:
@@ -619,6 +681,10 @@ class Ledger:
 _LINE_COLUMNS = [column for column in ReleaseRow.__table__.columns
                  if column.name not in ("notes", "smoke_seal")]
 
+#: ... and with its seal's summary: a release as a listing shows it (Release._from_line).
+_BRIEF_COLUMNS = [*_LINE_COLUMNS,
+                  ReleaseRow.smoke_seal["summary"].as_string().label("seal_summary")]
+
 # Every app, by a loose index scan (one probe of ix_releases_app_id per app) rather than
 # SELECT DISTINCT, which reads every release.
 _APPS_CTE = (
@@ -633,6 +699,35 @@ _NEWEST_SHIPPED = text(
     _APPS_CTE + " SELECT apps.app, (SELECT r.id FROM releases r WHERE r.app = apps.app"
     " AND r.state = 'shipped' ORDER BY r.id DESC LIMIT 1) FROM apps"
     " WHERE apps.app IS NOT NULL ORDER BY apps.app")
+
+# ... and each app's newest release that ever shipped, and its newest shipped (live) one:
+# what :meth:`Ledger.rollbacks` compares.
+_NEWEST_AND_LIVE = text(
+    _APPS_CTE + " SELECT apps.app,"
+    " (SELECT r.id FROM releases r WHERE r.app = apps.app AND r.shipped_at IS NOT NULL"
+    " ORDER BY r.id DESC LIMIT 1),"
+    " (SELECT r.id FROM releases r WHERE r.app = apps.app AND r.state = 'shipped'"
+    " ORDER BY r.id DESC LIMIT 1) FROM apps WHERE apps.app IS NOT NULL ORDER BY apps.app")
+
+
+def _rolled_back(newest: Any, sealed: datetime | None) -> Release | None:
+    """``newest`` (a brief row, abandoned after it shipped) as rolled back, unless the live
+    release was sealed after the abandon (``sealed``: its seal's ``checked_at``)."""
+    # Strictly later, to the second: a seal begun in the second of the abandon may predate
+    # it (seal times are recorded to the second).
+    def second(moment: datetime) -> datetime:
+        return moment.astimezone(UTC).replace(microsecond=0)
+
+    if sealed is not None and second(sealed) > second(newest.abandoned_at):
+        return None  # re-sealed since the rollback: that seal speaks for production
+    return Release._from_line(newest)
+
+
+def _release_of(row: Any) -> Release:
+    """A release from a plain row with every column, or every column but ``notes``."""
+    return Release(row.id, row.app, row.version, row.sha, row.release_branch, row.state,
+                   getattr(row, "notes", None), row.created_at, row.updated_at,
+                   row.shipped_at, row.abandoned_at, row.smoke_seal, row.seal_id)
 
 
 def _clamp(before_id: int | None, after_id: int | None) -> tuple[int | None, int | None]:
@@ -721,6 +816,10 @@ def _find(session: Session, ref: str | int, *, lock: bool = False) -> ReleaseRow
     if row is None:
         raise UsageError(f"no release {ref} in the ledger")
     return row
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_time(value: str) -> datetime:

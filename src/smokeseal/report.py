@@ -311,7 +311,9 @@ def print_releases(console: Console, releases: list[Release]) -> None:
     console.print(table)
 
 
-def print_release(console: Console, release: Release, history: list[dict[str, object]]) -> None:
+def print_release(console: Console, release: Release, history: list[dict[str, object]],
+                  older: int = 0) -> None:
+    """``history``: the latest seal runs; ``older``: how many earlier ones it leaves out."""
     console.print(Text.assemble(("release ", "bold"), (str(release.id), "bold cyan"), " · ",
                                 (terminal_safe(release.ref), "bold"), f" · {release.sha}"))
     when = {"created": release.created_at, "shipped": release.shipped_at,
@@ -330,8 +332,9 @@ def print_release(console: Console, release: Release, history: list[dict[str, ob
         console.print(checks_table(Seal.from_dict(seal).checks))
         for command in seal.get("rollback", []):
             console.print(Text(f"  rollback: {command}", style="red"))
-    if len(history) > 1:
-        console.print(Text(f"{len(history)} seal runs in the history; latest shown", style="dim"))
+    if len(history) + older > 1:
+        console.print(Text(f"{len(history) + older} seal runs in the history; latest shown",
+                           style="dim"))
     if release.notes:
         console.print(Text("notes:", style="bold"))
         console.print(Text(terminal_safe(release.notes)))

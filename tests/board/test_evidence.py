@@ -43,7 +43,8 @@ def test_a_seal_whose_evidence_was_pruned_says_so_and_its_links_answer_404(
     story = board.story
     seal_id = board.ledger.release(story.red).seal_id
     # The story's run is from 2026-11-24; a year on, it is past any keep.
-    pruned = prune_evidence(story.evidence_root, 30, now=datetime(2027, 12, 1, tzinfo=UTC))
+    pruned = prune_evidence(story.evidence_root, 30, now=datetime(2027, 12, 1, tzinfo=UTC),
+                            apps=["studio"])  # a folder from before the marker
     assert [f.name for f, _ in pruned.folders] == ["studio-20261124T110000Z"]
     assert not story.evidence.exists()
     response = board.client.get(f"/releases/{story.red}")

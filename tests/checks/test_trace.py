@@ -248,3 +248,59 @@ def test_scrub_trace_parses_json_lines_and_leaves_binary_entries_as_they_are(
     assert kept["resources/abc.html"] == b"<p>***</p>"
     assert kept["resources/abc.png"] == png  # binary: as it was (the docs say so)
     assert not (tmp_path / "trace.zip.part").exists()
+
+
+@pytest.mark.unit
+def test_a_text_entry_that_is_not_utf8_is_dropped_rather_than_kept_unscrubbed(
+        tmp_path: Path) -> None:
+    secret = "sekret-value-0042-\u00e9t\u00e9"
+    raw, out = tmp_path / "raw.zip", tmp_path / "trace.zip"
+    png = b"\x89PNG\r\n\x1a\n" + secret.encode("latin-1") + b"\xff\x00"
+    with zipfile.ZipFile(raw, "w") as trace:
+        trace.writestr("trace.trace", json.dumps({"type": "before"}) + "\n")
+        trace.writestr("resources/latin.html", f"<p>{secret}</p>".encode("latin-1"))
+        trace.writestr("resources/wide.css", f"/* {secret} */".encode("utf-16"))
+        trace.writestr("resources/body.dat", b"\xff\xfe\x00" + secret.encode("latin-1"))
+        trace.writestr("resources/shot.png", png)
+        trace.writestr("resources/font.woff2", b"wOF2\xff\x00")
+    dropped = scrub_trace(raw, out, [secret])
+    kept = entries(out)
+    assert set(kept) == {"trace.trace", "resources/shot.png", "resources/font.woff2"}
+    assert sorted(dropped) == ["resources/body.dat", "resources/latin.html",
+                               "resources/wide.css"]
+    assert kept["resources/shot.png"] == png  # images stay as they are
+
+
+class _Tracing:
+    def __init__(self, data: dict[str, bytes]) -> None:
+        self.data = data
+
+    async def stop(self, path: str | None = None) -> None:
+        if path is not None:
+            with zipfile.ZipFile(path, "w") as trace:
+                for name, data in self.data.items():
+                    trace.writestr(name, data)
+
+
+class _Context:
+    def __init__(self, data: dict[str, bytes]) -> None:
+        self.tracing = _Tracing(data)
+
+
+@pytest.mark.unit
+def test_deeply_nested_json_costs_the_trace_and_says_so_never_an_exception(
+        tmp_path: Path) -> None:
+    from smokeseal.checks.trace import stop_trace
+
+    folder = tmp_path / "tasks-render"
+    folder.mkdir()
+    (folder / "console.txt").write_text("url: https://app.example.com/\n")
+    nested = "[" * 100_000 + "]" * 100_000
+    context = _Context({"trace.trace": (nested + "\n").encode(),
+                        "resources/a.html": b"<p>sekret-value-0042</p>"})
+    stopped = asyncio.run(stop_trace(context, folder / "trace.zip",  # type: ignore[arg-type]
+                                     ["sekret-value-0042"]))
+    assert stopped is True
+    assert not (folder / "trace.zip").exists()
+    assert [p.name for p in folder.iterdir()] == ["console.txt"]
+    assert "trace not kept" in (folder / "console.txt").read_text()

@@ -47,9 +47,11 @@ from smokeseal.sinks.text import SECTION_END, SECTION_START
 
 _log = logging.getLogger("smokeseal.board")
 
-__all__ = ["PAGE_SIZE", "READ_TIMEOUT", "create_app"]
+__all__ = ["PAGE_SIZE", "READ_TIMEOUT", "SEALS_SHOWN", "create_app"]
 
 PAGE_SIZE = 50
+#: Seal runs (and messages) a release page lists, newest first; older ones are counted.
+SEALS_SHOWN = 50
 #: Seconds the app strip (each app's current seal) is reused between pages.
 APPS_TTL = 2.0
 MAX_PAGE_SIZE = 200
@@ -220,15 +222,17 @@ class Board:
         chip a second or two behind a new seal is still right about what it says."""
         now = time.monotonic()
         if self._apps_cache is None or now - self._apps_cache[0] > APPS_TTL:
-            apps = [{"name": app, "badge": self._current_badge(app, current)}
-                    for app, current in self.ledger.current_releases().items()]
+            rollbacks = self.ledger.rollbacks()
+            apps = [{"name": app, "badge": self._current_badge(current, rollbacks.get(app))}
+                    for app, current in self.ledger.current_releases(notes=False).items()]
             self._apps_cache = (now, apps)
         return self._apps_cache[1]
 
-    def _current_badge(self, app: str, current: Release | None) -> Badge:
-        """What production runs, as far as the ledger knows: after a rollback, nothing
-        checked (the last green release is not live until it ships or is sealed again)."""
-        if (abandoned := self.ledger.rolled_back(app)) is not None:
+    def _current_badge(self, current: Release | None, abandoned: Release | None) -> Badge:
+        """What production runs, as far as the ledger knows: after a rollback (``abandoned``
+        is the release rolled back from), nothing checked (the last green release is not
+        live until it ships or is sealed again)."""
+        if abandoned is not None:
             return Badge("pending", "↩", f"rolled back from {abandoned.version}: redeploy "
                                          "pending")
         return badge_for(current) if current else Badge("none", "·", "nothing shipped")
@@ -291,8 +295,10 @@ class Board:
             raise HTTPException(404, f"no release {release_id} in the ledger") from None
 
     def _release_data(self, release: Release) -> dict[str, Any]:
-        history = self.ledger.seals(release.id)
-        messages = self.ledger.release_messages(release.id)
+        # The latest seal runs in brief and the latest messages, the older ones counted: a
+        # release re-sealed every minute by cron has thousands of each.
+        history, older_seals = self.ledger.recent_seals(release.id, SEALS_SHOWN)
+        messages, older_messages = self.ledger.recent_messages(release.id, SEALS_SHOWN)
         data = self.row(release)
         checks = (release.smoke_seal or {}).get("checks") or []
         data["checks"] = [
@@ -302,7 +308,9 @@ class Board:
             for index, check in enumerate(checks) if isinstance(check, dict)
         ]
         data["seals"] = history[::-1]
+        data["seals_not_listed"] = older_seals
         data["messages"] = [_message(m) for m in messages]
+        data["messages_not_listed"] = older_messages
         data["story"] = _story(release, history, messages)
         return data
 
@@ -355,7 +363,8 @@ class Board:
         app = request.path_params["app"]
         if len(app) > 100 or not app.isprintable():
             raise HTTPException(404, "no such app")
-        latest = self.ledger.latest_shipped(app)
+        # Listing columns only: the badge may be public, and needs no notes nor checks.
+        latest = self.ledger.latest_shipped(app, lines=True)
         status = 200
         if self.ledger.rolled_back(app) is not None:
             # What runs since the rollback was not checked: no earlier seal speaks for it.

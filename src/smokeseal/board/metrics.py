@@ -1,8 +1,9 @@
 """``GET /metrics``: the ledger as Prometheus metrics, read fresh on every scrape.
 
 Imported only when ``/metrics`` is first asked for: prometheus_client is not needed to
-serve pages or to smoke an app. Each scrape builds its metric families from three ledger
-reads (each app's newest shipped release, and the outbox counted by sink and status) and
+serve pages or to smoke an app. Each scrape builds its metric families from five ledger
+statements whatever the number of apps (each app's newest shipped release, which apps are
+rolled back, and the outbox counted by sink and status; never a release's notes) and
 renders them through a :class:`CollectorRegistry` of its own, so nothing is kept between
 scrapes, or shared between two boards in one process (tests start many).
 
@@ -178,8 +179,10 @@ def families(ledger: Ledger) -> list[Metric]:
     """Every metric, from the ledger as it is now (reads only; the caller bounds them)."""
     found = _Families()
     found.build.add_metric([__version__], 1.0)
-    for name, current in ledger.current_releases().items():
-        found.app(name, current, rolled_back=ledger.rolled_back(name) is not None)
+    # Five statements in all, whatever the number of apps; never a release's notes.
+    rolled_back = ledger.rollbacks()
+    for name, current in ledger.current_releases(notes=False).items():
+        found.app(name, current, rolled_back=name in rolled_back)
     found.messages(ledger.outbox_tallies(OUTBOX_STATUSES))
     return found.all()
 

@@ -73,6 +73,7 @@ from smokeseal.checks.http import browser_proxy
 from smokeseal.checks.reads import Read, ReadPolicy
 from smokeseal.checks.trace import TRACE_FILE, access_values, start_trace, stop_trace
 from smokeseal.errors import BrowserError
+from smokeseal.evidence import mark_run_folder
 from smokeseal.secrets import scrub
 
 if TYPE_CHECKING:
@@ -688,6 +689,7 @@ async def _keep_evidence(look: _Look, folder: Path, blocked: list[str],
                          notes: list[str]) -> str | None:
     """Screenshot and log what the page showed; evidence is best-effort, never a failure."""
     try:
+        mark_run_folder(folder.parent)  # the run's folder: only marked ones are ever pruned
         folder.mkdir(parents=True, exist_ok=True)
         log = ["url: " + look.page.url]
         log += [f"page error: {e}" for e in look.visit.page_errors]

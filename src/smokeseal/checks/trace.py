@@ -18,9 +18,14 @@ evidence folder, in a temporary file) is rewritten before it is kept: every text
 config's secrets and the values of the app's ``headers``, ``cookies`` and basic auth replaced
 by ``***`` (the JSON entries parsed, so an escaped value is found too), and in the network log
 the values of ``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``Set-Cookie`` and of
-every configured header are dropped whatever they hold. Binary entries (screenshots, the
-screencast's frames, images and fonts) are kept as they are: a secret a page *shows* is in
-them, as it is in the evidence screenshot.
+every configured header are dropped whatever they hold. Images and fonts (by the extension
+Playwright gives a resource after its content type: screenshots, the screencast's frames) are
+kept as they are: a secret a page *shows* is in them, as it is in the evidence screenshot.
+
+**Fails closed.** Any other entry could hold text: one that is not UTF-8 (a Latin-1 page, a
+UTF-16 stylesheet, a binary request body) cannot be scrubbed, so it is left out of the trace,
+and anything else that stops the scrub (a JSON line nested too deep to parse) costs the whole
+trace. Either way the check's ``console.txt`` says so; an unscrubbed trace is never kept.
 """
 
 from __future__ import annotations
@@ -53,6 +58,12 @@ TRACE_TIMEOUT = 2.5
 #: Headers whose values are credentials whatever the config says: dropped from the network log.
 CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 REDACTED = "***"
+#: Entries kept as they are, by the extension Playwright names a resource with after its
+#: content type: images (the screencast's frames, the page's pictures), fonts, audio and
+#: video. Every other entry could hold text and is scrubbed, or left out if it cannot be.
+_BINARY_TYPES = (".png", ".jpeg", ".jpg", ".gif", ".webp", ".avif", ".ico", ".bmp", ".tif",
+                 ".tiff", ".woff", ".woff2", ".ttf", ".otf", ".eot", ".mp4", ".webm", ".mp3",
+                 ".ogg", ".wav")
 
 
 async def start_trace(context: BrowserContext) -> bool:
@@ -87,9 +98,20 @@ async def stop_trace(context: BrowserContext, keep: Path | None, secrets: Sequen
             await asyncio.wait_for(context.tracing.stop(path=raw), TRACE_TIMEOUT)
         except (PlaywrightError, TimeoutError):
             return False
-        # Off the event loop: other page checks run on it meanwhile.
-        with contextlib.suppress(OSError, zipfile.BadZipFile, ValueError):
-            await asyncio.to_thread(scrub_trace, Path(raw), keep, secrets, header_names)
+        # Off the event loop: other page checks run on it meanwhile. Fails closed: a trace
+        # that could not be scrubbed whole is not kept (the check's console log says so).
+        try:
+            dropped = await asyncio.to_thread(scrub_trace, Path(raw), keep, secrets,
+                                              header_names)
+        except Exception as exc:  # whatever it was: no unscrubbed trace
+            with contextlib.suppress(OSError):
+                keep.unlink()
+            _note(keep, f"trace not kept: it could not be scrubbed ({type(exc).__name__})")
+        else:
+            if dropped:
+                _note(keep, f"trace kept without {len(dropped)} entr"
+                            f"{'y' if len(dropped) == 1 else 'ies'} that could not be read as "
+                            "text to scrub: " + ", ".join(dropped[:5]))
         return True
     finally:
         with contextlib.suppress(OSError):
@@ -107,13 +129,24 @@ def access_values(access: Access | None) -> list[str]:
     return [value for value in found if len(value) >= MIN_SECRET_LENGTH]
 
 
+def _note(trace: Path, line: str) -> None:
+    """A line on the check's console log, beside its trace."""
+    with contextlib.suppress(OSError), \
+            (trace.parent / "console.txt").open("a", encoding="utf-8") as log:
+        log.write(f"note: {line}\n")
+
+
 def scrub_trace(raw: Path, out: Path, secrets: Sequence[str],
-                header_names: Iterable[str] = ()) -> None:
+                header_names: Iterable[str] = ()) -> list[str]:
     """Write the trace ``raw`` to ``out`` with its secrets taken out (see the module's
-    docstring); ``out`` appears whole or not at all."""
+    docstring); ``out`` appears whole or not at all. Returns the entries left out because
+    they could hold text and could not be decoded to scrub it (Latin-1, UTF-16, a binary
+    request body): never kept unscrubbed. Raises rather than keep a trace it could not
+    scrub (a JSON line nested too deep to parse, say)."""
     secrets = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
     dropped = CREDENTIAL_HEADERS | {name.lower() for name in header_names}
     part = out.with_name(out.name + ".part")
+    left_out: list[str] = []
     try:
         with zipfile.ZipFile(raw) as source, \
                 zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as kept:
@@ -124,23 +157,29 @@ def scrub_trace(raw: Path, out: Path, secrets: Sequence[str],
                 name = info.filename
                 if name.endswith((".trace", ".network", ".stacks")):
                     data = _scrub_json_lines(data, secrets, dropped)
-                else:
-                    data = _scrub_text(data, secrets)
+                elif not name.lower().endswith(_BINARY_TYPES):
+                    scrubbed = _scrub_text(data, secrets)
+                    if scrubbed is None:
+                        left_out.append(scrub(name, secrets))
+                        continue
+                    data = scrubbed
                 kept.writestr(scrub(name, secrets), data)
         os.replace(part, out)
+        return left_out
     finally:
         with contextlib.suppress(OSError):
             part.unlink()
 
 
-def _scrub_text(data: bytes, secrets: Sequence[str]) -> bytes:
-    """A text entry (a page, a stylesheet, a script) scrubbed; a binary one as it is."""
+def _scrub_text(data: bytes, secrets: Sequence[str]) -> bytes | None:
+    """An entry that may hold text (a page, a stylesheet, a script, a request body)
+    scrubbed; ``None`` when it is not UTF-8, so cannot be scrubbed (and is not kept)."""
     if not secrets:
         return data
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return data
+        return None
     return scrub(text, secrets).encode("utf-8")
 
 
