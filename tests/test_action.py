@@ -272,24 +272,39 @@ def test_inputs_stay_data(project: Path, tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("pwned"))
 
 
+def _browser_step(tmp_path: Path, installed_python: str | None = None,
+                  **env: str) -> subprocess.CompletedProcess[str]:
+    """The action's browser step on a PATH with bash and no browser; ``installed_python``:
+    a stand-in for the installed Python that fails (as ``playwright install`` does on a
+    runner without sudo or network)."""
+    step = next(s for s in _action()["runs"]["steps"] if s["name"] == "Find a browser")
+    only = tmp_path / "bin"
+    only.mkdir(exist_ok=True)
+    bash = only / "bash"
+    if not bash.exists():
+        bash.symlink_to(subprocess.run(["bash", "-c", "command -v bash"],
+                                       capture_output=True, text=True).stdout.strip())
+    python = ""
+    if installed_python is not None:
+        failing = only / "python"
+        failing.write_text(f"#!{bash}\n{installed_python}\n")
+        failing.chmod(0o755)
+        python = str(failing)
+    environ = {"PATH": str(only), "HOME": str(tmp_path), "INSTALLED_PYTHON": python,
+               "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path / "none"), **env}
+    return subprocess.run([str(bash), "--noprofile", "--norc", "-eo", "pipefail", "-c",
+                           step["run"]], env=environ, capture_output=True, text=True,
+                          check=False)
+
+
 @pytest.mark.component
 def test_with_no_browser_to_find_and_nothing_installed_the_browser_step_warns(
         tmp_path: Path) -> None:
-    step = next(s for s in _action()["runs"]["steps"] if s["name"] == "Find a browser")
-    only = tmp_path / "bin"  # a PATH with bash and no browser
-    only.mkdir()
-    (only / "bash").symlink_to(subprocess.run(["bash", "-c", "command -v bash"],
-                                              capture_output=True, text=True).stdout.strip())
-    env = {"PATH": str(only), "HOME": str(tmp_path), "INSTALLED_PYTHON": "",
-           "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path / "none")}
-    done = subprocess.run([str(only / "bash"), "--noprofile", "--norc", "-eo", "pipefail", "-c",
-                           step["run"]], env=env, capture_output=True, text=True, check=False)
+    done = _browser_step(tmp_path)
     assert done.returncode == 0, done.stderr
     [warning] = annotations(done.stdout)
     assert warning.name == "warning" and warning.data.startswith("no Chromium found")
-    found = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c",
-                            step["run"]], env={**env, "SMOKESEAL_BROWSER": "/opt/chrome"},
-                           capture_output=True, text=True, check=False)
+    found = _browser_step(tmp_path, SMOKESEAL_BROWSER="/opt/chrome")
     assert (found.returncode, found.stdout) == (0, "browser: SMOKESEAL_BROWSER=/opt/chrome\n")
 
 
@@ -297,18 +312,7 @@ def test_with_no_browser_to_find_and_nothing_installed_the_browser_step_warns(
 def test_a_browser_install_that_fails_warns_and_lets_the_seal_run(tmp_path: Path) -> None:
     # A self-hosted runner without sudo or network: the seal must still run and be recorded
     # (its page checks then fail saying there is no browser), not the job stop here.
-    step = next(s for s in _action()["runs"]["steps"] if s["name"] == "Find a browser")
-    only = tmp_path / "bin"
-    only.mkdir()
-    (only / "bash").symlink_to(subprocess.run(["bash", "-c", "command -v bash"],
-                                              capture_output=True, text=True).stdout.strip())
-    failing = only / "python"
-    failing.write_text("#!" + str(only / "bash") + "\necho 'E: could not install' >&2\nexit 1\n")
-    failing.chmod(0o755)
-    env = {"PATH": str(only), "HOME": str(tmp_path), "INSTALLED_PYTHON": str(failing),
-           "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path / "none")}
-    done = subprocess.run([str(only / "bash"), "--noprofile", "--norc", "-eo", "pipefail", "-c",
-                           step["run"]], env=env, capture_output=True, text=True, check=False)
+    done = _browser_step(tmp_path, "echo 'E: could not install' >&2; exit 1")
     assert done.returncode == 0, done.stderr
     [warning] = annotations(done.stdout)
     assert warning.name == "warning" and warning.data.startswith("could not install Chromium")
