@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["GRAPHQL", "MAX_GRAPHQL_BYTES", "METHOD_OVERRIDES", "WEBSOCKET", "Read", "ReadPolicy",
-           "graphql_errors", "graphql_refusal", "origin_of", "override_refusal", "parse_read",
-           "path_of"]
+__all__ = ["GRAPHQL", "MAX_GRAPHQL_BYTES", "METHOD_OVERRIDES", "WEBSOCKET", "AllowFailing", "Read",
+           "ReadPolicy", "graphql_errors", "graphql_refusal", "needed_read", "origin_of",
+           "override_refusal", "parse_allow_failing", "parse_read", "path_of"]
 
 GRAPHQL = "GRAPHQL"
 WEBSOCKET = "WEBSOCKET"
@@ -313,3 +313,79 @@ def _document_refusal(text: str, operation_name: str | None) -> Refusal | None:
     if not any(op.name is not None and op.name.value == operation_name for op in operations):
         return f"operationName {operation_name!r} is not in the document"
     return None
+
+
+# --- What a page needed ---------------------------------------------------------------------
+
+#: Paths by which well-known frameworks fetch what a page shows, over a POST that is no
+#: GraphQL query: refusing one leaves the page a frame with no data in it.
+_DATA_POSTS = (
+    re.compile(r"/_dash-update-component$"),  # Dash callbacks
+    re.compile(r"/(gradio_api/)?queue/join$"),  # Gradio's event queue
+    re.compile(r"/negotiate$"),  # SignalR (Blazor Server) before its socket
+)
+
+
+def needed_read(method: str, url: str, body: bytes | None = None,
+                content_type: str | None = None) -> str | None:
+    """The ``reads:`` line that would declare a refused request a page needs to draw its
+    data, or None for a write it can do without (a beacon, an analytics POST, a form).
+
+    A page's data channel is recognised by what it is, never by what it is called in one
+    app: any WebSocket (``WEBSOCKET /path``), a POST whose body is a GraphQL query
+    (``GRAPHQL /path``: only queries pass such a read), Engine.IO's long-polling POST
+    (socket.io before or instead of its socket), and the few frameworks' data POSTs of
+    :data:`_DATA_POSTS`. The caller decides whether the request went to the app's origin.
+    """
+    path = path_of(url)
+    kind = method.upper()
+    if kind == WEBSOCKET:
+        return f"{WEBSOCKET} {path}"
+    if kind != "POST":
+        return None
+    query = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    if "EIO" in query and query.get("transport") == "polling":
+        return f"POST {path}"
+    if any(pattern.search(path) for pattern in _DATA_POSTS):
+        return f"POST {path}"
+    if body and graphql_refusal(body, content_type, url) is None:
+        return f"{GRAPHQL} {path}"
+    return None
+
+
+@dataclass(frozen=True)
+class AllowFailing:
+    """One ``allow_failing`` entry: ``GET /api/optional*``, ``WEBSOCKET /live``, ``* /x``:
+    same-origin requests whose failure (or refusal by the guard) does not fail the page."""
+
+    kind: str
+    path: str
+    prefix: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.path}{'*' * self.prefix}"
+
+    def covers(self, kind: str, url_or_path: str) -> bool:
+        if self.kind not in ("*", kind.upper()):
+            return False
+        path = path_of(url_or_path) if "://" in url_or_path else url_or_path
+        return path.startswith(self.path) if self.prefix else path == self.path
+
+
+def parse_allow_failing(entry: str) -> AllowFailing:
+    """``"GET /api/optional*"``; a ValueError saying what is wrong otherwise."""
+    parts = entry.split()
+    if len(parts) != 2:
+        raise ValueError(f"{entry!r}: write it as 'METHOD /path', 'WEBSOCKET /path' or "
+                         "'* /path' (a trailing '*' matches a prefix)")
+    kind, path = parts[0].upper(), parts[1]
+    if kind != "*" and not _TOKEN.fullmatch(kind):
+        raise ValueError(f"{entry!r}: {parts[0]!r} is not an HTTP method")
+    if not path.startswith("/"):
+        raise ValueError(f"{entry!r}: the path must start with '/' (only the app's own "
+                         "requests fail a page)")
+    if "?" in path or "#" in path:
+        raise ValueError(f"{entry!r}: matched on the path alone; leave out the query")
+    if "*" in path[:-1]:
+        raise ValueError(f"{entry!r}: '*' may only end the path (a prefix)")
+    return AllowFailing(kind, path.removesuffix("*"), path.endswith("*"))
