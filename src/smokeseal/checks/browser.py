@@ -84,6 +84,8 @@ from smokeseal.checks.reads import (
     ReadPolicy,
     graphql_errors,
     graphql_refusal,
+    needed_read,
+    origin_of,
     override_refusal,
     path_of,
 )
@@ -259,6 +261,10 @@ class Visit:
     #: Workers' sockets that were not refused (a socket rule that did not reach them): writes
     #: that may have reached production, each a failure of the check whatever ``no_writes``.
     reached: Tally = field(default_factory=lambda: Tally(MAX_BLOCKED))
+    #: Same-origin requests the guard refused that the page needed for its data (see
+    #: :func:`smokeseal.checks.reads.needed_read`): the ``reads:`` line that would declare
+    #: each, with the first attempt it refused.
+    needed: dict[str, str] = field(default_factory=dict)
     #: Workers' sockets whose outcome (refused, or connected) is not known yet.
     sockets_pending: dict[Any, str] = field(default_factory=dict)
     console_errors: list[str] = field(default_factory=list)
@@ -281,6 +287,15 @@ class Visit:
 
     def block(self, attempt: str) -> None:
         self.blocked.add(attempt)
+
+    def refuse(self, attempt: str, method: str, url: str, body: bytes | None = None,
+               content_type: str | None = None) -> None:
+        """A request the guard refused: listed, and kept as needed when it was the page's
+        own data channel."""
+        self.block(attempt)
+        if origin_of(url) in self.policy.origins \
+                and (line := needed_read(method, url, body, content_type)) is not None:
+            self.needed.setdefault(line, attempt)
 
     def blocked_list(self) -> list[str]:
         """The attempts kept (``×N`` when repeated), and how many more there were."""
@@ -417,7 +432,7 @@ class Tab:
             if visit.sockets_pending.pop(ws, None) is None:
                 return
             if str(error).startswith(_NEVER_CONNECTED):
-                visit.block(attempt)
+                visit.refuse(attempt, "WEBSOCKET", ws.url)
             else:  # the handshake was answered: production heard it
                 visit.reached.add(f"{attempt}: {shorten(str(error), 80)}")
 
@@ -511,7 +526,11 @@ class Tab:
         request = route.request
         # A late answer's check is the one whose visit it belongs to, not the tab's next.
         visit = visit or self.visit
-        visit.block(attempt)
+        try:
+            body, mime = request.post_data_buffer, request.headers.get("content-type")
+        except PlaywrightError:
+            body = mime = None
+        visit.refuse(attempt, request.method, request.url, body, mime)
         visit.aborted.add(request)
         if request.resource_type in _SCRIPTED:
             visit.unexplained_aborts += 1
@@ -627,7 +646,7 @@ class Tab:
             ws.connect_to_server()
             return
         # Never connected to the server: the page sees a socket that closes at once.
-        self.visit.block(f"WEBSOCKET {ws.url}")
+        self.visit.refuse(f"WEBSOCKET {ws.url}", "WEBSOCKET", ws.url)
         await ws.close(code=1008, reason="smokeseal is read-only")
 
     def _on_page_error(self, error: Any) -> None:
