@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from smokeseal.checks.reads import Read, parse_read
+from smokeseal.checks.reads import AllowFailing, Read, parse_allow_failing, parse_read
 from smokeseal.errors import ConfigError, UsageError
 from smokeseal.yamlfile import Document, KeyPath, read_yaml
 
@@ -95,6 +95,22 @@ class Expect(_Model):
     #: A check that is meant to leave the app (a sign-in page on an SSO host) names where
     #: it must end: a URL prefix or a bare host. Without it, ending on another host fails.
     redirect_to: str | None = None
+    #: page only: how long the page is watched after its content showed (a crash, an error
+    #: shell, the content lost); a quiet page ends the watch early.
+    settle_ms: int | None = Field(default=None, ge=0, le=60_000)
+    #: page only: same-origin requests whose failure, or refusal by the guard, is expected
+    #: (``GET /api/optional*``, ``WEBSOCKET /live``).
+    allow_failing: list[str] = Field(default_factory=list)
+
+    @field_validator("allow_failing")
+    @classmethod
+    def _allow_failing(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            parse_allow_failing(entry)
+        return value
+
+    def allowed_failures(self) -> tuple[AllowFailing, ...]:
+        return tuple(parse_allow_failing(entry) for entry in self.allow_failing)
 
     @field_validator("not_text")
     @classmethod
@@ -207,9 +223,9 @@ class BasicAuth(_Model):
         return value
 
 
-_PAGE_ONLY = ("selector", "title", "no_writes", "error_shell")
+_PAGE_ONLY = ("selector", "title", "no_writes", "error_shell", "settle_ms", "allow_failing")
 _NOT_FOR_COMMAND = ("status", "selector", "text", "not_text", "title", "header", "no_writes",
-                    "redirect_to", "error_shell")
+                    "redirect_to", "error_shell", "settle_ms", "allow_failing")
 
 
 class Check(_Model):

@@ -108,9 +108,13 @@ def test_title_and_text_mismatches_are_named(browser_executable: str, demo: Demo
 def test_a_page_that_tries_every_write_reaches_the_server_with_none(
         browser_executable: str, demo: Demo) -> None:
     demo.state.set_faults("sneaky_writes")
-    results = check_pages(browser_executable, demo.url, page("/", selector="main"),
-                          page("/signin", selector="form"),
-                          page("/tasks", selector="[data-test=tasks]"))
+    # The sockets are refused, and allowed to fail: a socket the page needs fails it (see
+    # test_a_refused_socket_the_page_opened_fails_it_with_the_read_that_declares_it).
+    sockets = ["WEBSOCKET /*"]
+    results = check_pages(browser_executable, demo.url,
+                          page("/", selector="main", allow_failing=sockets),
+                          page("/signin", selector="form", allow_failing=sockets),
+                          page("/tasks", selector="[data-test=tasks]", allow_failing=sockets))
     assert demo.state.writes() == []
     assert demo.state.requests, "the pages were really loaded"
     for result in results:
@@ -368,12 +372,17 @@ def test_a_dedicated_workers_socket_and_post_never_reach_production(
     """Playwright's socket route patches page frames only; a worker's WebSocket passed it
     and reached the server. Now the network refuses it, it is listed, and the page that
     started the worker stays green; the worker's POST is aborted by the route."""
-    [result] = check_pages(browser_executable, shop.url, page(path, text="Shop"))
+    result, needed = check_pages(browser_executable, shop.url,
+                                 page(path, text="Shop", allow_failing=["WEBSOCKET /ws/*"]),
+                                 page(path, text="Shop"))
     socket = shop.url.replace("http", "ws") + "/ws/worker"
     assert ("WEBSOCKET", "/ws/worker") not in shop.seen
     assert ("POST", "/api/orders") not in shop.seen
     assert (result.ok, result.notes) == (True, [])
     assert f"WEBSOCKET {socket} (worker)" in result.blocked_writes
+    # A same-origin socket the page opened and did not get: the page may need it.
+    assert not needed.ok
+    assert 'reads: ["WEBSOCKET /ws/worker"]' in needed.detail
     if path in ("/worker/writes", "/worker/writes/module"):
         assert f"POST {shop.url}/api/orders" in result.blocked_writes
 
@@ -406,10 +415,10 @@ def test_a_blocked_write_left_uncaught_is_a_note_not_a_page_error(browser_execut
     no_writes."""
     listed, strict = check_pages(browser_executable, shop.url, page("/writes/uncaught"),
                                  page("/writes/uncaught", no_writes=True))
-    blocked = "(a write the read-only guard blocked)"
-    notes = [f"uncaught page error: TypeError: Failed to fetch {blocked}",
+    blocked = "(raised because the read-only guard refused {} " + shop.url + "/api/cart)"
+    notes = [f"uncaught page error: TypeError: Failed to fetch {blocked.format('DELETE')}",
              "uncaught page error: NetworkError: Failed to execute 'send' on 'XMLHttpRequest': "
-             f"Failed to load '{shop.url}/api/cart'. {blocked}"]
+             f"Failed to load '{shop.url}/api/cart'. {blocked.format('POST')}"]
     assert (listed.ok, listed.detail) == (True, "200; blocked 2 write attempts")
     assert sorted(listed.notes) == sorted(notes)
     assert sorted(listed.blocked_writes) == [f"DELETE {shop.url}/api/cart",
@@ -419,19 +428,24 @@ def test_a_blocked_write_left_uncaught_is_a_note_not_a_page_error(browser_execut
     assert "uncaught" not in strict.detail
 
 
+#: Another host's request that failed: a note, never the page's failure.
+UNSAFE_PORT = "third-party GET http://127.0.0.1:1/api/cart got no answer (net::ERR_UNSAFE_PORT)"
+
+
 @pytest.mark.parametrize(("path", "error", "notes"), [
     ("/writes/and-a-bug", "TypeError: Cannot set properties of null (setting 'textContent')",
-     ["uncaught page error: TypeError: Failed to fetch (a write the read-only guard blocked)"]),
+     ["uncaught page error: TypeError: Failed to fetch (raised because the read-only guard "
+      "refused DELETE {url}/api/cart)"]),
     # The guard aborted a beacon, which fails no promise: the failed fetch is the app's.
-    ("/writes/and-a-failed-read", "TypeError: Failed to fetch", []),
+    ("/writes/and-a-failed-read", "TypeError: Failed to fetch", [UNSAFE_PORT]),
     # The guard's write failed a promise the page caught: it excuses no other failure.
-    ("/writes/caught-and-a-failed-read", "TypeError: Failed to fetch", []),
+    ("/writes/caught-and-a-failed-read", "TypeError: Failed to fetch", [UNSAFE_PORT]),
 ])
 def test_a_real_page_error_still_fails_beside_a_blocked_write(
         browser_executable: str, shop: Shop, path: str, error: str, notes: list[str]) -> None:
     [result] = check_pages(browser_executable, shop.url, page(path))
     assert (result.ok, result.detail) == (False, f"uncaught page error: {error}")
-    assert result.notes == notes
+    assert result.notes == [note.format(url=shop.url) for note in notes]
     assert len(result.blocked_writes) == 1
 
 

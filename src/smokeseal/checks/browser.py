@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import glob
+import json
 import os
 import re
 import shutil
@@ -81,6 +82,7 @@ from smokeseal.checks.base import (
 )
 from smokeseal.checks.reads import (
     GRAPHQL,
+    AllowFailing,
     ReadPolicy,
     graphql_errors,
     graphql_refusal,
@@ -134,8 +136,67 @@ LAUNCH_ARGS = (
 #: Playwright's default flags taken back: with its popup blocker on, the full Chromium refuses
 #: a popup no click opened (smokeseal never clicks).
 IGNORED_DEFAULT_ARGS = ("--disable-popup-blocking",)
-#: Run in every frame before the page's scripts: the same, should a browser ignore the flag.
-INIT_SCRIPT = "delete window.SharedWorker; delete window.WebSocketStream"
+#: The name under which :data:`WATCH_SCRIPT` leaves its readers in every frame: made afresh
+#: by each process, so a page cannot count on it.
+WATCH_KEY = "__smokeseal_" + os.urandom(6).hex()
+#: The name of the binding by which a frame says that the browser refused one of its scripts
+#: or stylesheets (a MIME type under nosniff, a failed integrity check, a blocked module).
+REFUSED_BINDING = "__smokesealRefused_" + os.urandom(6).hex()
+#: Run in every frame before the page's scripts. It takes away what no route sees
+#: (SharedWorker, WebSocketStream, should a browser ignore the flags), and it watches, for
+#: the verdict: the closed shadow roots the page attaches (so their text is read as a
+#: visitor reads it), the timers it has pending and when its content last changed (so a
+#: quiet page ends the settle window early), and the scripts and stylesheets the browser
+#: refused to run or apply.
+WATCH_SCRIPT = """(() => {
+  delete window.SharedWorker; delete window.WebSocketStream;
+  if (Object.prototype.hasOwnProperty.call(window, '__KEY__')) return;
+  const closed = new WeakMap();
+  const attach = Element.prototype.attachShadow;
+  Element.prototype.attachShadow = function attachShadow(init) {
+    const root = attach.call(this, init);
+    if (init && init.mode === 'closed') closed.set(this, root);
+    return root;
+  };
+  const pending = new Map();
+  let changed = performance.now();
+  const later = window.setTimeout, cancel = window.clearTimeout;
+  window.setTimeout = function setTimeout(fn, ms, ...rest) {
+    if (typeof fn !== 'function') return later.call(this, fn, ms, ...rest);
+    let id;
+    const run = function () { pending.delete(id); return fn.apply(this, arguments); };
+    id = later.call(this, run, ms, ...rest);
+    pending.set(id, performance.now() + (Number(ms) || 0));
+    return id;
+  };
+  window.clearTimeout = function clearTimeout(id) {
+    pending.delete(id);
+    return cancel.call(this, id);
+  };
+  new MutationObserver(() => { changed = performance.now(); })
+    .observe(document, {subtree: true, childList: true, characterData: true});
+  const refused = window['__BINDING__'];
+  addEventListener('error', event => {
+    const el = event.target;
+    const script = el instanceof HTMLScriptElement;
+    const sheet = el instanceof HTMLLinkElement && /(^|\\s)stylesheet(\\s|$)/i.test(el.rel);
+    if (!script && !sheet) return;
+    const url = script ? el.src : el.href;
+    if (!url || typeof refused !== 'function') return;
+    refused(JSON.stringify({url, kind: script ? 'script' : 'stylesheet',
+                            integrity: !!el.integrity, module: script && el.type === 'module'}));
+  }, true);
+  Object.defineProperty(window, '__KEY__', {value: Object.freeze({
+    closed: el => closed.get(el) || null,
+    quiet: () => {
+      const now = performance.now();
+      let next = Infinity;
+      for (const due of pending.values()) next = Math.min(next, due);
+      return {timer: next - now, still: now - changed};
+    },
+  })});
+})()""".replace("__KEY__", WATCH_KEY).replace("__BINDING__", REFUSED_BINDING)
+INIT_SCRIPT = WATCH_SCRIPT
 #: Playwright's socket route patches page frames only: a dedicated worker's ``new WebSocket``
 #: passes it. Chromium's network emulation, set on the page's target before any document,
 #: takes ws: and wss: offline for the page and every worker it starts (classic, module,
@@ -168,12 +229,14 @@ _SHARED_WORKER_ERROR = re.compile(
     r"constructor)$")
 SHARED_WORKER_NOTE = ("page tried to start a SharedWorker: smokeseal disables them, as the "
                       "read-only guard cannot see their requests")
-#: How fetch (Chromium, Firefox, Safari) and a synchronous XHR fail on the network: what a
-#: write the guard aborted raises in a page that does not catch it.
+#: How a request that failed on the network surfaces as an uncaught error: fetch (Chromium,
+#: Firefox, Safari), a synchronous XHR, and the libraries that wrap them (axios's "Network
+#: Error", whatwg-fetch's "Network request failed", superagent's "Request has been
+#: terminated"). What a write the guard refused raises in a page that does not catch it.
 _NETWORK_FAILURE = re.compile(
-    r"(TypeError: (Failed to fetch|NetworkError when attempting to fetch resource\.?|"
-    r"Load failed)|NetworkError: Failed to execute 'send' on 'XMLHttpRequest': .*)$",
-    re.DOTALL)
+    r"(Failed to fetch|NetworkError|Network ?Error|Load failed|Network request failed|"
+    r"Request has been terminated|ERR_NETWORK|ERR_BLOCKED_BY_CLIENT|"
+    r"Failed to execute 'send' on 'XMLHttpRequest')", re.IGNORECASE)
 #: The requests whose failure a page's script sees (and may leave uncaught).
 _SCRIPTED = frozenset({"fetch", "xhr"})
 # The headless shell first: Chromium's build for automation (Playwright's own choice for
@@ -228,6 +291,10 @@ class Asset:
     done: bool = False
     #: A script answered as a web page: stale only if its body is one (see :func:`stale`).
     html: Response | None = None
+    #: The MIME type it was served as: why the browser may have refused it.
+    mime: str | None = None
+    #: Why the browser refused to run or apply it, though it was answered.
+    refused: str | None = None
 
 
 @dataclass
@@ -250,8 +317,22 @@ class Visit:
     policy: ReadPolicy = field(default_factory=ReadPolicy)
     #: When the check's timeout ends (monotonic clock): a let-through read's time.
     deadline: float = field(default_factory=lambda: time.monotonic() + DEFAULT_TIMEOUT)
-    #: Writes by fetch or XHR the guard aborted whose failure no page error was put down to.
-    unexplained_aborts: int = 0
+    #: Writes by fetch or XHR the guard aborted whose failure no page error was put down to,
+    #: oldest first: a page error they caused is a note naming the write.
+    unexplained_aborts: list[tuple[str, str]] = field(default_factory=list)
+    #: Same-origin requests whose failure (or refusal) the check accepts (``allow_failing``).
+    allow: tuple[AllowFailing, ...] = ()
+    #: The app's own requests that failed: answered 5xx, not answered, or refused by the
+    #: browser. Each fails the page (see :meth:`fail`).
+    failed: Tally = field(default_factory=lambda: Tally(MAX_BLOCKED))
+    #: Failures the page may live with: a fetch answered 4xx, another host's request failing.
+    request_notes: Tally = field(default_factory=lambda: Tally(MAX_NOTES))
+    #: Set as soon as something fails the page whatever it shows (a request it needed failed
+    #: or was refused): the waits for content stop at once.
+    broken: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Requests sent and not yet answered (streams left out): a page with none, and no timer
+    #: due, is quiet.
+    inflight: set[Request] = field(default_factory=set)
     #: Fetches and XHRs that failed for another reason than the guard (a read whose host is
     #: down): while there are any, no network failure is blamed on the guard.
     other_failures: int = 0
@@ -288,14 +369,40 @@ class Visit:
     def block(self, attempt: str) -> None:
         self.blocked.add(attempt)
 
+    def own(self, url: str) -> bool:
+        """Whether ``url`` is on one of the app's origins."""
+        return origin_of(url) in self.policy.origins
+
+    def allowed(self, kind: str, url: str) -> bool:
+        return any(entry.covers(kind, url) for entry in self.allow)
+
     def refuse(self, attempt: str, method: str, url: str, body: bytes | None = None,
                content_type: str | None = None) -> None:
-        """A request the guard refused: listed, and kept as needed when it was the page's
-        own data channel."""
+        """A request the guard refused: listed, and kept as needed (failing the page) when
+        it was the page's own data channel and the check does not allow it to fail."""
         self.block(attempt)
-        if origin_of(url) in self.policy.origins \
+        # A declared read refused all the same (it redirected, it was no query) is no
+        # undeclared need: how it was refused is said on the attempt.
+        declared = (self.policy.socket_read(url) if method == "WEBSOCKET"
+                    else self.policy.http_read(method, url)) is not None
+        if not declared and self.own(url) \
                 and (line := needed_read(method, url, body, content_type)) is not None:
-            self.needed.setdefault(line, attempt)
+            kind = line.split()[0]
+            if not self.allowed("POST" if kind == GRAPHQL else kind, url):
+                self.needed.setdefault(line, attempt)
+                self.broken.set()
+
+    def fail(self, kind: str, url: str, why: str) -> None:
+        """One of the page's requests failed: the app's own fails the page (unless allowed),
+        another host's is a note."""
+        if self.own(url):
+            if self.allowed(kind, url):
+                self.request_notes.add(f"{kind} {path_of(url)} {why} (allowed to fail)")
+                return
+            self.failed.add(f"{kind} {shorten(path_of(url), 100)} {why}")
+            self.broken.set()
+        else:
+            self.request_notes.add(f"third-party {kind} {shorten(url, 100)} {why}")
 
     def blocked_list(self) -> list[str]:
         """The attempts kept (``×N`` when repeated), and how many more there were."""
@@ -304,14 +411,28 @@ class Visit:
     def read_timeout_ms(self) -> float:
         return max(self.deadline - time.monotonic(), MIN_READ_TIMEOUT) * 1000
 
+    def _explained_by(self, error: str) -> str:
+        """The aborted write an error came from: a synchronous XHR throws at once (the latest
+        XHR), a fetch's promise fails later (the oldest fetch)."""
+        xhr = "XMLHttpRequest" in error
+        kinds = [kind for kind, _ in self.unexplained_aborts]
+        if xhr and "xhr" in kinds:
+            index = len(kinds) - 1 - kinds[::-1].index("xhr")
+        elif not xhr and "fetch" in kinds:
+            index = kinds.index("fetch")
+        else:
+            index = 0
+        return self.unexplained_aborts.pop(index)[1]
+
     def caused_by_guard(self, error: str) -> str | None:
         """The note for a page error that smokeseal's guard caused, else None."""
         if _SHARED_WORKER_ERROR.match(error):
             return SHARED_WORKER_NOTE
-        if self.unexplained_aborts > 0 and not self.other_failures \
-                and _NETWORK_FAILURE.match(error):
-            self.unexplained_aborts -= 1
-            return f"uncaught page error: {shorten(error)} (a write the read-only guard blocked)"
+        if self.unexplained_aborts and not self.other_failures \
+                and _NETWORK_FAILURE.search(error):
+            write = self._explained_by(error)
+            return (f"uncaught page error: {shorten(error)} (raised because the read-only "
+                    f"guard refused {shorten(write, 100)})")
         return None
 
 
@@ -351,7 +472,14 @@ class Tab:
         page and the reads the guard sends for it alike."""
         context = await browser.new_context(service_workers="block", accept_downloads=False,
                                             proxy=dict(proxy) if proxy else None)  # type: ignore[arg-type]
+        tab: Tab | None = None
+
+        def refused(_source: Any, info: str) -> None:
+            if tab is not None:
+                tab._on_refused(info)
+
         try:
+            await context.expose_binding(REFUSED_BINDING, refused)
             await context.add_init_script(INIT_SCRIPT)
             # No extra request headers: on cross-origin fetches they would force CORS
             # preflights.
@@ -388,12 +516,14 @@ class Tab:
         return tab
 
     def start(self, policy: ReadPolicy | None = None, timeout: float = DEFAULT_TIMEOUT,
-              access: Access | None = None, probe: httpx.AsyncClient | None = None) -> Visit:
+              access: Access | None = None, probe: httpx.AsyncClient | None = None,
+              allow: tuple[AllowFailing, ...] = ()) -> Visit:
         """A new visit, letting through what ``policy`` declares within ``timeout`` s, with
-        ``access``'s headers on requests to the app's origins."""
+        ``access``'s headers on requests to the app's origins; ``allow``: the app's own
+        requests whose failure does not fail the page."""
         self.visit = Visit(policy=policy or ReadPolicy(),
                            deadline=time.monotonic() + timeout,
-                           access=access or Access(), probe=probe)
+                           access=access or Access(), probe=probe, allow=allow)
         return self.visit
 
     async def arm(self, policy: ReadPolicy) -> None:
@@ -533,7 +663,7 @@ class Tab:
         visit.refuse(attempt, request.method, request.url, body, mime)
         visit.aborted.add(request)
         if request.resource_type in _SCRIPTED:
-            visit.unexplained_aborts += 1
+            visit.unexplained_aborts.append((request.resource_type, attempt))
         await route.abort("blockedbyclient")
 
     async def _read_through(self, route: Route, attempt: str, label: str) -> None:
@@ -661,7 +791,43 @@ class Tab:
         if message.type == "error":
             self.visit.console_errors.append(_printable(message.text))
 
+    def _on_refused(self, info: str) -> None:
+        """The browser refused a script or stylesheet a frame asked for (see
+        :data:`WATCH_SCRIPT`): its MIME type under nosniff, its integrity, a CSP, or it did
+        not load at all. A failure already named (a 404) is not named twice."""
+        try:
+            found = json.loads(info)
+            url, kind = str(found["url"]), str(found["kind"])
+        except (ValueError, KeyError, TypeError):
+            return
+        visit = self.visit
+        assets = [a for a in visit.assets.values() if a.url == url]
+        if any(a.problem is not None or a.refused is not None for a in assets):
+            return
+        mime = next((a.mime for a in assets if a.mime), None)
+        if found.get("integrity"):
+            why = "refused by the browser: it failed its integrity (SRI) check"
+        elif mime is not None:
+            why = (f"refused by the browser: served as {mime}, which a "
+                   f"{'module ' if found.get('module') else ''}{kind} may not be")
+        else:
+            why = "refused by the browser"
+        if not assets:  # not seen as a request of the page's (a frame's own, say)
+            visit.fail(kind, url, why)
+            return
+        for asset in assets:
+            # Kept apart: a script answered as a web page is named a stale bundle once its
+            # body is read (see page.py), which says more than the refusal.
+            asset.refused, asset.done = why, True
+        self._asset_failed(url)
+
+    def _asset_failed(self, url: str) -> None:
+        if self.visit.own(url) and not self.visit.allowed("GET", url):
+            self.visit.broken.set()
+
     def _on_request(self, request: Request) -> None:
+        if not _streams(request):
+            self.visit.inflight.add(request)
         # A worker's script is none of the page's bundle, and never reports finishing.
         if request.resource_type in ASSET_TYPES and _frame_of(request) is not None:
             self.visit.assets[request] = Asset(request.url, request.resource_type)
@@ -670,30 +836,63 @@ class Tab:
 
     def _on_response(self, response: Response) -> None:
         request = response.request
-        asset = self.visit.assets.get(request)
-        if asset is not None and asset.problem is None:
-            asset.problem = _asset_answer_problem(asset, response)
+        visit = self.visit
+        asset = visit.assets.get(request)
+        if asset is not None:
+            asset.mime = _mime(response) or None
+            if asset.problem is None:
+                asset.problem = _asset_answer_problem(asset, response)
+                if asset.problem is not None:
+                    self._asset_failed(asset.url)
+        elif request.method in READ_ONLY_METHODS and request not in visit.aborted:
+            self._judge_answer(request, response)
         if request.is_navigation_request() and not 300 <= response.status < 400 \
                 and _frame_of(request) == self.page.main_frame:
             self.visit.document = response
 
+    def _judge_answer(self, request: Request, response: Response) -> None:
+        """A GET or HEAD of the page's answered: the app's own 5xx fails the page (the page
+        document's status is judged by ``expect.status``), a 4xx is a note (a fetch that
+        finds nothing may be how the app asks)."""
+        status = response.status
+        if status < 400 or (request.is_navigation_request()
+                            and _frame_of(request) == self.page.main_frame):
+            return
+        if _path_is(request.url, "/favicon.ico"):
+            return  # the browser's own ask, not the page's
+        if status >= 500:
+            self.visit.fail(request.method, request.url, f"answered {status}")
+        elif self.visit.own(request.url):
+            self.visit.request_notes.add(
+                f"{request.method} {shorten(path_of(request.url), 100)} answered {status}")
+
     def _on_request_finished(self, request: Request) -> None:
+        self.visit.inflight.discard(request)
         if asset := self.visit.assets.get(request):
             asset.done = True
 
     def _on_request_failed(self, request: Request) -> None:
-        if request.resource_type in _SCRIPTED and request not in self.visit.aborted:
-            self.visit.other_failures += 1
-        asset = self.visit.assets.get(request)
-        if asset is None:
-            return
-        asset.done = True
+        visit = self.visit
+        visit.inflight.discard(request)
+        if request.resource_type in _SCRIPTED and request not in visit.aborted:
+            visit.other_failures += 1
         failure = request.failure or "failed"
         # ERR_ABORTED is the browser cancelling (a navigation away, a script whose error
-        # status was already recorded), not production failing.
-        if asset.problem is None and request not in self.visit.aborted \
-                and "ERR_ABORTED" not in failure:
+        # status was already recorded, a fetch the page aborted), not production failing.
+        ours = request in visit.aborted or "ERR_ABORTED" in failure
+        asset = visit.assets.get(request)
+        if asset is None:
+            # The page's own document failing is the load's failure, said on its own.
+            document = request.is_navigation_request() \
+                and _frame_of(request) == self.page.main_frame
+            if not ours and not document and request.method in READ_ONLY_METHODS \
+                    and not _streams(request) and not _path_is(request.url, "/favicon.ico"):
+                visit.fail(request.method, request.url, f"got no answer ({failure})")
+            return
+        asset.done = True
+        if asset.problem is None and not ours:
             asset.problem = f"failed: {failure}"
+            self._asset_failed(asset.url)
 
     async def wipe(self) -> bool:
         """Back to a new visitor's state; False when that could not be made sure of."""
@@ -771,6 +970,14 @@ def _streams(request: Request) -> bool:
     asking for an event stream."""
     return request.resource_type in ("eventsource", "media") \
         or "text/event-stream" in request.headers.get("accept", "")
+
+
+def _path_is(url: str, path: str) -> bool:
+    return path_of(url) == path
+
+
+def _mime(response: Response) -> str:
+    return response.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 def _page_of(frame: Any) -> Any:

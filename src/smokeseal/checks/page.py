@@ -35,6 +35,7 @@ import hmac
 import os
 import re
 import time
+import unicodedata
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,7 @@ from smokeseal.checks.browser import (
     POLL,
     SCREENSHOT_TIMEOUT,
     STEP_GRACE,
+    WATCH_KEY,
     BrowserSession,
     Visit,
     describe_error,
@@ -107,11 +109,14 @@ _VISIBLE_TEXT = """() => {
     if (NO_TEXT.includes(type)) return '';
     return (type !== 'password' && el.value) || el.placeholder;
   };
+  const watch = window['__KEY__'];
   const read = root => {
     for (const el of root.querySelectorAll('*')) {
-      if (el.shadowRoot && drawn(el)) {
+      // A closed root is read too: a visitor sees what it draws.
+      const shadow = el.shadowRoot || (watch ? watch.closed(el) : null);
+      if (shadow && drawn(el)) {
         const seen = getComputedStyle(el).visibility === 'visible';
-        for (const node of el.shadowRoot.childNodes) {
+        for (const node of shadow.childNodes) {
           if (node.nodeType === Node.TEXT_NODE) {
             if (seen) parts.push(node.data);
           } else if (node.nodeType === Node.ELEMENT_NODE && drawn(node)) {
@@ -119,7 +124,7 @@ _VISIBLE_TEXT = """() => {
             parts.push(node instanceof HTMLElement ? node.innerText : node.textContent);
           }
         }
-        read(el.shadowRoot);
+        read(shadow);
       }
       if ((el.localName === 'input' || el.localName === 'textarea')
           && el.checkVisibility({visibilityProperty: true})) {
@@ -129,7 +134,10 @@ _VISIBLE_TEXT = """() => {
   };
   read(document);
   return parts.join('\\n');
-}"""
+}""".replace("__KEY__", WATCH_KEY)
+#: Whether the page is quiet (see :data:`smokeseal.checks.browser.WATCH_SCRIPT`): the time to
+#: its next timer and since its content last changed, in ms.
+_QUIET = f"() => window['{WATCH_KEY}'] ? window['{WATCH_KEY}'].quiet() : null"
 #: The least a Playwright wait is given, seconds, even when the check's timeout is all but
 #: spent: one real look at the page, not a give-up before asking it.
 LAST_LOOK = 1.0
@@ -142,6 +150,15 @@ ERROR_SHELL_MAX_CHARS = 500
 READ_GRACE = 3.0
 #: The least the verdict waits for a worker's socket to be refused, even past the timeout.
 MIN_SOCKET_WAIT = 1.0
+#: How long a page is watched after its content showed (``expect.settle_ms``'s default): a
+#: page that crashes, swaps in an error boundary or loses its content a second after drawing
+#: it is broken.
+SETTLE_MS = 1500
+#: A page is quiet, and its watch ends early, when nothing of it is in flight, no timer of it
+#: is due within the watch, and its content has not changed for this long.
+QUIET_MS = 250
+#: Characters that a reader does not see: folded away with case and whitespace.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
 
 
 class _Stuck(Exception):
@@ -232,7 +249,8 @@ async def run_page_check(session: BrowserSession, check: Check, base_url: str,
     try:
         async with session.tab(budget.left() + STEP_GRACE, browser_proxy(url)) as tab:
             visit = tab.start(policy, budget.left(), access,
-                              session.probe if access else None)
+                              session.probe if access else None,
+                              check.expect.allowed_failures())
             look = _Look(tab.page, check.expect, budget, visit, own, url)
             await budget.bound(tab.arm(policy))
             traced = trace and evidence_dir is not None and await start_trace(tab.context)
@@ -336,11 +354,38 @@ async def _visit(look: _Look) -> None:
                                  f"page failed while checking: {describe_error(exc)}")
         look.final_url = look.page.url
     look.failures += _asset_failures(look)
+    look.failures += _request_failures(look.visit)
     look.failures += [f"read {failure}" for failure in look.visit.read_failures.listed()]
     look.notes += [f"read {note}" for note in look.visit.read_notes.listed()]
+    look.notes += look.visit.request_notes.listed()
     if errors := look.visit.page_errors:
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         look.failures.insert(0, f"uncaught page error: {shorten(errors[0])}{more}")
+    if needed := _needed_failure(look.visit):
+        # First: it explains what follows (a page stuck on "Connecting…" with no text).
+        look.failures.insert(0, needed)
+
+
+def _needed_failure(visit: Visit) -> str | None:
+    """The refused requests the page needed for its data, each with the ``reads:`` line that
+    would let it through (see :func:`smokeseal.checks.reads.needed_read`)."""
+    if not visit.needed:
+        return None
+    lines = list(visit.needed)
+    attempts = ", ".join(shorten(visit.needed[line], 100) for line in lines[:3])
+    more = f" (+{len(lines) - 3} more)" if len(lines) > 3 else ""
+    declare = ", ".join(f'"{line}"' for line in lines)
+    return (f"the read-only guard refused what the page needs for its data: {attempts}{more}; "
+            f"if it only reads, declare it: reads: [{declare}]; if its failure is expected, "
+            f"allow_failing: [{declare}]")
+
+
+def _request_failures(visit: Visit) -> list[str]:
+    """The app's own requests that failed (5xx, no answer, refused by the browser)."""
+    failed = visit.failed.listed()
+    if len(failed) > 3:
+        failed[3:] = [f"+{visit.failed.total - 3} more of the app's requests failed"]
+    return [f"request {entry}" for entry in failed]
 
 
 def _timed_out(exc: BaseException) -> bool:
@@ -390,16 +435,19 @@ async def _judge(look: _Look, response: Response | None) -> None:
     # A wrong place or status or an uncaught error already fails the check: say so now
     # rather than wait out the timeout for content that will not come.
     content = (not look.failures and not look.visit.errored.is_set()
-               and not _own_asset_failed(look))
+               and not look.visit.broken.is_set() and not _own_asset_failed(look))
+    blank_matters = look.status is not None and 200 <= look.status < 300
     if content:
-        await _wait_for_content(look, look.status is not None and 200 <= look.status < 300)
+        await _wait_for_content(look, blank_matters)
     await _settle(look)
+    if content and not look.failures and not _interrupted(look):
+        look.failures += await _watch_after_content(look, blank_matters)
     if content and not look.failures and _has_unwanted(look.expect):
         # An error shell drawn as the page settled.
         look.failures += _unwanted(look, await _rendered_text(look))
     if expect.title is not None:
         title = await look.budget.bound(page.title())
-        if expect.title not in title:
+        if fold(expect.title) not in fold(title):
             look.failures.append(f"title {shorten(title, 60)!r} does not contain "
                                  f"{expect.title!r}")
     if expect.header is not None and document is not None:
@@ -472,7 +520,7 @@ async def _wait_selector(look: _Look, selector: str, shown: _Shown) -> list[str]
                                                       timeout=look.budget.ms(LAST_LOOK))
     try:
         shown.visible = await _first_done(look.budget.bound(wait), look.visit.errored.wait(),
-                                          shown.stop.wait())
+                                          look.visit.broken.wait(), shown.stop.wait())
     except PlaywrightError as exc:
         if _timed_out(exc):
             return [f"selector {selector!r} not visible within {look.budget.seconds:g} s"]
@@ -488,7 +536,7 @@ async def _watch_text(look: _Look, shown: _Shown, blank_matters: bool) -> list[s
     """Read the rendered text until it has what is expected, shows an error shell, or the
     timeout is up: a page that renders after load (an SPA) is waited for."""
     expect = look.expect
-    wanted = _squash(expect.text) if expect.text is not None else None
+    wanted = fold(expect.text) if expect.text is not None else None
     while True:
         text = await _rendered_text(look)
         if unwanted := _unwanted(look, text):
@@ -496,11 +544,11 @@ async def _watch_text(look: _Look, shown: _Shown, blank_matters: bool) -> list[s
             return unwanted
         # A visible selector counts as showing something: a canvas app has no text.
         blank = blank_matters and not text.everything and not shown.visible
-        missing = wanted is not None and wanted not in text.everything
+        missing = wanted is not None and wanted not in text.folded
         # While the selector is awaited, an error shell may still be drawn instead.
         watching = not shown.settled and _has_unwanted(expect)
-        if not (blank or missing or watching) or look.visit.errored.is_set():
-            return []  # an uncaught error decides the check on its own
+        if not (blank or missing or watching) or _interrupted(look):
+            return []  # an uncaught error, or a request the page needed, decides on its own
         if look.budget.left() <= 0:
             break
         await asyncio.sleep(min(POLL, look.budget.left()))
@@ -515,6 +563,70 @@ async def _watch_text(look: _Look, shown: _Shown, blank_matters: bool) -> list[s
     return failures
 
 
+def _interrupted(look: _Look) -> bool:
+    """Whether the check is decided whatever the page shows: an uncaught error, or a request
+    the page needed failed or was refused."""
+    return look.visit.errored.is_set() or look.visit.broken.is_set()
+
+
+async def _watch_after_content(look: _Look, blank_matters: bool) -> list[str]:
+    """Watch the page for ``settle_ms`` after its content showed: a crash (an uncaught error,
+    a request it needed failing), an error shell drawn in its place, or the content lost,
+    fails it. A quiet page (see :data:`QUIET_MS`) ends the watch early."""
+    expect = look.expect
+    ms = SETTLE_MS if expect.settle_ms is None else expect.settle_ms
+    start = time.monotonic()
+    end = start + min(ms / 1000, look.budget.left())
+    wanted = fold(expect.text) if expect.text is not None else None
+    while True:
+        if _interrupted(look):
+            return []  # named by the verdict on its own
+        text = await _rendered_text(look)
+        if unwanted := _unwanted(look, text):
+            return unwanted
+        lost = []
+        if wanted is not None and wanted not in text.folded:
+            lost.append(f"text {shorten(expect.text or '', 60)!r}")
+        if expect.selector is not None and not await look.budget.bound(
+                look.page.locator(expect.selector).first.is_visible()):
+            lost.append(f"selector {expect.selector!r}")
+        if blank_matters and not text.everything and expect.selector is None:
+            lost.append("all its text")
+        if lost:
+            shows = f"; page shows: {shorten(text.everything, 80)!r}" if text.everything \
+                else "; page shows no text"
+            return [f"page showed its content, then lost {' and '.join(lost)} within "
+                    f"{ms:g} ms{shows}"]
+        now = time.monotonic()
+        if now >= end:
+            return []
+        if now - start >= QUIET_MS / 1000 and await _quiet(look, (end - now) * 1000):
+            return []
+        await asyncio.sleep(min(POLL, max(end - now, 0)))
+
+
+async def _quiet(look: _Look, left_ms: float) -> bool:
+    """Nothing of the page in flight, no timer of it due within ``left_ms``, and its content
+    unchanged for :data:`QUIET_MS`: what could still break it has nothing to run on."""
+    if look.visit.inflight or look.visit.reads_pending or look.visit.sockets_pending:
+        return False
+    try:
+        state = await look.budget.bound(look.page.evaluate(_QUIET))
+    except PlaywrightError:
+        return False
+    if not isinstance(state, dict):
+        return False
+    return bool(state.get("timer", 0) > left_ms and state.get("still", 0) >= QUIET_MS)
+
+
+def fold(text: str) -> str:
+    """Text as a person reads it: case, whitespace, compatibility forms (``ﬁ``, full-width
+    letters) and invisible characters folded away, so ``text-transform: uppercase`` or a
+    non-breaking space never decide a check."""
+    return " ".join(unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+                    .casefold().split())
+
+
 @dataclass(frozen=True)
 class _Text:
     """What a visitor can read, whitespace collapsed: in the page's own document, and in it
@@ -522,6 +634,10 @@ class _Text:
 
     page: str
     everything: str
+
+    @property
+    def folded(self) -> str:
+        return fold(self.everything)
 
 
 async def _rendered_text(look: _Look) -> _Text:
@@ -574,7 +690,8 @@ def _unwanted(look: _Look, text: _Text) -> list[str]:
 
 def _present(look: _Look, text: str) -> list[str]:
     """The ``not_text`` texts the page shows."""
-    return [absent for absent in look.expect.absent_texts() if _squash(absent) in text]
+    folded = fold(text)
+    return [absent for absent in look.expect.absent_texts() if fold(absent) in folded]
 
 
 def _error_shell(text: str) -> str | None:
@@ -631,7 +748,7 @@ def _own(look: _Look, url: str) -> bool:
 def _own_asset_failed(look: _Look) -> bool:
     """One of the app's scripts or stylesheets has failed already (a 404 bundle): the check
     has failed, and content that bundle would have drawn is not worth waiting for."""
-    return any(asset.problem is not None and _own(look, asset.url)
+    return any((asset.problem or asset.refused) is not None and _own(look, asset.url)
                for asset in look.visit.assets.values())
 
 
@@ -640,7 +757,7 @@ def _asset_failures(look: _Look) -> list[str]:
     failures = []
     for asset in look.visit.assets.values():
         own = _own(look, asset.url)
-        problem = asset.problem
+        problem = asset.problem or asset.refused
         if problem is None and not asset.done and own and look.assets_waited:
             problem = f"did not finish loading within {look.budget.seconds:g} s"
         if problem is None:
