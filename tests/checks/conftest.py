@@ -678,3 +678,33 @@ async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> Non
 def proxy() -> Iterator[Proxy]:
     with Proxy() as running_proxy:
         yield running_proxy
+
+
+# --- a production stand-in whose pages draw a frame first, their data after ---------------
+
+@dataclass
+class Frames:
+    url: str
+    #: The same server as ``localhost``: another host.
+    other_url: str
+    seen: list[tuple[str, str]] = field(default_factory=list)
+
+
+@pytest.fixture(scope="session")
+def _frames_server() -> Iterator[tuple[BackgroundServer, list[tuple[str, str]]]]:
+    from tests.checks.standins_frames import frames_app
+
+    seen: list[tuple[str, str]] = []
+    with BackgroundServer(frames_app(seen)) as server:
+        yield server, seen
+
+
+@pytest.fixture
+def frames(_frames_server: tuple[BackgroundServer, list[tuple[str, str]]],
+           request: pytest.FixtureRequest) -> Iterator[Frames]:
+    """Pages that draw ``Orders`` at once and their data after (see
+    tests/checks/standins_frames.py); afterwards, nothing but GET and HEAD received."""
+    server, seen = _frames_server
+    seen.clear()
+    yield Frames(server.url, f"http://localhost:{server.port}", seen)
+    _read_only_proof(request, list(seen), "the frames stand-in")

@@ -429,7 +429,7 @@ def test_a_blocked_write_left_uncaught_is_a_note_not_a_page_error(browser_execut
 
 
 #: Another host's request that failed: a note, never the page's failure.
-UNSAFE_PORT = "third-party GET http://127.0.0.1:1/api/cart got no answer (net::ERR_UNSAFE_PORT)"
+UNSAFE_PORT = "third-party GET http://127.0.0.1:1/api/cart failed: net::ERR_UNSAFE_PORT"
 
 
 @pytest.mark.parametrize(("path", "error", "notes"), [

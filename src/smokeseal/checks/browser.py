@@ -281,6 +281,22 @@ def _unwrap(path: str) -> str:
     return inner if inner and os.access(inner, os.X_OK) else path
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """The browser refused a script or stylesheet it was answered (see :data:`WATCH_SCRIPT`)."""
+
+    integrity: bool = False
+    module: bool = False
+
+    def why(self, kind: str, mime: str | None) -> str:
+        if self.integrity:
+            return "refused by the browser: it failed its integrity (SRI) check"
+        if mime:
+            return (f"refused by the browser: served as {mime}, which a "
+                    f"{'module ' if self.module else ''}{kind} may not be")
+        return "refused by the browser (a MIME type it may not run or apply, or a policy)"
+
+
 @dataclass
 class Asset:
     """One script or stylesheet the page asked for."""
@@ -293,8 +309,15 @@ class Asset:
     html: Response | None = None
     #: The MIME type it was served as: why the browser may have refused it.
     mime: str | None = None
-    #: Why the browser refused to run or apply it, though it was answered.
-    refused: str | None = None
+    #: How the browser refused to run or apply it, though it was answered.
+    refused: Refusal | None = None
+
+    @property
+    def failure(self) -> str | None:
+        """What is wrong with it, if anything: how it answered, else its refusal."""
+        if self.problem is not None:
+            return self.problem
+        return self.refused.why(self.kind, self.mime) if self.refused is not None else None
 
 
 @dataclass
@@ -804,21 +827,14 @@ class Tab:
         assets = [a for a in visit.assets.values() if a.url == url]
         if any(a.problem is not None or a.refused is not None for a in assets):
             return
-        mime = next((a.mime for a in assets if a.mime), None)
-        if found.get("integrity"):
-            why = "refused by the browser: it failed its integrity (SRI) check"
-        elif mime is not None:
-            why = (f"refused by the browser: served as {mime}, which a "
-                   f"{'module ' if found.get('module') else ''}{kind} may not be")
-        else:
-            why = "refused by the browser"
+        refusal = Refusal(bool(found.get("integrity")), bool(found.get("module")))
         if not assets:  # not seen as a request of the page's (a frame's own, say)
-            visit.fail(kind, url, why)
+            visit.fail(kind, url, refusal.why(kind, None))
             return
         for asset in assets:
             # Kept apart: a script answered as a web page is named a stale bundle once its
             # body is read (see page.py), which says more than the refusal.
-            asset.refused, asset.done = why, True
+            asset.refused, asset.done = refusal, True
         self._asset_failed(url)
 
     def _asset_failed(self, url: str) -> None:
@@ -887,7 +903,7 @@ class Tab:
                 and _frame_of(request) == self.page.main_frame
             if not ours and not document and request.method in READ_ONLY_METHODS \
                     and not _streams(request) and not _path_is(request.url, "/favicon.ico"):
-                visit.fail(request.method, request.url, f"got no answer ({failure})")
+                visit.fail(request.method, request.url, f"failed: {failure}")
             return
         asset.done = True
         if asset.problem is None and not ours:

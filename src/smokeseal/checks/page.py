@@ -748,7 +748,7 @@ def _own(look: _Look, url: str) -> bool:
 def _own_asset_failed(look: _Look) -> bool:
     """One of the app's scripts or stylesheets has failed already (a 404 bundle): the check
     has failed, and content that bundle would have drawn is not worth waiting for."""
-    return any((asset.problem or asset.refused) is not None and _own(look, asset.url)
+    return any(asset.failure is not None and _own(look, asset.url)
                for asset in look.visit.assets.values())
 
 
@@ -757,7 +757,7 @@ def _asset_failures(look: _Look) -> list[str]:
     failures = []
     for asset in look.visit.assets.values():
         own = _own(look, asset.url)
-        problem = asset.problem or asset.refused
+        problem = asset.failure
         if problem is None and not asset.done and own and look.assets_waited:
             problem = f"did not finish loading within {look.budget.seconds:g} s"
         if problem is None:
