@@ -78,3 +78,19 @@ def test_the_terminal_marks_flaky_and_unverified_checks() -> None:
     assert "not verified" in out
     assert "🔴 red · 2/4 passed, 1 flaky: home (expected 200, got 500 on the first try); " \
            "devops hidden: expected 404, got 200; not verified: 1 check skipped (tasks)" in out
+
+
+def test_a_green_run_says_in_one_line_what_the_guard_refused() -> None:
+    from smokeseal.report import guard_line
+    from smokeseal.seal import CheckRecord
+
+    def page(name: str, blocked: list[str]) -> CheckRecord:
+        return CheckRecord(name=name, kind="page", ok=True, outcome="passed",
+                           blocked_writes=blocked)
+
+    assert guard_line([page("home", [])]) is None
+    line = guard_line([page("home", ["POST https://app.example.com/collect"]),
+                       page("tasks", ["POST https://app.example.com/collect", "WEBSOCKET x"])])
+    assert line is not None and line.startswith(
+        "the read-only guard refused 3 requests on 2 pages (POST https://app.example.com/"
+        "collect, …)")

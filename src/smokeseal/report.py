@@ -70,10 +70,27 @@ def print_seal(console: Console, seal: Seal, title: Text) -> None:
         expected = f" (release {seal.expected_sha[:7]})" if seal.expected_sha else ""
         console.print(Text(f"revision served: {terminal_safe(seal.revision)}{expected}",
                            style="dim"))
+    if seal.green and (line := guard_line(seal.checks)):
+        console.print(Text(line, style="yellow"))
     colour = "green" if seal.green else "red"
     console.print(Text.assemble(f"{seal.emoji} ", (seal.status, f"bold {colour}"), " · ",
                                 terminal_safe(seal.summary), (f" · {seal.duration_ms} ms", "dim")))
     print_rollback(console, seal)
+
+
+def guard_line(checks: list[CheckRecord]) -> str | None:
+    """One line on a green run whose pages the read-only guard refused requests: a config
+    that lets a page's data through nowhere would be green on an empty frame, so what was
+    refused is said even when it failed nothing."""
+    pages = [check for check in checks if check.blocked_writes]
+    if not pages:
+        return None
+    count = sum(len(check.blocked_writes) for check in pages)
+    first = terminal_safe(pages[0].blocked_writes[0])
+    return (f"the read-only guard refused {count} request{'s' * (count > 1)} on "
+            f"{len(pages)} page{'s' * (len(pages) > 1)} ({first}{', …' if count > 1 else ''}):"
+            " none was a data channel the page needed; if one is a read, declare it under "
+            "reads:")
 
 
 _MARKS = {"passed": ("✓", "green"), "flaky": ("✓", "yellow"), "failed": ("✗", "bold red"),
