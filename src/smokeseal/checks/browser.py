@@ -356,6 +356,8 @@ class Visit:
     #: Requests sent and not yet answered (streams left out): a page with none, and no timer
     #: due, is quiet.
     inflight: set[Request] = field(default_factory=set)
+    #: Declared sockets still open: what comes over them may redraw the page.
+    sockets_open: set[Any] = field(default_factory=set)
     #: Fetches and XHRs that failed for another reason than the guard (a read whose host is
     #: down): while there are any, no network failure is blamed on the guard.
     other_failures: int = 0
@@ -571,13 +573,18 @@ class Tab:
         worker's. It is listed as refused only once it failed before any connection; one
         that connected (its handshake answered, a frame either way, a close with no error)
         reached production, and is a write there unless it is a declared read."""
+        visit = self.visit  # a late event belongs to this visit, not the tab's next
         if ws.url in self._let_through:
             self._let_through.remove(ws.url)
+            # An open socket may redraw the page at any moment: the page is not quiet.
+            visit.sockets_open.add(ws)
+            ws.on("close", lambda *_: visit.sockets_open.discard(ws))
             return
-        visit = self.visit  # a late event belongs to this visit, not the tab's next
         attempt = f"WEBSOCKET {ws.url} (worker)"
         if not self.sockets_offline and visit.policy.socket_read(ws.url) is not None:
             visit.reads.add(f"WEBSOCKET {path_of(ws.url)} (worker)")
+            visit.sockets_open.add(ws)
+            ws.on("close", lambda *_: visit.sockets_open.discard(ws))
             return
         visit.sockets_pending[ws] = attempt
 

@@ -154,9 +154,10 @@ MIN_SOCKET_WAIT = 1.0
 #: page that crashes, swaps in an error boundary or loses its content a second after drawing
 #: it is broken.
 SETTLE_MS = 1500
-#: A page is quiet, and its watch ends early, when nothing of it is in flight, no timer of it
-#: is due within the watch, and its content has not changed for this long.
-QUIET_MS = 250
+#: A page is quiet, and its watch ends early, when nothing of it is in flight (no request,
+#: no open socket), no timer of it is due within the watch, and its content has not changed
+#: for this long: what would still break it has nothing left to run on.
+QUIET_MS = 100
 #: Characters that a reader does not see: folded away with case and whitespace.
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
 
@@ -600,7 +601,7 @@ async def _watch_after_content(look: _Look, blank_matters: bool) -> list[str]:
         now = time.monotonic()
         if now >= end:
             return []
-        if now - start >= QUIET_MS / 1000 and await _quiet(look, (end - now) * 1000):
+        if await _quiet(look, (end - now) * 1000):
             return []
         await asyncio.sleep(min(POLL, max(end - now, 0)))
 
@@ -608,7 +609,8 @@ async def _watch_after_content(look: _Look, blank_matters: bool) -> list[str]:
 async def _quiet(look: _Look, left_ms: float) -> bool:
     """Nothing of the page in flight, no timer of it due within ``left_ms``, and its content
     unchanged for :data:`QUIET_MS`: what could still break it has nothing to run on."""
-    if look.visit.inflight or look.visit.reads_pending or look.visit.sockets_pending:
+    visit = look.visit
+    if visit.inflight or visit.reads_pending or visit.sockets_pending or visit.sockets_open:
         return False
     try:
         state = await look.budget.bound(look.page.evaluate(_QUIET))
