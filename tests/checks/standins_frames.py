@@ -48,6 +48,10 @@ PAGES = {
                        "</script>",
     "/later/blank": "<main><h1>Orders</h1><p>Widget</p></main><script>setTimeout(() => "
                     "{ document.body.innerHTML = '' }, 600)</script>",
+    # A lazy chunk that a deploy renamed: the content it would draw never comes.
+    "/lazy/404": "<h1>Orders</h1><div id=app>Loading…</div><script type=module>"
+                 "import('/static/chunk-404.js').then(() => { app.textContent = 'Widget' })"
+                 "</script>",
     # Busy for ever, and healthy: a ticking clock and a stream that never ends.
     "/busy": "<h1>Orders</h1><p>Widget</p><p id=tick></p><script>setInterval(() => "
              "{ tick.textContent = Date.now() }, 50); new EventSource('/stream')</script>",
@@ -145,6 +149,7 @@ def frames_app(seen: list[tuple[str, str]]) -> ASGIApp:
         Route("/socket.io/", engineio, methods=["GET", "POST"]),
         Route("/collect", lambda r: Response(status_code=204), methods=["POST"]),
         Route("/static/app.js", lambda r: Response(APP_JS, media_type="text/javascript")),
+        Route("/static/chunk-404.js", lambda r: Response("", 404, media_type="text/plain")),
         Route("/static/plain.js", lambda r: nosniff(APP_JS, "text/plain")),
         Route("/static/plain.css", lambda r: nosniff("h1 { color: red }", "text/plain")),
         Route("/static/octet.js", lambda r: Response(APP_JS,

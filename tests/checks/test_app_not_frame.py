@@ -82,6 +82,16 @@ def test_a_settle_window_of_zero_trusts_the_first_draw(browser_executable: str,
     assert (result.ok, result.detail) == (True, "200")
 
 
+def test_a_lazy_chunk_that_404s_ends_the_wait_for_what_it_would_draw(
+        browser_executable: str, frames: Frames) -> None:
+    """The failure is known as the chunk answers: the check says so, rather than waiting out
+    its timeout for the text and naming that instead."""
+    [result] = check(browser_executable, frames, page("/lazy/404", text="Widget", timeout=30))
+    assert not result.ok
+    assert "script /static/chunk-404.js answered 404" in result.detail, result.detail
+    assert "not found within" not in result.detail
+
+
 @pytest.mark.parametrize(("path", "why"), [
     ("/refused/nosniff-script", "script /static/plain.js refused by the browser: served as "
                                 "text/plain, which a script may not be"),
