@@ -830,6 +830,8 @@ class Tab:
             url, kind = str(found["url"]), str(found["kind"])
         except (ValueError, KeyError, TypeError):
             return
+        if kind not in ASSET_TYPES:
+            return  # the page itself called the binding: nothing the browser said
         visit = self.visit
         assets = [a for a in visit.assets.values() if a.url == url]
         if any(a.problem is not None or a.refused is not None for a in assets):
