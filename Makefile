@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# The real apps of tests/realapps (Streamlit, Dash, Strawberry GraphQL, Gradio), pinned, in a
-# venv of their own: heavy packages that smokeseal itself must never depend on. The tests
-# start them with this venv's python (or the one in SMOKESEAL_REALAPPS_PYTHON).
+# The real apps of tests/realapps (Streamlit, Dash, Strawberry GraphQL, Gradio, Shiny, NiceGUI,
+# Panel, Ariadne), pinned, in a venv of their own: heavy packages that smokeseal itself must
+# never depend on. The tests start them with this venv's python (or the one in
+# SMOKESEAL_REALAPPS_PYTHON).
 REALAPPS_VENV := tests/realapps/.venv
 REALAPPS_STAMP := $(REALAPPS_VENV)/.installed
 

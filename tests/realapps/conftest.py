@@ -1,8 +1,9 @@
-"""Real apps as production: Streamlit, Dash, Strawberry GraphQL and Gradio, installed from PyPI
-into tests/realapps/.venv (``make realapps``, a part of ``make test``), each started with its
-own server on a free 127.0.0.1 port, healthy and broken (``REALAPP_MODE=broken``), once for
-the package's tests. All eight start at once when the first is asked for: they take seconds
-to import."""
+"""Real apps as production: Streamlit, Dash, Strawberry GraphQL, Gradio, and four whose data
+arrives over a WebSocket, Engine.IO or a GraphQL POST (Shiny, NiceGUI, Panel, an Ariadne
+server that refuses GET queries), installed from PyPI into tests/realapps/.venv (``make
+realapps``, a part of ``make test``), each started with its own server on a free 127.0.0.1
+port, healthy and broken (``REALAPP_MODE=broken``), once for the package's tests. All sixteen
+start at once when the first is asked for: they take seconds to import."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ APPS = HERE / "apps"
 #: The apps' python: the tier's own venv, or another one that has tests/realapps/requirements.txt.
 PYTHON_ENV = "SMOKESEAL_REALAPPS_PYTHON"
 DEFAULT_PYTHON = HERE / ".venv" / "bin" / "python"
-#: Gradio imports in seconds, and eight apps start at once on two cores.
+#: Gradio imports in seconds, and sixteen apps start at once on two cores.
 READY_TIMEOUT = 120.0
 MODES = ("healthy", "broken")
 
@@ -52,6 +53,11 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     Kind("dash", ("{app}", "{port}"), "dash_app.py", "/health"),
     Kind("graphql", ("{app}", "{port}"), "graphql_app.py", "/health"),
     Kind("gradio", ("{app}", "{port}"), "gradio_app.py", "/config"),
+    # Shiny has no health path: its page frame answers 200 once it serves.
+    Kind("shiny", ("{app}", "{port}"), "shiny_app.py", "/"),
+    Kind("nicegui", ("{app}", "{port}"), "nicegui_app.py", "/health"),
+    Kind("panel", ("{app}", "{port}"), "panel_app.py", "/liveness"),
+    Kind("ariadne", ("{app}", "{port}"), "ariadne_app.py", "/health"),
 )}
 
 #: The network is closed: no telemetry, no update checks, no model hub.
@@ -66,7 +72,7 @@ QUIET_ENV = {
 }
 
 
-#: How Streamlit, Flask, uvicorn and Gradio say that the port they were given was taken
+#: How Streamlit, Flask, uvicorn, Tornado and Gradio say that the port they were given was taken
 #: meanwhile (between :func:`free_port` and the app's bind, by any process's connection).
 _PORT_TAKEN = re.compile(r"already in use|Errno 98|empty port|Port \d+ is not available",
                          re.IGNORECASE)
@@ -149,7 +155,10 @@ def start(kind: Kind, mode: str, python: Path, logs: Path) -> RealApp:
     port = free_port()
     args = [a.format(app=APPS / kind.script, port=port) for a in kind.args]
     log = logs / f"{kind.name}-{mode}.log"
-    env = {**os.environ, **QUIET_ENV, "REALAPP_MODE": mode, "HOME": str(logs)}
+    # Production runs under no test runner: NiceGUI takes PYTEST_CURRENT_TEST for its own
+    # screen tests and then ignores the port it is given.
+    inherited = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    env = {**inherited, **QUIET_ENV, "REALAPP_MODE": mode, "HOME": str(logs)}
     with log.open("wb") as out:
         process = subprocess.Popen([str(python), *args], cwd=APPS, env=env, stdout=out,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -207,8 +216,8 @@ def realapps_python() -> Path:
 @pytest.fixture(scope="package")
 def realapps(realapps_python: Path, tmp_path_factory: pytest.TempPathFactory
              ) -> Iterator[Fleet]:
-    """The eight apps, for this package's tests: stopped once they are done, so that the rest
-    of the suite does not run beside them."""
+    """Every app, healthy and broken, for this package's tests: stopped once they are done,
+    so that the rest of the suite does not run beside them."""
     fleet = Fleet(realapps_python, tmp_path_factory.mktemp("realapps"))
     try:
         fleet.start_all()
@@ -225,5 +234,6 @@ def healthy_app(realapps: Fleet, request: pytest.FixtureRequest) -> RealApp:
 
 @pytest.fixture(params=list(KINDS))
 def broken_app(realapps: Fleet, request: pytest.FixtureRequest) -> RealApp:
-    """Each real app, broken: its script, callback, load function or resolver raises."""
+    """Each real app, broken: its script, callback, load function or resolver raises, while
+    its page frame still answers 200."""
     return realapps.app(request.param, "broken")

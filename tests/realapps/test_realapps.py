@@ -1,7 +1,7 @@
-"""docs/apps.md's recipes against real Streamlit, Dash, GraphQL and Gradio apps: green run
-after run with their reads listed, red without their ``reads:`` (naming the read blocked),
-red when the app's own code raises (naming the page check), while the frameworks' health
-endpoints still answer 200."""
+"""docs/apps.md's recipes against the real apps (Streamlit, Dash, GraphQL, Gradio, Shiny,
+NiceGUI, Panel, Ariadne): green run after run with their reads listed, red without their
+``reads:`` (naming the read blocked), red when the app's own code raises (naming the page
+check), while the frameworks' health endpoints (or frames) still answer 200."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ READ = {
     "dash": "POST /_dash-update-component",
     "graphql": "GRAPHQL /graphql",
     "gradio": "POST /gradio_api/queue/join",
+    "shiny": "WEBSOCKET /websocket/",
+    "nicegui": "WEBSOCKET /_nicegui_ws/socket.io/",
+    "panel": "WEBSOCKET /ws",
+    "ariadne": "GRAPHQL /graphql",
 }
 #: How the guard names that read when it was not declared (after the app's URL).
 BLOCKED = {
@@ -30,14 +34,26 @@ BLOCKED = {
     "dash": "POST http://{host}/_dash-update-component?endId=",
     "graphql": "POST http://{host}/graphql",
     "gradio": "POST http://{host}/gradio_api/queue/join",
+    "shiny": "WEBSOCKET ws://{host}/websocket/",
+    "nicegui": "WEBSOCKET ws://{host}/_nicegui_ws/socket.io/",
+    "panel": "WEBSOCKET ws://{host}/ws",
+    "ariadne": "POST http://{host}/graphql",
 }
-#: What the page check says when the app's own code raises: the error box Streamlit and the
-#: page's script draw, or the text that never came and what the page showed instead.
+#: What the page check says when the app's own code raises: the error box Streamlit, Shiny and
+#: the page's script draw, or the text that never came and what the page showed instead (the
+#: frame, still "Loading…"), and the error a GraphQL read answered.
 BROKEN_DETAIL = {
     "streamlit": ("page shows 'Traceback'",),
     "dash": ("text 'Open orders:' not found", "page shows: 'Orders'"),
     "graphql": ("page shows 'Error:'",),
     "gradio": ("text 'Tomorrow:' not found", "page shows: 'Weather forecast Error"),
+    "shiny": ("page shows 'An error has occurred'",),
+    "nicegui": ("text 'Open tickets:' not found",
+                "page shows: 'Support queue Loading tickets…'"),
+    "panel": ("text 'Revenue this week:' not found",
+              "page shows: 'Sales dashboard Loading sales…'"),
+    "ariadne": ("text 'Dune by Frank Herbert' not found", "page shows: 'Library Loading books…'",
+                "catalogue database unreachable"),
 }
 RUNS = 3
 

@@ -1,4 +1,4 @@
-"""The real command line against the real apps: ``prod-smoke --all`` over the four recipes at
+"""The real command line against the real apps: ``prod-smoke --all`` over their recipes at
 once, run after run, and a release recorded shipped and sealed with ``smokeseal seal``, whose
 ledger record lists the reads let through."""
 
@@ -27,7 +27,7 @@ SOURCE = str(Path(smokeseal.__file__).resolve().parent.parent)
 
 
 def fleet_config(realapps: Fleet, where: Path, mode: str = "healthy") -> Path:
-    """The four recipes in one smokeseal.yml, each aimed at its real app."""
+    """Every real app's recipe in one smokeseal.yml, each aimed at its app."""
     apps: dict[str, Any] = {}
     for kind in KINDS:
         name, settings = recipe(kind)
@@ -51,7 +51,7 @@ def smokeseal(*args: str, config: Path, browser: str) -> subprocess.CompletedPro
     return done
 
 
-def test_prod_smoke_all_seals_the_four_real_apps_green_run_after_run(
+def test_prod_smoke_all_seals_every_real_app_green_run_after_run(
         realapps: Fleet, tmp_path: Path, browser_executable: str) -> None:
     config = fleet_config(realapps, tmp_path)
     names = {kind: recipe(kind)[0] for kind in KINDS}

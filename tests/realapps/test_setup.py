@@ -12,7 +12,8 @@ import pytest
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "tests" / "realapps" / "requirements.txt"
-FRAMEWORKS = ("streamlit", "dash", "strawberry-graphql", "gradio")
+FRAMEWORKS = ("streamlit", "dash", "strawberry-graphql", "gradio", "shiny", "nicegui", "panel",
+              "ariadne")
 
 
 def requirements() -> dict[str, str]:
