@@ -77,6 +77,10 @@ PAGES = {
                          "{method: 'POST', body: '40'})).then(() => "
                          "{ rows.textContent = 'Widget' }).catch(e => "
                          "{ rows.textContent = 'Error: ' + e.message })</script>",
+    # An RPC read by POST that no rule knows for a data channel (as Mesop's /__ui__).
+    "/channel/rpc": "<h1>Orders</h1><p id=rows>Loading…</p><script>fetch('/__ui__', "
+                    "{method: 'POST', body: new Uint8Array([8, 1])}).then(r => r.text())"
+                    ".then(t => { rows.textContent = t }).catch(() => {})</script>",
     # Healthy pages that a strict reading takes for broken.
     "/healthy/uppercase": "<h1 style='text-transform: uppercase'>Orders</h1>"
                           "<p>Widget&nbsp;list</p>",
@@ -148,6 +152,8 @@ def frames_app(seen: list[tuple[str, str]]) -> ASGIApp:
         Route("/graphql", graphql, methods=["POST"]),
         Route("/socket.io/", engineio, methods=["GET", "POST"]),
         Route("/collect", lambda r: Response(status_code=204), methods=["POST"]),
+        Route("/__ui__", lambda r: Response("Widget", media_type="text/plain"),
+              methods=["POST"]),
         Route("/static/app.js", lambda r: Response(APP_JS, media_type="text/javascript")),
         Route("/static/chunk-404.js", lambda r: Response("", 404, media_type="text/plain")),
         Route("/static/plain.js", lambda r: nosniff(APP_JS, "text/plain")),

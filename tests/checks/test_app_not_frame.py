@@ -145,6 +145,23 @@ def test_the_declared_channel_passes_and_the_data_is_checked(
     assert arrived == [("WEBSOCKET" if kind == "WEBSOCKET" else "POST", where)]
 
 
+@pytest.mark.sends_writes  # the declared read reaches the stand-in, and only it
+def test_a_page_with_no_content_names_the_refused_post_it_may_read_by(
+        browser_executable: str, frames: Frames) -> None:
+    """An RPC read by POST is no known data channel: a page whose data came through it is
+    not failed for the refusal, but when its content never shows, the refused POST is named
+    with the line that would declare it."""
+    refused, declared = check(browser_executable, frames,
+                              page("/channel/rpc", text="Widget", timeout=3),
+                              page("/channel/rpc", text="Widget", reads=("POST /__ui__",)))
+    assert not refused.ok
+    assert refused.detail.endswith(
+        f"the read-only guard refused POST {frames.url}/__ui__: if the page reads its content "
+        'through it, declare it: reads: ["POST /__ui__"]'), refused.detail
+    assert (declared.ok, declared.detail) == (True, "200")
+    assert [seen for seen in frames.seen if seen[0] == "POST"] == [("POST", "/__ui__")]
+
+
 def test_a_refusal_the_check_allows_is_listed_not_failed(browser_executable: str,
                                                         frames: Frames) -> None:
     [result] = check(browser_executable, frames,

@@ -371,6 +371,9 @@ class Visit:
     #: :func:`smokeseal.checks.reads.needed_read`): the ``reads:`` line that would declare
     #: each, with the first attempt it refused.
     needed: dict[str, str] = field(default_factory=dict)
+    #: The app's own POSTs by a script that the guard refused, by the ``reads:`` line that
+    #: would declare each: named when the page then shows no content.
+    refused_scripted: dict[str, str] = field(default_factory=dict)
     #: Workers' sockets whose outcome (refused, or connected) is not known yet.
     sockets_pending: dict[Any, str] = field(default_factory=dict)
     console_errors: list[str] = field(default_factory=list)
@@ -694,6 +697,11 @@ class Tab:
         visit.aborted.add(request)
         if request.resource_type in _SCRIPTED:
             visit.unexplained_aborts.append((request.resource_type, attempt))
+            if visit.own(request.url) and request.method in ("POST", "QUERY"):
+                # Not known as a data channel, yet a script asked for it: a page that then
+                # shows no content is told it may be one.
+                visit.refused_scripted.setdefault(
+                    f"{request.method} {path_of(request.url)}", attempt)
         await route.abort("blockedbyclient")
 
     async def _read_through(self, route: Route, attempt: str, label: str) -> None:

@@ -210,6 +210,8 @@ class _Look:
     assets_waited: bool = False
     #: Frames too slow to read once: not asked again on every poll.
     slow_frames: set[Any] = field(default_factory=set)
+    #: What the page should show never showed, or went away.
+    content_missing: bool = False
 
 
 @dataclass
@@ -362,6 +364,8 @@ async def _visit(look: _Look) -> None:
     if errors := look.visit.page_errors:
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         look.failures.insert(0, f"uncaught page error: {shorten(errors[0])}{more}")
+    if look.content_missing and not look.visit.needed and (hint := _maybe_needed(look.visit)):
+        look.failures.append(hint)
     if needed := _needed_failure(look.visit):
         # First: it explains what follows (a page stuck on "Connecting…" with no text).
         look.failures.insert(0, needed)
@@ -379,6 +383,19 @@ def _needed_failure(visit: Visit) -> str | None:
     return (f"the read-only guard refused what the page needs for its data: {attempts}{more}; "
             f"if it only reads, declare it: reads: [{declare}]; if its failure is expected, "
             f"allow_failing: [{declare}]")
+
+
+def _maybe_needed(visit: Visit) -> str | None:
+    """For a page whose content never showed: the app's own POSTs by script that the guard
+    refused and that are no known data channel (an RPC the framework reads by), with the
+    line that would declare them if they only read."""
+    if not visit.refused_scripted:
+        return None
+    lines = list(visit.refused_scripted)[:3]
+    refused = ", ".join(shorten(visit.refused_scripted[line], 100) for line in lines)
+    declare = ", ".join(f'"{line}"' for line in lines)
+    return (f"the read-only guard refused {refused}: if the page reads its content through "
+            f"it, declare it: reads: [{declare}]")
 
 
 def _request_failures(visit: Visit) -> list[str]:
@@ -442,7 +459,9 @@ async def _judge(look: _Look, response: Response | None) -> None:
         await _wait_for_content(look, blank_matters)
     await _settle(look)
     if content and not look.failures and not _interrupted(look):
-        look.failures += await _watch_after_content(look, blank_matters)
+        lost = await _watch_after_content(look, blank_matters)
+        look.failures += lost
+        look.content_missing |= bool(lost)
     if content and not look.failures and _has_unwanted(look.expect):
         # An error shell drawn as the page settled.
         look.failures += _unwanted(look, await _rendered_text(look))
@@ -509,6 +528,7 @@ async def _wait_for_content(look: _Look, blank_matters: bool) -> None:
     for outcome in outcomes:
         if isinstance(outcome, list):
             look.failures += outcome
+            look.content_missing |= bool(outcome)
     if errors := [o for o in outcomes if isinstance(o, BaseException)]:
         raise errors[0]
 
