@@ -209,3 +209,17 @@ def test_a_line_the_page_showed_without_its_data_then_swapped_away_is_still_fram
                   Block("Tomorrow: sunny, 21 °C", "Tomorrow: sunny, 21 °C", 0),
                   Block("Use via API", "Use via API", 0))
     assert choose(final, frame, SERVED) == final.blocks[0]
+
+
+@pytest.mark.unit
+def test_a_recognised_read_the_page_did_not_use_is_left_as_a_comment() -> None:
+    from smokeseal.config import parse_config
+    from smokeseal.init import Content, Survey, config_text
+
+    found = Survey("https://a.example.com", reads=["WEBSOCKET /ws"],
+                   unused_reads=["POST /_dash-update-component"],
+                   content=Content("text", "Orders", "drawn", verified=True))
+    text = config_text(found.url, "a", found)
+    assert parse_config(text, environ={}).apps["a"].reads == ["WEBSOCKET /ws"]
+    assert "#   not declared: POST /_dash-update-component: recognised, but / did not use it" \
+        in text
