@@ -553,13 +553,18 @@ def init_command(
         "--app", help="The app's name in the config [default: from the URL's host].",
         show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    no_browser: Annotated[bool, typer.Option(
+        "--no-browser", help="Look over HTTP only (and say so): the home check then cannot "
+        "tell whether the page's data loads.")] = False,
 ) -> None:
     """Write a commented smokeseal.yml that fits the app at URL.
 
     Looks at the app read-only (one GET per path, bounded): its health path, whether every
     path answers 200, what / shows, a sign-in on another host, and Streamlit, Dash, Gradio
-    or GraphQL (their reads:). Says what it found and what the suite would find. Exit 0
-    written, 2 bad URL or the file already exists.
+    or GraphQL (their reads:). Then opens / in the guarded browser: the reads its data
+    needs, and a text it draws once that data loaded, for the home check. Says what it
+    found and what the suite would find. Exit 0 written, 2 bad URL or the file already
+    exists.
     """
     from smokeseal.config import find_config_path, normalise_url, parse_config
     from smokeseal.init import app_name_for, config_text, survey
@@ -579,7 +584,7 @@ def init_command(
     if url is not None:
         with stderr.status(f"looking at {url}…") if stderr.is_terminal \
                 else contextlib.nullcontext():
-            found = survey(url)
+            found = survey(url, browser=not no_browser)
     text = config_text(url, name, found)
     try:
         parse_config(text, source=str(path), environ={})

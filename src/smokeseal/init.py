@@ -5,8 +5,12 @@ redirect is followed only on the app's host, a body is read up to a limit, the w
 has a deadline): which health path answers, whether every path answers 200 (a catch-all,
 where 404 checks cannot hold), what ``/`` shows, whether ``/`` sends visitors to another
 host to sign in, and whether the app is a Streamlit, Dash, Gradio or GraphQL app, whose
-reads go through POST or a WebSocket. :func:`config_text` writes what it found; without a
-survey (no URL, or a host that is down) it writes the generic health suite.
+reads go through POST or a WebSocket. With ``browser``, it then opens the home page in the
+guarded browser (:mod:`smokeseal.init_browser`): the reads the page needed, tried on load,
+are the app's ``reads:``, and the home check expects a text the page drew once its data had
+loaded, so that the check is red when the data does not load. :func:`config_text` writes
+what it found; without a survey (no URL, or a host that is down) it writes the generic health
+suite.
 """
 
 from __future__ import annotations
@@ -16,11 +20,15 @@ import html
 import json
 import re
 import secrets
+import textwrap
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from smokeseal.init_browser import Drawn
 
 __all__ = ["DOTFILE_STATUSES", "GRAPHQL_PATHS", "HEALTH_PATHS", "INTERNAL_ROUTES",
            "PROBE_TIMEOUT", "STREAMLIT_SELECTOR", "Content", "Note", "Probe", "Survey",
@@ -155,13 +163,19 @@ _READS_WHY = {
 
 
 def _reads_text(found: Survey | None) -> str:
-    if found is None or not found.reads:
+    if found is None or not (found.reads or found.unused_reads):
         return ""
-    why = "".join(f"    #   {read}: {_READS_WHY[name]}.\n"
-                  for name, read in zip(found.frameworks, found.reads, strict=True))
+    unused = "".join(
+        f"    #   not declared: {read}: {found.read_why.get(read, 'recognised')}, but / did not "
+        "use it on load.\n" for read in found.unused_reads)
+    if not found.reads:
+        return ("    # Reads the page makes without GET: none used on load when init looked.\n"
+                f"{unused}    # reads: [{', '.join(json.dumps(r) for r in found.unused_reads)}]\n")
+    why = "".join(f"    #   {read}: {found.read_why.get(read, 'needed by /')}.\n"
+                  for read in found.reads)
     return ("    # Reads the page makes without GET, found by init: the browser's read-only guard\n"
             "    # lets exactly these through (and lists each on the check).\n"
-            f"{why}    reads: [{', '.join(json.dumps(r) for r in found.reads)}]\n")
+            f"{why}{unused}    reads: [{', '.join(json.dumps(r) for r in found.reads)}]\n")
 
 
 def _gate_text(found: Survey | None) -> str:
@@ -194,15 +208,30 @@ def _home_text(found: Survey | None) -> str:
                 "      # (sent only to this app's origin); until then this check is red: the\n"
                 "      # seal cannot see the app. To check only that sign-in is enforced:\n"
                 f"      #   expect: {{redirect_to: {host}}}\n" + check.format(""))
+    unverified = "" if found.unverified is None else _wrapped(
+        f"TODO: could not verify that the page's data loads: {_comment(found.unverified)}. "
+        "This check cannot tell a broken data channel from a healthy one: expect a text "
+        "the page draws from its data.")
     if found.content is None:
         return ("      # TODO: expect a text the home page shows (text: \"...\"), so an empty\n"
-                "      # page, a skeleton or a directory listing is red.\n" + check.format(""))
+                "      # page, a skeleton or a directory listing is red.\n" + unverified
+                + check.format(""))
     content = found.content
-    return (f"      # {content.key}: what / showed when init looked ({_comment(content.why)}):\n"
-            "      # a skeleton, an empty page or a directory listing does not.\n"
-            + check.format(f", {content.key}: {_quoted(content.value)}" + (
-                f", not_text: [{', '.join(map(_quoted, content.not_text))}]"
-                if content.not_text else "")))
+    about = (_wrapped(f"{content.key}: {_comment(content.why)}: a page whose data does not "
+                      "load does not show it.") if content.verified else
+             f"      # {content.key}: what / showed when init looked ({_comment(content.why)}):\n"
+             "      # a skeleton, an empty page or a directory listing does not.\n")
+    keys = f", {content.key}: {_quoted(content.value)}"
+    if content.selector is not None:
+        keys += f", selector: {_quoted(content.selector)}"
+    if content.not_text:
+        keys += f", not_text: [{', '.join(map(_quoted, content.not_text))}]"
+    return about + unverified + check.format(keys)
+
+
+def _wrapped(text: str) -> str:
+    """A comment in the suite's list, wrapped (``text`` is sanitized: one line, printable)."""
+    return "".join(f"      # {line}\n" for line in textwrap.wrap(text, 86))
 
 
 def _up_text(found: Survey | None) -> str:
@@ -263,6 +292,10 @@ class Content:
     why: str
     #: What the framework's own error box says: the check fails as soon as it is drawn.
     not_text: tuple[str, ...] = ()
+    #: A selector expected beside a text (Streamlit's: its script has finished).
+    selector: str | None = None
+    #: Drawn once the page's data had loaded (seen in the browser): absent when it does not.
+    verified: bool = False
 
 
 @dataclass
@@ -279,7 +312,14 @@ class Survey:
     sign_in: str | None = None
     frameworks: list[str] = field(default_factory=list)
     reads: list[str] = field(default_factory=list)
+    #: Why each read is declared, for its comment.
+    read_why: dict[str, str] = field(default_factory=dict)
+    #: Reads recognised over HTTP that the page, seen in the browser, did not use on load.
+    unused_reads: list[str] = field(default_factory=list)
     content: Content | None = None
+    #: Why the home check could not be made to depend on the page's data (None when it was,
+    #: or when the page loads none by script).
+    unverified: str | None = None
     notes: list[Note] = field(default_factory=list)
     probes: list[Probe] = field(default_factory=list)
     random_path: str = ""
@@ -355,10 +395,91 @@ async def _look(url: str) -> tuple[dict[str, _Answer], str]:
     return dict(zip(paths, answers, strict=True)), random_path
 
 
-def survey(url: str) -> Survey:
-    """Look at the app at ``url`` (GET only) and decide what its config holds."""
+def survey(url: str, *, browser: bool = False, executable: str | None = None) -> Survey:
+    """Look at the app at ``url`` (GET only) and decide what its config holds; with
+    ``browser``, open its home page in the guarded browser (``executable``, else the one
+    :func:`smokeseal.checks.browser.find_browser` finds) to see what it reads and draws."""
     answers, random_path = asyncio.run(_look(url))
-    return _decide(url, answers, random_path)
+    found = _decide(url, answers, random_path)
+    home = answers["/"]
+    if found.down is None and found.sign_in is None and home.is_2xx \
+            and "html" in home.content_type:
+        if browser:
+            from smokeseal.init_browser import look
+
+            _apply(found, look(url, home.text(), executable))
+        else:
+            found.unverified = "--no-browser: init looked over HTTP only"
+            found.notes.append(Note(False, "--no-browser: looked over HTTP only; the home "
+                                           "check reads the served HTML, so it cannot tell "
+                                           "whether the page's data loads"))
+    _home_note(found)
+    return found
+
+
+def _home_note(found: Survey) -> None:
+    if found.content is not None:
+        found.notes.append(Note(True, f"home: {found.content.key} "
+                                      f"{_quoted(found.content.value)} ({found.content.why})"))
+    elif found.sign_in is None and found.down is None:
+        found.notes.append(Note(False, "home: no text to expect was found on /; add one "
+                                       "(expect text:) so an empty page is red"))
+
+
+def _apply(found: Survey, drawn: Drawn) -> None:
+    """What the browser saw wins: the reads the page needed, and a text it drew with its
+    data. What it could not see is said, and the survey's own choice is kept for it."""
+    if drawn.unavailable is not None:
+        found.unverified = f"no browser looked ({drawn.unavailable})"
+        found.notes.append(Note(False, f"no browser ({drawn.unavailable}): looked over HTTP "
+                                       "only; the home check reads the served HTML, so it "
+                                       "cannot tell whether the page's data loads"))
+        return
+    needed = drawn.needed
+    for line, attempt in needed.items():
+        found.read_why[line] = found.read_why.get(line) or _needed_why(line, attempt)
+        found.notes.append(Note(True, f"/ needed {line} on load (the guard refused it until "
+                                      "declared): written to reads:"))
+    chosen = drawn.chosen
+    if chosen is None:
+        found.reads += [line for line in needed if line not in found.reads]
+        found.unverified = drawn.unverified(drawn_by_script=bool(found.frameworks))
+        if found.unverified is not None:
+            found.notes.append(Note(False, "could not verify that the page's data loads: "
+                                           f"{_comment(found.unverified)}; the home check "
+                                           "cannot tell a broken data channel from a healthy "
+                                           "one"))
+        else:
+            found.notes.append(Note(None, "/ loads no data by script: its text comes with its "
+                                          "HTML, which the home check reads"))
+        return
+    last = drawn.last
+    if last is not None and (problems := [f"read {failure}" for failure in last.read_failures]
+                             + [f"uncaught page error: {e}" for e in last.page_errors]):
+        found.notes.append(Note(False, f"/ failed in the browser when init looked: "
+                                       f"{_comment(problems[0])}"))
+    found.unused_reads = [read for read in found.reads if read not in needed]
+    found.reads = list(needed)
+    old = found.content
+    frame = ", and not drawn while its reads were refused" if needed else ""
+    found.content = Content(
+        "text", chosen.text,
+        f"what / drew once its data had loaded, seen in a browser: not in its served "
+        f"HTML{frame}",
+        not_text=old.not_text if old is not None else (),
+        selector=old.value if old is not None and old.key == "selector" else None,
+        verified=True)
+
+
+def _needed_why(line: str, attempt: str) -> str:
+    kind = line.split()[0]
+    if kind == "WEBSOCKET":
+        return "/ reads its data through this WebSocket"
+    if kind == "GRAPHQL":
+        return "/ POSTs its GraphQL queries here (only queries pass, never a mutation)"
+    if "EIO=" in attempt:
+        return "/ reads its data through Engine.IO long-polling (socket.io), by POST"
+    return "/ POSTs here for its data on load"
 
 
 # --- what it means -----------------------------------------------------------------------
@@ -390,12 +511,6 @@ def _decide(url: str, answers: dict[str, _Answer], random_path: str) -> Survey:
     _recognise(found, answers)
     if found.sign_in is None:
         found.content = _content(found, answers)
-    if found.content is not None:
-        found.notes.append(Note(True, f"home: {found.content.key} "
-                                      f"{_quoted(found.content.value)} ({found.content.why})"))
-    elif found.sign_in is None:
-        found.notes.append(Note(False, "home: no text to expect was found on /; add one "
-                                       "(expect text:) so an empty page is red"))
     found.probes = _probes(found, answers)
     return found
 
@@ -440,6 +555,7 @@ def _recognise(found: Survey, answers: dict[str, _Answer]) -> None:
 def _reads(found: Survey, framework: str, read: str, why: str) -> None:
     found.frameworks.append(framework)
     found.reads.append(read)
+    found.read_why[read] = _READS_WHY[framework]
     found.notes.append(Note(True, f"recognised {framework}: reads {read} ({why})"))
 
 
