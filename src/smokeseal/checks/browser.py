@@ -53,7 +53,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -96,8 +96,8 @@ from smokeseal.errors import BrowserError
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["BROWSER_GONE", "DEFAULT_TIMEOUT", "LAUNCH_ARGS", "Asset", "BrowserSession", "Tab",
-           "Visit", "describe_error", "find_browser"]
+__all__ = ["BROWSER_GONE", "DEFAULT_TIMEOUT", "LAUNCH_ARGS", "SEND_PATH_FEATURES", "Asset",
+           "BrowserSession", "Tab", "Visit", "describe_error", "find_browser", "launch_args"]
 
 DEFAULT_TIMEOUT = 15.0
 #: How long past the check's timeout a step may run before it is given up as hung: Playwright
@@ -114,6 +114,31 @@ FRAME_TIMEOUT = 1.0
 POLL = 0.1
 #: The resources that make up an app's bundle: one of its own that fails breaks the page.
 ASSET_TYPES = frozenset({"script", "stylesheet"})
+#: Playwright's own ``--disable-features`` (its ``chromiumSwitches``, 1.65): Chromium honours
+#: only the last such switch, and Playwright's comes first, so smokeseal's repeats them.
+PLAYWRIGHT_DISABLED_FEATURES = (
+    "AvoidUnnecessaryBeforeUnloadCheckSync", "DestroyProfileOnBrowserClose", "HttpsUpgrades",
+    "HttpsFirstBalancedModeAutoEnable", "LensOverlay", "MediaRouter", "PaintHolding",
+    "ThirdPartyStoragePartitioning", "AvoidCorsURLLoaderRestartOnRedirect",
+    "TcpPortRandomizationWin", "OptimizationHints", "NetworkTimeServiceQuerying", "AimEnabled",
+    "PreconnectToSearch", "msForceBrowserSignIn", "msEdgeUpdateLaunchServicesPreferredVersion",
+)
+#: Chromium features that send to production past every route (Playwright's routes see
+#: none of their requests), so the guard could neither refuse nor list them. Each is shown
+#: firing without the flag and silent with it by tests/checks/test_send_paths.py.
+SEND_PATH_FEATURES = (
+    # The Reporting API: CSP ``report-to``, deprecation, intervention, Permissions-Policy,
+    # COOP/COEP and crash reports, POSTed by the network service up to a minute later.
+    "Reporting",
+    # Network Error Logging (the ``NEL`` header): reports POSTed the same way.
+    "NetworkErrorLogging",
+    # ``fetchLater()``: the browser sends it, also after the page is gone.
+    "FetchLaterAPI",
+    # Speculation-rules prerender and the prefetch it starts with (another page, no route).
+    "Prerender2",
+    "Prerender2FallbackPrefetchSpecRules",
+)
+_DISABLE_FEATURES = "--disable-features="
 #: Without the first ones Chromium keeps phoning home and stalls on a closed network.
 #: ``--disable-shared-workers``: a SharedWorker's requests pass no route (Playwright's guard
 #: never sees them), so a page could write through one; the browser gets none to start.
@@ -132,6 +157,8 @@ LAUNCH_ARGS = (
     # Chromium ignores it and blocks them by its popup blocker instead, which Playwright
     # turns off by default (see :data:`IGNORED_DEFAULT_ARGS`).
     "--block-new-web-contents",
+    # One switch for every feature turned off: Chromium honours only the last one given.
+    _DISABLE_FEATURES + ",".join((*PLAYWRIGHT_DISABLED_FEATURES, *SEND_PATH_FEATURES)),
 )
 #: Playwright's default flags taken back: with its popup blocker on, the full Chromium refuses
 #: a popup no click opened (smokeseal never clicks).
@@ -252,6 +279,19 @@ _PLAYWRIGHT_GLOBS = (
     "chromium-*/chrome-linux*/chrome",
     "chromium-*/chrome-mac*/Chromium.app/Contents/MacOS/Chromium",
 )
+
+
+def launch_args(extra: Sequence[str] = ()) -> list[str]:
+    """:data:`LAUNCH_ARGS`, then ``extra``, with every feature they disable in one
+    ``--disable-features`` switch at the end (Chromium would drop all but the last)."""
+    features: list[str] = []
+    args: list[str] = []
+    for arg in (*LAUNCH_ARGS, *extra):
+        if arg.startswith(_DISABLE_FEATURES):
+            features += arg.removeprefix(_DISABLE_FEATURES).split(",")
+        else:
+            args.append(arg)
+    return [*args, _DISABLE_FEATURES + ",".join(dict.fromkeys(filter(None, features)))]
 
 
 def find_browser(environ: Mapping[str, str] | None = None) -> str:
@@ -1170,7 +1210,7 @@ class BrowserSession:
         assert self._playwright is not None
         try:
             return await self._playwright.chromium.launch(
-                executable_path=executable, args=[*LAUNCH_ARGS, *self.args], headless=True,
+                executable_path=executable, args=launch_args(self.args), headless=True,
                 ignore_default_args=list(IGNORED_DEFAULT_ARGS), timeout=30_000
             )
         except PlaywrightError as exc:
