@@ -82,6 +82,8 @@ PAGES = {
                     "{method: 'POST', body: new Uint8Array([8, 1])}).then(r => r.text())"
                     ".then(t => { rows.textContent = t }).catch(() => {})</script>",
     # Healthy pages that a strict reading takes for broken.
+    "/healthy/fetch-later": "<h1>Orders</h1><p>Widget</p><script>"
+                            "fetchLater('/collect', {method: 'POST', body: 'x'})</script>",
     "/healthy/uppercase": "<h1 style='text-transform: uppercase'>Orders</h1>"
                           "<p>Widget&nbsp;list</p>",
     "/healthy/closed-shadow": "<order-list></order-list><script>customElements.define("

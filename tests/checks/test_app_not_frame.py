@@ -222,6 +222,14 @@ def test_a_librarys_error_over_a_refused_write_is_a_note_naming_it(browser_execu
         f"refused POST {frames.url}/collect)"]
 
 
+def test_a_page_calling_an_api_smokeseal_switched_off_gets_a_note(browser_executable: str,
+                                                                  frames: Frames) -> None:
+    [result] = check(browser_executable, frames, page("/healthy/fetch-later"))
+    assert (result.ok, result.detail) == (True, "200")
+    assert result.notes == ["page called fetchLater, which smokeseal switches off: it sends "
+                            "where the read-only guard cannot see"]
+
+
 # --- never ending ---------------------------------------------------------------------------
 
 def test_a_page_that_never_goes_quiet_is_judged_within_its_timeout(browser_executable: str,

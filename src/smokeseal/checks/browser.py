@@ -256,6 +256,11 @@ _SHARED_WORKER_ERROR = re.compile(
     r"constructor)$")
 SHARED_WORKER_NOTE = ("page tried to start a SharedWorker: smokeseal disables them, as the "
                       "read-only guard cannot see their requests")
+#: The other APIs smokeseal takes away (see :data:`LAUNCH_ARGS`), called by a page that did
+#: not look for them first: its doing, not the app's.
+_SWITCHED_OFF_ERROR = re.compile(
+    r"(?:ReferenceError: |TypeError: .*\b)(fetchLater|WebSocketStream) is not "
+    r"(?:defined|a function|a constructor)$")
 #: How a request that failed on the network surfaces as an uncaught error: fetch (Chromium,
 #: Firefox, Safari), a synchronous XHR, and the libraries that wrap them (axios's "Network
 #: Error", whatwg-fetch's "Network request failed", superagent's "Request has been
@@ -496,6 +501,9 @@ class Visit:
         """The note for a page error that smokeseal's guard caused, else None."""
         if _SHARED_WORKER_ERROR.match(error):
             return SHARED_WORKER_NOTE
+        if found := _SWITCHED_OFF_ERROR.match(error):
+            return (f"page called {found.group(1)}, which smokeseal switches off: it sends "
+                    "where the read-only guard cannot see")
         if self.unexplained_aborts and not self.other_failures \
                 and _NETWORK_FAILURE.search(error):
             write = self._explained_by(error)
