@@ -48,7 +48,7 @@ from smokeseal.checks.browser import (
     find_browser,
 )
 from smokeseal.checks.http import browser_proxy
-from smokeseal.checks.page import _VISIBLE_TEXT
+from smokeseal.checks.page import VISIBLE_TEXT
 from smokeseal.checks.reads import ReadPolicy, parse_read
 from smokeseal.errors import BrowserError
 
@@ -373,7 +373,7 @@ async def _settle(page: Page, visit: Visit, traffic: _Traffic, sight: Sight) -> 
     text = None
     seen: dict[str, None] = {}
     while True:
-        shown = await _evaluate(page, _VISIBLE_TEXT)
+        shown = await _evaluate(page, VISIBLE_TEXT)
         now_text = _squash(str(shown or ""), lines=True)
         seen.update(dict.fromkeys(now_text.split("\n")))
         now = time.monotonic()

@@ -81,7 +81,8 @@ from smokeseal.secrets import scrub
 if TYPE_CHECKING:
     from smokeseal.config import Check, Expect
 
-__all__ = ["ERROR_SHELL_MAX_CHARS", "evidence_name", "run_page_check", "tls_failure"]
+__all__ = ["ERROR_SHELL_MAX_CHARS", "SETTLE_MS", "VISIBLE_TEXT", "evidence_name", "fold", "run_page_check",
+           "tls_failure"]
 
 T = TypeVar("T")
 
@@ -90,7 +91,7 @@ _SETTLE = "() => new Promise(r => requestAnimationFrame(() => setTimeout(r)))"
 #: What a visitor can read in a frame: nothing in one drawn without a size (hidden, 0x0).
 #: ``innerText`` leaves out what web components draw in their (open) shadow roots and what
 #: form controls show (a button's value, a field's placeholder): those are read too.
-_VISIBLE_TEXT = """() => {
+VISIBLE_TEXT = """() => {
   if (!(innerWidth > 0 && innerHeight > 0 && document.body)) return '';
   const parts = [document.body.innerText];
   // Drawn: has a box, or is display: contents (no box of its own) inside one that is drawn.
@@ -663,7 +664,7 @@ class _Text:
 
 
 async def _rendered_text(look: _Look) -> _Text:
-    """What a visitor can read (see :data:`_VISIBLE_TEXT`) in the page and in every frame drawn
+    """What a visitor can read (see :data:`VISIBLE_TEXT`) in the page and in every frame drawn
     with a size. Frames are read at once: many slow ones cost one wait."""
     page = look.page
     children = [frame for frame in page.frames
@@ -685,7 +686,7 @@ async def _child_frame_text(look: _Look, frame: Any) -> str:
 
 async def _frame_text(frame: Any) -> str:
     try:
-        return str(await frame.evaluate(_VISIBLE_TEXT))
+        return str(await frame.evaluate(VISIBLE_TEXT))
     except PlaywrightError as exc:
         if describe_error(exc) == BROWSER_GONE:
             raise
