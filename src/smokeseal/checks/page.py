@@ -81,8 +81,8 @@ from smokeseal.secrets import scrub
 if TYPE_CHECKING:
     from smokeseal.config import Check, Expect
 
-__all__ = ["ERROR_SHELL_MAX_CHARS", "SETTLE_MS", "VISIBLE_TEXT", "evidence_name", "fold", "run_page_check",
-           "tls_failure"]
+__all__ = ["ERROR_SHELL_MAX_CHARS", "SETTLE_MS", "VISIBLE_TEXT", "evidence_name", "fold",
+           "run_page_check", "tls_failure"]
 
 T = TypeVar("T")
 
