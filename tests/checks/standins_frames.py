@@ -82,6 +82,10 @@ PAGES = {
                     "{method: 'POST', body: new Uint8Array([8, 1])}).then(r => r.text())"
                     ".then(t => { rows.textContent = t }).catch(() => {})</script>",
     # Healthy pages that a strict reading takes for broken.
+    "/healthy/refetch": "<main id=m><h1>Orders</h1><p>Widget</p></main><script>"
+                        "const drawn = m.innerHTML;"
+                        "setTimeout(() => { m.innerHTML = '<p>Refreshing…</p>' }, 300);"
+                        "setTimeout(() => { m.innerHTML = drawn }, 500)</script>",
     "/healthy/fetch-later": "<h1>Orders</h1><p>Widget</p><script>"
                             "fetchLater('/collect', {method: 'POST', body: 'x'})</script>",
     "/healthy/uppercase": "<h1 style='text-transform: uppercase'>Orders</h1>"

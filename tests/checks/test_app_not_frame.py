@@ -208,6 +208,13 @@ def test_text_is_read_as_a_person_reads_it(browser_executable: str, frames: Fram
     assert (result.ok, result.detail) == (True, "200")
 
 
+def test_content_redrawn_for_a_moment_is_not_lost(browser_executable: str,
+                                                  frames: Frames) -> None:
+    """A refetch's spinner stands in for the content for 200 ms: no loss."""
+    [result] = check(browser_executable, frames, page("/healthy/refetch", text="Widget"))
+    assert (result.ok, result.detail) == (True, "200")
+
+
 def test_not_text_is_folded_too(browser_executable: str, frames: Frames) -> None:
     [result] = check(browser_executable, frames, page("/healthy/uppercase", not_text="orders"))
     assert (result.ok, result.detail) == (False, "page shows 'orders'")

@@ -159,6 +159,8 @@ SETTLE_MS = 1500
 #: no open socket), no timer of it is due within the watch, and its content has not changed
 #: for this long: what would still break it has nothing left to run on.
 QUIET_MS = 100
+#: Content gone this long within the watch is lost, not redrawn.
+LOST_MS = 400
 #: Characters that a reader does not see: folded away with case and whitespace.
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
 
@@ -600,6 +602,9 @@ async def _watch_after_content(look: _Look, blank_matters: bool) -> list[str]:
     start = time.monotonic()
     end = start + min(ms / 1000, look.budget.left())
     wanted = fold(expect.text) if expect.text is not None else None
+    #: Since when the content has been missing: a redraw that takes it away for a moment
+    #: (a refetch's spinner) is no loss, one that lasts, or that the page rests on, is.
+    gone_since: float | None = None
     while True:
         if _interrupted(look):
             return []  # named by the verdict on its own
@@ -614,15 +619,16 @@ async def _watch_after_content(look: _Look, blank_matters: bool) -> list[str]:
             lost.append(f"selector {expect.selector!r}")
         if blank_matters and not text.everything and expect.selector is None:
             lost.append("all its text")
-        if lost:
+        now = time.monotonic()
+        gone_since = (gone_since or now) if lost else None
+        over = now >= end
+        if gone_since is not None and (over or now - gone_since >= LOST_MS / 1000
+                     or await _quiet(look, (end - now) * 1000)):
             shows = f"; page shows: {shorten(text.everything, 80)!r}" if text.everything \
                 else "; page shows no text"
             return [f"page showed its content, then lost {' and '.join(lost)} within "
                     f"{ms:g} ms{shows}"]
-        now = time.monotonic()
-        if now >= end:
-            return []
-        if await _quiet(look, (end - now) * 1000):
+        if over or (not lost and await _quiet(look, (end - now) * 1000)):
             return []
         await asyncio.sleep(min(POLL, max(end - now, 0)))
 
