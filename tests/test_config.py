@@ -493,3 +493,29 @@ def test_passwords_urlsplit_cannot_read_and_proxy_passwords_are_secrets() -> Non
     secrets = secrets_of(config, environ=environ)
     text = "a#b/c?d pr0xy-pass f1ag%2Fpass f1ag/pass proxy.corp:3128 seal@db.internal"
     assert scrub(text, secrets) == "*** *** *** *** proxy.corp:3128 seal@db.internal"
+
+
+@pytest.mark.parametrize(("line", "complaint"), [
+    ("    signin_path: [admin/login]\n",
+     "smokeseal.yml:4: apps.a.signin_path[0]: 'admin/login' must be a path starting with '/'"),
+    ("    signin_path: /login\n", "smokeseal.yml:4: apps.a.signin_path: "),
+    ("    cert_warn_days: -1\n", "smokeseal.yml:4: apps.a.cert_warn_days: "),
+    ("    cert_warn_days: '14'\n", "smokeseal.yml:4: apps.a.cert_warn_days: "),
+])
+def test_the_sign_in_and_certificate_keys_are_validated_by_name(line: str,
+                                                                  complaint: str) -> None:
+    message = error_for(f"apps:\n  a:\n    url: https://a.example.com\n{line}")
+    assert message.startswith(complaint)
+    assert "\n" not in message
+
+
+def test_cert_warn_days_is_the_configs_unless_the_app_says_otherwise() -> None:
+    config = parse_config("cert_warn_days: 30\napps:\n  a:\n    url: https://a.example.com\n"
+                          "  b:\n    url: https://b.example.com\n    cert_warn_days: 0\n"
+                          "    signin_path: [/auth/start]\n", environ={})
+    assert (config.cert_warn_days_for("a"), config.cert_warn_days_for("b")) == (30, 0)
+    assert config.app("a").signin_path is None and config.app("b").signin_path == ["/auth/start"]
+    default = parse_config("apps:\n  a:\n    url: https://a.example.com\n", environ={})
+    assert default.cert_warn_days_for("a") == 14
+    assert "smokeseal.yml:1: cert_warn_days: " in error_for(
+        "cert_warn_days: 9999\napps:\n  a:\n    url: https://a.example.com\n")

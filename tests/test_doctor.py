@@ -84,8 +84,8 @@ def test_a_canonical_url_that_redirects_elsewhere_is_named(
     path = write_config(config(redirector))
     found = problems(run(path, tmp_path))
     assert found[0].message.startswith(f"{redirector} redirects to {demo.url}/")
-    assert found[0].fix == (f"set apps.demo.url: {demo.url} and list {redirector} under "
-                            "aliases")
+    assert found[0].fix == (f"if {demo.url} serves the app, in apps.demo, set url: {demo.url} "
+                            f"and aliases: [{redirector}]")
 
 
 def test_a_gate_that_does_not_answer_200_is_a_problem(edge: Edge, closed_port: int,

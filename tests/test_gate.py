@@ -177,10 +177,11 @@ def test_an_up_that_redirects_off_the_app_is_not_up_and_the_other_host_gets_noth
         wait_for_gate(live.url, away, say=said.append)
     assert str(raised.value).startswith(f"gate: {live.url}/up/away did not answer 200 within "
                                         "0.6 s (")
-    assert str(raised.value).endswith(
-        f" attempts, last: redirected off the app to {live.elsewhere.url}/login)")
-    assert said[1] == (f"gate: attempt 1: redirected off the app to {live.elsewhere.url}/login; "
-                       "retrying every 0.05 s")
+    left = (f"redirected off the app to {live.elsewhere.url}/login; a sign-in page: the check "
+            "needs a valid session (cookies: or headers:), or, if it is meant to end there: "
+            f"expect: {{redirect_to: {live.elsewhere.url}}}")
+    assert str(raised.value).endswith(f" attempts, last: {left})")
+    assert said[1] == f"gate: attempt 1: {left}; retrying every 0.05 s"
     assert live.elsewhere.log.seen == []
     # An alias is the app: there, the redirect is followed.
     seen = wait_for_gate(live.url, away, app_urls=[live.elsewhere.url])

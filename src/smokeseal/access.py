@@ -1,4 +1,5 @@
-"""What a check sends to get past a sign-in or a WAF, and only to the app's own origins.
+"""What a check sends to get past a sign-in or a WAF, and only to the app's own origins
+(and where the app's sign-in is, to tell a session that expired).
 
 An app's ``headers``, ``cookies`` and ``basic_auth`` (and a check's own ``headers`` and
 ``cookies``, merged over them) are credentials: they go with a request only when its
@@ -44,18 +45,29 @@ class Access:
     origins: frozenset[Origin] = frozenset()
     headers: tuple[tuple[str, str], ...] = ()
     cookies: tuple[tuple[str, str], ...] = ()
+    #: Where the app sends a visitor without a session (its ``signin_path:``; None: the
+    #: usual paths, see :mod:`smokeseal.checks.signin`).
+    signin_paths: tuple[str, ...] | None = None
+    #: The config keys that hold a session, ``headers`` and ``cookies``, as far as they are
+    #: set (basic auth is the proxy's, not a session of the app's): a sign-in page reached
+    #: by a check that sends them means the session they hold has expired.
+    sessions: tuple[str, ...] = ()
 
     @classmethod
     def build(cls, app_urls: Iterable[str], *, headers: Mapping[str, str] | None = None,
               cookies: Mapping[str, str] | None = None,
-              basic_auth: tuple[str, str] | None = None) -> Access:
+              basic_auth: tuple[str, str] | None = None,
+              signin_paths: Iterable[str] | None = None) -> Access:
         sent = dict(headers or {})
         if basic_auth is not None:
             token = base64.b64encode(f"{basic_auth[0]}:{basic_auth[1]}".encode()).decode()
             sent = {k: v for k, v in sent.items() if k.lower() != "authorization"}
             sent["Authorization"] = f"Basic {token}"
         origins = frozenset(o for u in app_urls if (o := origin_of(u)) is not None)
-        return cls(origins, tuple(sent.items()), tuple((cookies or {}).items()))
+        sessions = tuple(key for key, given in (("cookies", cookies), ("headers", headers))
+                         if given)
+        return cls(origins, tuple(sent.items()), tuple((cookies or {}).items()),
+                   None if signin_paths is None else tuple(signin_paths), sessions)
 
     def merged(self, headers: Mapping[str, str], cookies: Mapping[str, str]) -> Access:
         """This access with a check's own ``headers`` and ``cookies`` over it."""
@@ -63,8 +75,11 @@ class Access:
             return self
         mine = {k.lower() for k in headers}
         kept = tuple((k, v) for k, v in self.headers if k.lower() not in mine)
+        sessions = tuple(key for key, given in (("cookies", cookies), ("headers", headers))
+                         if given or key in self.sessions)
         return Access(self.origins, kept + tuple(headers.items()),
-                      tuple({**dict(self.cookies), **cookies}.items()))
+                      tuple({**dict(self.cookies), **cookies}.items()), self.signin_paths,
+                      sessions)
 
     def __bool__(self) -> bool:
         return bool(self.headers or self.cookies)
@@ -95,7 +110,7 @@ def access_for(app: App, base_url: str) -> Access:
     auth = app.basic_auth
     return Access.build((base_url, *app.aliases), headers=app.headers, cookies=app.cookies,
                         basic_auth=(auth.username, auth.password.get_secret_value())
-                        if auth else None)
+                        if auth else None, signin_paths=app.signin_path)
 
 
 def for_check(access: Access, check: Check) -> Access:

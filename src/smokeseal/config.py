@@ -197,6 +197,19 @@ def _app_path(value: str) -> str:
 
 #: A path on the app's url (the gate's, the version source's).
 AppPath = Annotated[str, AfterValidator(_app_path)]
+
+
+def _signin_path(value: str) -> str:
+    if not value.startswith("/") or "?" in value or "#" in value:
+        raise ValueError(f"{value!r} must be a path starting with '/' (no query): where the "
+                         "app sends a visitor without a session, such as /admin/login")
+    return value
+
+
+#: One of ``signin_path:``: a path where the app sends a visitor who has no session.
+SigninPath = Annotated[str, AfterValidator(_signin_path)]
+#: Days before a certificate's expiry from which the seal carries a note (0: never).
+CertWarnDays = Annotated[int, Field(ge=0, le=3650)]
 #: ``headers:`` and ``cookies:`` of an app or a check, validated where they are written.
 Headers = Annotated[dict[str, str], AfterValidator(_valid_headers)]
 Cookies = Annotated[dict[str, str], AfterValidator(_valid_cookies)]
@@ -602,6 +615,13 @@ class App(_Model):
     #: The commands printed on red, as templates (``kamal rollback {last_green.version}``);
     #: unset: ``release abandon`` and ``git revert``. smokeseal runs none of them.
     rollback: list[str] | None = None
+    #: Where the app sends a visitor without a session: a get or page check that expects a
+    #: 2xx and gets there only by a redirect to one of these fails (its session expired).
+    #: Unset: /login, /signin, /accounts/login, /users/sign_in, /admin/login and any path
+    #: holding "login" or "signin"; ``[]`` turns the judgement off.
+    signin_path: list[SigninPath] | None = None
+    #: Overrides the config's ``cert_warn_days`` for this app.
+    cert_warn_days: CertWarnDays | None = None
 
     _deploy_written: str | None = PrivateAttr(default=None)
     _rollback_written: tuple[str, ...] | None = PrivateAttr(default=None)
@@ -661,6 +681,9 @@ class Config(_Model):
     #: ``public``: the board serves ``/badge/{app}.svg`` without its token (README badges);
     #: nothing else opens. ``$SMOKESEAL_PUBLIC_BADGES`` (1 or 0), when set, wins.
     badges: Literal["public", "private"] = "private"
+    #: A seal notes each https origin of an app whose certificate expires within this many
+    #: days (0: never); an app's own ``cert_warn_days`` wins.
+    cert_warn_days: CertWarnDays = 14
     apps: dict[str, App]
     suites: dict[str, list[Check] | Suite] = Field(default_factory=dict)
 
@@ -713,6 +736,11 @@ class Config(_Model):
         except KeyError:
             known = ", ".join(sorted(self.apps)) or "none"
             raise UsageError(f"unknown app {name!r} (apps in {self._where()}: {known})") from None
+
+    def cert_warn_days_for(self, name: str) -> int:
+        """Days before a certificate of app ``name`` expires from which its seal notes it."""
+        own = self.app(name).cert_warn_days
+        return self.cert_warn_days if own is None else own
 
     def suite_for(self, name: str) -> tuple[Check, ...]:
         """The checks app ``name`` runs, in order, each with its ``retries`` settled."""

@@ -1,8 +1,11 @@
 """``smokeseal doctor``: is everything smokeseal needs in place? Each problem comes with a fix.
 
 Reads only: the config, the environment, the browser's version, the ledger's schema
-revision, and GET requests to each app's URL, gate and aliases. It creates nothing (not even
-a missing SQLite file) and applies no migration.
+revision, and GET requests to each app's URL, gate and aliases, made with the checks' own
+client (the config's ``ca_file``, the environment's proxies, the app's headers and cookies
+to its own origins, redirects followed only on the app's hosts), and the gate polled with
+``ship``'s own code. It creates nothing (not even a missing SQLite file) and applies no
+migration.
 """
 
 from __future__ import annotations
@@ -15,12 +18,18 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
+from smokeseal.access import Access
 from smokeseal.config import App, Config, load_config
 from smokeseal.errors import BrowserError, ConfigError, LedgerError, UsageError
 from smokeseal.yamlfile import EnvRef, env_references
+
+if TYPE_CHECKING:
+    from smokeseal.certificates import CertificateLog
+    from smokeseal.ship import GateAnswer
 
 __all__ = ["Finding", "check_apps", "check_browser", "check_config", "check_ledger",
            "diagnose"]
@@ -46,7 +55,7 @@ def diagnose(config_path: Path, database_url: str | None,
         return findings
     findings += check_browser(config, environ)
     findings += check_ledger(config, database_url, environ)
-    findings += asyncio.run(check_apps(config))
+    findings += asyncio.run(check_apps(config, environ))
     return findings
 
 
@@ -156,20 +165,31 @@ def check_ledger(config: Config, database_url: str | None,
 
 # --- apps, their gate and their aliases -------------------------------------------------
 
+#: How long one look at an app (every redirect and its body, capped) may take.
+LOOK_TIMEOUT = 15.0
+
+
 @dataclass(frozen=True)
 class _Look:
-    """What one GET saw: enough to tell two apps apart."""
+    """What one GET saw, through the checks' own walk: enough to tell two apps apart."""
 
     url: str
+    #: The last URL requested (on the hosts the walk was allowed).
     final: str
     status: int | None
     title: str
     lines: frozenset[str]
     error: str | None = None
+    #: Where a redirect would have taken the walk off the hosts it was allowed.
+    left_to: str | None = None
+
+    @property
+    def reached(self) -> str:
+        return self.left_to or self.final
 
     @property
     def origin(self) -> str:
-        return _origin(self.final)
+        return _origin(self.reached)
 
 
 def _origin(url: str) -> str:
@@ -180,20 +200,41 @@ def _origin(url: str) -> str:
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
 
 
-async def _look(client: httpx.AsyncClient, url: str) -> _Look:
-    from smokeseal.checks.http import describe_http_error
+async def _look(client: httpx.AsyncClient, url: str, on_app: tuple[str, ...],
+                access: Access) -> _Look:
+    """A GET of ``url`` as a get check makes it: redirects followed only on ``on_app``'s
+    hosts, the body read up to the checks' limit, the app's headers and cookies sent to
+    its own origins only."""
+    from smokeseal.checks.http import (
+        UnreadableBody,
+        WalkStopped,
+        WriteRefused,
+        describe_http_error,
+        walk_on_app,
+    )
 
     try:
-        response = await client.get(url)
+        walk = await walk_on_app(client, "GET", url, app_urls=on_app, timeout=LOOK_TIMEOUT,
+                                 access=access)
+    except TimeoutError:
+        error = f"no complete answer within {LOOK_TIMEOUT:g} s"
+    except (WalkStopped, WriteRefused) as exc:
+        error = str(exc)
     except httpx.HTTPError as exc:
-        return _Look(url, url, None, "", frozenset(), describe_http_error(exc))
-    text = response.text[:200_000]
-    match = _TITLE.search(text)
-    # Production's text, bound for a terminal: no control sequences (ESC, BEL, …).
-    title = "".join(ch for ch in " ".join(html.unescape(match.group(1)).split())
-                    if ch.isprintable()) if match else ""
-    lines = frozenset(line.strip() for line in text.splitlines() if line.strip())
-    return _Look(url, str(response.url), response.status_code, title, lines)
+        error = describe_http_error(exc, url)
+    else:
+        try:
+            text = walk.text()
+        except UnreadableBody:
+            text = ""
+        match = _TITLE.search(text)
+        # Production's text, bound for a terminal: no control sequences (ESC, BEL, …).
+        title = "".join(ch for ch in " ".join(html.unescape(match.group(1)).split())
+                        if ch.isprintable()) if match else ""
+        lines = frozenset(line.strip() for line in text.splitlines() if line.strip())
+        return _Look(url, walk.url, walk.response.status_code, title, lines,
+                     left_to=walk.left_to)
+    return _Look(url, url, None, "", frozenset(), error)
 
 
 def _same_app(a: _Look, b: _Look) -> bool:
@@ -206,63 +247,174 @@ def _same_app(a: _Look, b: _Look) -> bool:
     return not union or len(a.lines & b.lines) / len(union) >= 0.6
 
 
-async def check_apps(config: Config) -> list[Finding]:
+async def check_apps(config: Config, environ: Mapping[str, str] | None = None
+                     ) -> list[Finding]:
+    """Each app's host, gate, aliases, version source and certificates, looked at with the
+    checks' own client: the config's ``ca_file``, the proxies of ``environ``, bodies read
+    up to the same limit, redirects followed only on the app's hosts."""
+    from smokeseal.certificates import CertificateLog
     from smokeseal.checks.http import read_only_client
 
-    async with read_only_client() as client:
-        client.timeout = httpx.Timeout(15.0)
+    ca = config.ca_path
+    log = CertificateLog()
+    async with read_only_client(str(ca) if ca else None, proxies=environ,
+                                certificates=log) as client:
         results = await asyncio.gather(*(_check_app(client, name, app)
                                          for name, app in config.apps.items()))
-    return [finding for findings in results for finding in findings]
+    findings = [finding for found in results for finding in found]
+    for name, app in config.apps.items():
+        findings += _certificate_findings(name, app, log, config.cert_warn_days_for(name))
+    return findings
 
 
 async def _check_app(client: httpx.AsyncClient, name: str, app: App) -> list[Finding]:
-    from smokeseal.checks.base import join_url
+    from smokeseal.access import access_for
+    from smokeseal.checks.base import canonical_move, join_url
+    from smokeseal.ship import GATE_POLL_LIMIT, poll_gate
 
     area = f"app {name}"
     if app.url.startswith(_STAND_IN.rstrip("/")):
         return []  # its url is a ${VAR} that is not set: said already
+    access = access_for(app, app.url)
     gate_url = join_url(app.url, app.gate.path)
-    canonical, gate, *aliases = await asyncio.gather(
-        _look(client, app.url), _look(client, gate_url),
-        *(_look(client, alias) for alias in app.aliases))
-    if canonical.error:
-        return [Finding(area, False, f"{app.url} is unreachable: {canonical.error}",
+    # The url's own host alone: where it sends each path is what says which is canonical.
+    probes = list(dict.fromkeys([app.url, gate_url]))
+    # The gate exactly as ship polls it: the same walk, hosts, headers and client settings.
+    gate_poll = asyncio.ensure_future(
+        poll_gate(client, gate_url, (app.url, *app.aliases), GATE_POLL_LIMIT, access))
+    looks = await asyncio.gather(*(_look(client, url, (app.url,), access) for url in probes))
+    gate = await gate_poll
+    home = looks[0]
+    if home.error:
+        return [Finding(area, False, f"{app.url} is unreachable: {home.error}",
                         f"check apps.{name}.url, and that production is up")]
+    moves = {canonical_move(look.url, look.left_to) if look.left_to else None
+             for look in looks}
+    moved = next(iter(moves)) if len(moves) == 1 else None
+    canonical = home
     findings = []
-    if canonical.origin != _origin(app.url):
-        findings.append(Finding(
-            area, False, f"{app.url} redirects to {canonical.final}: the suite would test "
-            "another host through a redirect",
-            f"set apps.{name}.url: {canonical.origin} and list {_origin(app.url)} under "
-            "aliases"))
-    elif canonical.status is not None and canonical.status >= 500:
-        findings.append(Finding(area, False, f"{app.url} answers {canonical.status}",
+    if moved is not None:
+        findings.append(_moved_finding(name, app, moved, [httpx.URL(u).path for u in probes]))
+        canonical = await _look(client, moved + httpx.URL(app.url).path,
+                                (moved, app.url, *app.aliases), access)
+    elif home.left_to is not None:
+        findings.append(_left_finding(name, app, home.left_to, access.sessions))
+    elif home.final != home.url and _is_signin(home.final, app):
+        findings.append(Finding(area, False, f"{app.url} redirects to the sign-in page "
+                                f"{httpx.URL(home.final).path}: page checks would see the "
+                                "sign-in form, not the app", _session_fix(name, access.sessions)))
+    elif home.status is not None and home.status >= 500:
+        findings.append(Finding(area, False, f"{app.url} answers {home.status}",
                                 "production is failing right now: look at its logs"))
     else:
-        titled = f' ("{canonical.title}")' if canonical.title else ""
+        titled = f' ("{home.title}")' if home.title else ""
         findings.append(Finding(area, True, f"canonical host: {app.url} answers "
-                                f"{canonical.status}{titled}"))
-    if gate.status == 200:
-        findings.append(Finding(area, True, f"gate {app.gate.path} answers 200"))
-    else:
-        seen = gate.error or f"answers {gate.status}"
-        findings.append(Finding(area, False, f"gate {gate_url} {seen}: ship would fail its "
-                                "gate", f"set apps.{name}.gate.path to the app's health "
-                                "endpoint (one that answers 200 when it is up)"))
-    for alias, look in zip(app.aliases, aliases, strict=True):
-        findings.append(_alias_finding(name, app, alias, look, canonical))
+                                f"{home.status}{titled}"))
+    findings.append(_gate_finding(name, app, gate_url, gate, moved))
+    on_app = (app.url, *app.aliases, *([moved] if moved else []))
+    # An alias that is the canonical host itself was named above.
+    aliases = [a for a in app.aliases if moved is None or _origin(a) != moved]
+    alias_looks = await asyncio.gather(*(_look(client, a, on_app, access) for a in aliases))
+    findings += [_alias_finding(name, app, alias, look, canonical)
+                 for alias, look in zip(aliases, alias_looks, strict=True)]
     if app.version is not None:
         findings.append(await _version_finding(client, name, app))
     return findings
 
 
+def _is_signin(url: str, app: App) -> bool:
+    from smokeseal.checks.signin import is_signin_path
+
+    return is_signin_path(httpx.URL(url).path, app.signin_path)
+
+
+def _session_fix(name: str, sessions: tuple[str, ...]) -> str:
+    if sessions:
+        keys = " and ".join(f"apps.{name}.{key}" for key in sessions)
+        return (f"the session in {keys} is no longer valid: renew it (docs/apps.md, "
+                "'Behind a sign-in')")
+    return (f"give smokeseal a session of its own: apps.{name}.cookies or "
+            f"apps.{name}.headers (docs/apps.md, 'Behind a sign-in')")
+
+
+def _moved_finding(name: str, app: App, moved: str, paths: list[str]) -> Finding:
+    from smokeseal.checks.base import canonical_keys
+
+    asked = ", ".join(paths)
+    return Finding(f"app {name}", False,
+                   f"{app.url} redirects every path asked ({asked}) to the same path on "
+                   f"{moved}: {moved} is the canonical host, and every check would leave "
+                   "the app",
+                   f"in apps.{name}, set {canonical_keys(moved, (app.url, *app.aliases))}")
+
+
+def _left_finding(name: str, app: App, left_to: str, sessions: tuple[str, ...]) -> Finding:
+    from smokeseal.checks.base import canonical_keys
+
+    area = f"app {name}"
+    if _is_signin(left_to, app):
+        return Finding(area, False, f"{app.url} redirects to the sign-in page {left_to}: "
+                       "page checks would see the sign-in form, not the app",
+                       _session_fix(name, sessions))
+    origin = _origin(left_to)
+    return Finding(area, False, f"{app.url} redirects to {left_to}: the suite would test "
+                   "another host through a redirect",
+                   f"if {origin} serves the app, in apps.{name}, set "
+                   f"{canonical_keys(origin, (app.url, *app.aliases))}")
+
+
+def _gate_finding(name: str, app: App, gate_url: str, gate: GateAnswer,
+                  moved: str | None) -> Finding:
+    from smokeseal.checks.base import canonical_keys
+
+    area = f"app {name}"
+    if gate.up:
+        return Finding(area, True, f"gate {app.gate.path} answers 200")
+    if gate.left_to is not None:
+        seen = f"redirected off the app to {gate.left_to}"
+    else:
+        seen = f"answers {gate.status}" if gate.status is not None else gate.said
+    fix = (f"in apps.{name}, set {canonical_keys(moved, (app.url, *app.aliases))}"
+           if moved is not None else
+           f"set apps.{name}.gate.path to the app's health endpoint (one that answers 200 "
+           "when it is up)")
+    return Finding(area, False, f"gate {gate_url} {seen}: ship would fail its gate", fix)
+
+
+def _certificate_findings(name: str, app: App, log: CertificateLog,
+                          warn_days: int) -> list[Finding]:
+    """What the looks above read of each https origin's certificate: its expiry, a problem
+    within ``warn_days`` (the seal notes it from then on)."""
+    from smokeseal.access import origin_of
+    from smokeseal.certificates import Certificate, expiry_notes, host_label
+
+    findings = []
+    origins = dict.fromkeys(o for u in (app.url, *app.aliases)
+                            if (o := origin_of(u)) is not None and o[0] == "https")
+    for origin in origins:
+        expires = log.get(origin)
+        if expires is None:
+            continue
+        certificate = Certificate(host_label(origin), expires)
+        if notes := expiry_notes([certificate], warn_days):
+            findings.append(Finding(f"app {name}", False, notes[0],
+                                    f"renew it before {expires:%Y-%m-%d} (seals note it from "
+                                    f"{warn_days} days ahead: cert_warn_days)"))
+        else:
+            findings.append(Finding(f"app {name}", True, f"certificate for "
+                                    f"{certificate.host} valid until "
+                                    f"{expires:%Y-%m-%d}"))
+    return findings
+
+
 async def _version_finding(client: httpx.AsyncClient, name: str, app: App) -> Finding:
     """Whether the revision production serves can be read the way the config says."""
+    from smokeseal.access import access_for
     from smokeseal.checks.version import read_revision
 
     assert app.version is not None
-    found = await read_revision(client, app.version, app.url, app_urls=app.aliases)
+    found = await read_revision(client, app.version, app.url, app_urls=app.aliases,
+                                access=access_for(app, app.url))
     area = f"app {name}"
     if found.value is None:
         return Finding(area, False, f"version: cannot read the revision served: "
@@ -278,10 +430,10 @@ def _alias_finding(name: str, app: App, alias: str, look: _Look, canonical: _Loo
     if look.error:
         return Finding(area, False, f"alias {alias} is unreachable: {look.error}",
                        f"point {alias} at {app.url} (a redirect is best); {remove}")
-    if look.origin == canonical.origin:
+    if look.origin == canonical.origin and look.origin != _origin(alias):
         return Finding(area, True, f"alias {alias} redirects to the canonical host")
     if look.origin != _origin(alias):
-        return Finding(area, False, f"alias {alias} redirects to {look.final}, not to the "
+        return Finding(area, False, f"alias {alias} redirects to {look.reached}, not to the "
                        f"canonical host {app.url}",
                        f"redirect {alias} to {app.url}; {remove}")
     if _same_app(look, canonical):

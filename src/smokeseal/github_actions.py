@@ -107,6 +107,8 @@ def summary_markdown(subject: Subject, seal: Seal, budget: int = SUMMARY_BYTES) 
     stop short of it)."""
     lines = [f"### {seal.emoji} smokeseal: {_title(subject)} is {seal.status}", "",
              f"**Summary:** {markdown_text(seal.summary, 600)}", ""]
+    if seal.notes:
+        lines += [*(f"- ⚠️ {markdown_text(note, 300)}" for note in seal.notes[:10]), ""]
     about = [f"checked {markdown_text(seal.base_url)} (canonical URL) at "
              f"{markdown_text(seal.checked_at)} in {seal.duration_ms} ms"]
     if subject.release_id is not None:
@@ -241,6 +243,7 @@ def annotation_lines(subject: Subject, seal: Seal) -> list[str]:
                                 f"failed on the first try: {check.first_failure or ''}"))
     if not seal.green and not any(line.startswith("::error") for line in out):
         out.append(_command("error", f"{name}: sealed red", seal.summary))
+    out += [_command("warning", f"{name}: note", note) for note in seal.notes[:5]]
     if len(out) > MAX_ANNOTATIONS:
         more = len(out) - MAX_ANNOTATIONS + 1
         out = [*out[: MAX_ANNOTATIONS - 1],

@@ -72,6 +72,8 @@ def print_seal(console: Console, seal: Seal, title: Text) -> None:
                            style="dim"))
     if seal.green and (line := guard_line(seal.checks)):
         console.print(Text(line, style="yellow"))
+    for note in seal.notes:
+        console.print(Text(f"⚠ {terminal_safe(note)}", style="yellow"))
     colour = "green" if seal.green else "red"
     console.print(Text.assemble(f"{seal.emoji} ", (seal.status, f"bold {colour}"), " · ",
                                 terminal_safe(seal.summary), (f" · {seal.duration_ms} ms", "dim")))
@@ -274,6 +276,8 @@ def print_fleet(console: Console, seals: dict[str, Seal], seconds: float) -> Non
                                     (seal.base_url, "underline"), " · ",
                                     terminal_safe(seal.summary.split("; ")[0]),
                                     (f" · {seal.duration_ms} ms", "dim")), soft_wrap=True)
+        for note in seal.notes:
+            console.print(Text(f"    ⚠ {terminal_safe(note)}", style="yellow"), soft_wrap=True)
         for check in seal.checks:
             if check.outcome != "passed":
                 mark, style = _MARKS[check.outcome]

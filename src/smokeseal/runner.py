@@ -20,6 +20,7 @@ from smokeseal.config import Check, Config, VersionSource, normalise_url
 from smokeseal.errors import UsageError
 
 if TYPE_CHECKING:
+    from smokeseal.certificates import Certificate, CertificateLog
     from smokeseal.checks.browser_thread import BrowserThread
 
 __all__ = ["APP_CONCURRENCY", "GRACE", "PAGE_CONCURRENCY", "RunResult", "Shared", "Target",
@@ -49,9 +50,13 @@ class RunResult:
     duration_ms: int
     results: list[CheckResult]
     browser: str | None = None
+    #: What the seal says beside its checks (a certificate that expires soon): the seal's
+    #: ``notes``, shown wherever it is, never a failure.
     notes: list[str] = field(default_factory=list)
     #: The revision production served, where the app says how to read it.
     revision: str | None = None
+    #: When the certificate of each https origin of the app expires.
+    certificates: list[Certificate] = field(default_factory=list)
 
     @property
     def ran(self) -> list[CheckResult]:
@@ -95,6 +100,8 @@ class Target:
     withheld: tuple[str, ...] = ()
     #: Trace page checks and keep the trace of a failed one (the config's ``trace``).
     trace: bool = True
+    #: A certificate that expires within this many days is a note on the seal (0: never).
+    cert_warn_days: int = 14
 
 
 def target_for(config: Config, app: str, *, url: str | None = None,
@@ -116,7 +123,7 @@ def target_for(config: Config, app: str, *, url: str | None = None,
                   app_config.seal_timeout, evidence_folder(config, app),
                   app_config.parsed_reads, access_for(app_config, base_url),
                   tuple(secrets_of(config)), withheld_variables(config),
-                  config.trace != "off")
+                  config.trace != "off", config.cert_warn_days_for(app))
 
 
 def run_app(config: Config, app: str, *, url: str | None = None, use_browser: bool = True,
@@ -149,6 +156,8 @@ class Shared:
     client: Any  # httpx.AsyncClient, imported lazily
     page_slots: asyncio.Semaphore
     browser: BrowserThread | None
+    #: Where ``client`` keeps the leaf certificates its connections met (None: it does not).
+    certificates: CertificateLog | None = None
 
 
 async def run_suite_async(
@@ -188,13 +197,15 @@ async def run_target(
     needs_browser = use_browser and any(c.kind == "page" for c in target.checks)
     browser = (_launch(browser_executable, ca_file, target.app_urls) if needs_browser
                else None)
+    from smokeseal.certificates import CertificateLog
     from smokeseal.checks.http import read_only_client
 
-    async with read_only_client(ca_file) as client:
+    certificates = CertificateLog()
+    async with read_only_client(ca_file, certificates=certificates) as client:
         try:
             run = await _run_checks(target,
                                     Shared(client, asyncio.Semaphore(page_concurrency),
-                                           browser),
+                                           browser, certificates),
                                     use_browser=use_browser, base_dir=base_dir,
                                     on_result=on_result)
         finally:
@@ -380,7 +391,27 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
     nested = await asyncio.gather(*work)
     results = [result for group in nested for result in group]
     revision = next((r for r in revisions if r), None)
-    return RunResult(base_url, checked_at, watch.ms(), results, None, [], revision)
+    certificates, notes = await _certificates(target, shared, budget)
+    return RunResult(base_url, checked_at, watch.ms(), results, None, notes, revision,
+                     certificates)
+
+
+async def _certificates(target: Target, shared: Shared, budget: _Budget
+                        ) -> tuple[list[Certificate], list[str]]:
+    """The certificates of the target's https origins, and the seal's notes about them;
+    what is left to look at takes what is left of the run's budget, at most a few s."""
+    if shared.certificates is None:
+        return [], []
+    from smokeseal.access import origin_of
+    from smokeseal.certificates import PROBE_TIMEOUT, expiry_notes, read_certificates
+
+    found, refused = await read_certificates(
+        shared.client, shared.certificates, (target.base_url, *target.app_urls),
+        min(PROBE_TIMEOUT, budget.left()))
+    # The suite's own origin: its checks fail on that certificate and say so already.
+    base = origin_of(target.base_url)
+    return found, [*expiry_notes(found, target.cert_warn_days),
+                   *(said for origin, said in refused.items() if origin != base)]
 
 
 def redact(result: CheckResult, secrets: Sequence[str]) -> CheckResult:
@@ -453,10 +484,12 @@ async def run_fleet_async(config: Config, apps: Sequence[str] | None = None, *,
     everywhere = [u for name in names for u in target_for(config, name).app_urls]
     browser = _launch(None, _ca_file(config), everywhere) if needs_browser else None
     app_slots = asyncio.Semaphore(app_concurrency)
+    from smokeseal.certificates import CertificateLog
     from smokeseal.checks.http import read_only_client
 
-    async with read_only_client(_ca_file(config)) as client:
-        shared = Shared(client, asyncio.Semaphore(page_concurrency), browser)
+    certificates = CertificateLog()
+    async with read_only_client(_ca_file(config), certificates=certificates) as client:
+        shared = Shared(client, asyncio.Semaphore(page_concurrency), browser, certificates)
 
         async def one(name: str) -> RunResult:
             async with app_slots:

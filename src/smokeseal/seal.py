@@ -20,9 +20,9 @@ from smokeseal.checks.base import CheckResult, Outcome, listed_total, shorten
 from smokeseal.runner import RunResult
 from smokeseal.secrets import scrub, scrub_all
 
-__all__ = ["SCHEMA_VERSION", "CheckRecord", "Seal", "VerdictChange", "clean_text", "failed_seal",
-           "flaky_phrase", "reads_line", "seal_from_run", "summarise", "verdict",
-           "verdict_change"]
+__all__ = ["SCHEMA_VERSION", "CertificateRecord", "CheckRecord", "Seal", "VerdictChange",
+           "clean_text", "failed_seal", "flaky_phrase", "reads_line", "seal_from_run",
+           "summarise", "verdict", "verdict_change"]
 
 Status = Literal["green", "red"]
 #: How a seal's verdict moved from the release's previous seal (see :func:`verdict_change`).
@@ -112,6 +112,13 @@ class CheckRecord(_Record):
         return out
 
 
+class CertificateRecord(_Record):
+    """When one https origin's leaf certificate expires, as the seal keeps it."""
+
+    host: str
+    expires_at: str
+
+
 class Seal(_Record):
     """The verdict of one run, as recorded on the release and told to every sink."""
 
@@ -128,6 +135,12 @@ class Seal(_Record):
     #: release's sha it was checked against.
     revision: str | None = None
     expected_sha: str | None = None
+    #: What the seal says beside its checks, never a failure: a certificate that expires
+    #: soon. Absent from records before them, and left out when empty.
+    notes: list[str] = Field(default_factory=list)
+    #: When the leaf certificate of each https origin of the app expires:
+    #: ``{"host": "app.example.com", "expires_at": "2026-12-06T12:00:00Z"}``.
+    certificates: list[CertificateRecord] = Field(default_factory=list)
     #: Problems telling the seal (not part of the record); shown to the operator.
     _warnings: list[str] = PrivateAttr(default_factory=list)
 
@@ -149,6 +162,9 @@ class Seal(_Record):
 
     def to_dict(self) -> dict[str, Any]:
         out = self.model_dump(exclude={"checks"}, exclude_none=True)
+        for key in ("notes", "certificates"):
+            if not out.get(key):
+                out.pop(key, None)
         out["checks"] = [c.to_dict() for c in self.checks]
         out.setdefault("rollback", [])
         cleaned: dict[str, Any] = clean_text(out)
@@ -195,7 +211,8 @@ def flaky_phrase(check: CheckRecord | CheckResult) -> str:
 
 def summarise(run: RunResult) -> str:
     """``"5/6 passed; devops hidden: expected 404, got 200"``: every failure, every flaky
-    check and everything that went unverified, named."""
+    check and everything that went unverified, named. The run's notes are the seal's own
+    (``Seal.notes``), not part of it."""
     results = run.results
     passed = sum(r.outcome in ("passed", "flaky") for r in results)
     parts = [f"{passed}/{len(results)} passed" if results else "no checks ran"]
@@ -209,7 +226,6 @@ def summarise(run: RunResult) -> str:
         names = ", ".join(r.name for r in skipped[:5]) + (" …" if len(skipped) > 5 else "")
         parts.append(f"not verified: {len(skipped)} check{'s' * (len(skipped) > 1)} "
                      f"skipped ({names})")
-    parts += run.notes
     return "; ".join(parts)
 
 
@@ -226,6 +242,8 @@ def seal_from_run(run: RunResult, expected_sha: str | None = None,
         checks=[CheckRecord.of(r, secrets) for r in run.results],
         revision=scrub(clean_text(run.revision), secrets) if run.revision else None,
         expected_sha=expected_sha,
+        notes=[scrub(clean_text(note), secrets) for note in run.notes[:MAX_LISTED]],
+        certificates=[CertificateRecord.model_validate(c.to_dict()) for c in run.certificates],
     )
 
 

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from smokeseal.access import Access, access_for
 from smokeseal.checks.base import CheckResult, join_url
@@ -28,8 +28,8 @@ from smokeseal.seal import Seal, failed_seal, seal_from_run
 if TYPE_CHECKING:
     from smokeseal.checks.version import Revision
 
-__all__ = ["ShipResult", "deploy", "deploy_and_gate", "live_release", "record_shipped",
-           "resolve_release",
+__all__ = ["GATE_POLL_LIMIT", "GateAnswer", "ShipResult", "deploy", "deploy_and_gate",
+           "live_release", "poll_gate", "record_shipped", "resolve_release",
            "seal_after_ship", "seal_release", "ship", "wait_for_gate"]
 
 Say = Callable[[str], None]
@@ -324,10 +324,40 @@ def wait_for_gate(base_url: str, gate: Gate, *, version: VersionSource | None = 
 
 def _poll_up(url: str, app_urls: Sequence[str], timeout: float, access: Access | None,
              ca_file: str | None) -> tuple[bool, str]:
-    """One poll of the gate: whether ``url`` answered 200 on the app, and what it said.
+    """One poll of the gate, with a client of its own: see :func:`poll_gate`."""
+    import asyncio
 
-    The whole exchange (every redirect, every body, capped) runs under ``timeout``.
-    """
+    from smokeseal.checks.http import read_only_client
+
+    async def once() -> GateAnswer:
+        async with read_only_client(ca_file) as client:
+            return await poll_gate(client, url, app_urls, timeout, access)
+
+    try:
+        answer = asyncio.run(once())
+    except Exception as exc:  # the gate raises nothing but ShipError
+        return False, f"unexpected error: {_why(exc)}"
+    return answer.up, answer.said
+
+
+@dataclass(frozen=True)
+class GateAnswer:
+    """One poll of the gate: whether it passed, and what it said (``status 404``,
+    ``redirected off the app to …``, why there was no answer)."""
+
+    up: bool
+    said: str
+    status: int | None = None
+    #: Where its redirect would have left the app's hosts, when it did.
+    left_to: str | None = None
+
+
+async def poll_gate(client: Any, url: str, app_urls: Sequence[str], timeout: float,
+                    access: Access | None) -> GateAnswer:
+    """One poll of the gate, as ``ship`` polls it and ``doctor`` tries it: a GET of ``url``
+    whose redirects are followed only on ``app_urls``, passing on 200 alone. The whole
+    exchange (every redirect, every body, capped) runs under ``timeout``. Raises nothing.
+    ``client`` is a :func:`~smokeseal.checks.http.read_only_client`."""
     import asyncio
 
     import httpx
@@ -336,29 +366,29 @@ def _poll_up(url: str, app_urls: Sequence[str], timeout: float, access: Access |
         WalkStopped,
         WriteRefused,
         describe_http_error,
-        read_only_client,
         walk_on_app,
     )
 
-    async def once() -> tuple[bool, str]:
-        async with asyncio.timeout(timeout), read_only_client(ca_file) as client:
+    try:
+        async with asyncio.timeout(timeout):
             walk = await walk_on_app(client, "GET", url, app_urls=app_urls, timeout=timeout,
                                      access=access)
-        if walk.left_to is not None:
-            return False, f"redirected off the app to {walk.left_to}"
-        status = walk.response.status_code
-        return status == 200, f"status {status}"
-
-    try:
-        return asyncio.run(once())
     except TimeoutError:
-        return False, f"no complete answer within {round(timeout, 1):g} s"
+        return GateAnswer(False, f"no complete answer within {round(timeout, 1):g} s")
     except (WalkStopped, WriteRefused) as exc:
-        return False, str(exc)
+        return GateAnswer(False, str(exc))
     except httpx.HTTPError as exc:
-        return False, describe_http_error(exc, url)
+        return GateAnswer(False, describe_http_error(exc, url))
     except Exception as exc:  # the gate raises nothing but ShipError
-        return False, f"unexpected error: {_why(exc)}"
+        return GateAnswer(False, f"unexpected error: {_why(exc)}")
+    if walk.left_to is not None:
+        from smokeseal.checks.base import leave_fix
+
+        fix = leave_fix(walk.urls[-1], walk.left_to, app_urls)
+        return GateAnswer(False, f"redirected off the app to {walk.left_to}"
+                          + (f"; {fix}" if fix else ""), left_to=walk.left_to)
+    status = walk.response.status_code
+    return GateAnswer(status == 200, f"status {status}", status)
 
 
 def _why(exc: BaseException) -> str:

@@ -267,3 +267,39 @@ def test_the_gate_goes_through_the_proxy_as_the_checks_do(proxy: Proxy, origin: 
     wait_for_gate("http://app.internal", Gate(timeout=5, interval=0.05), say=said.append)
     assert said[-1].startswith("gate: http://app.internal/up answered 200"), said
     assert proxy.seen == ["GET http://app.internal/up"]
+
+
+@pytest.mark.component
+def test_the_certificate_is_read_from_the_checks_tunnel(
+        proxy: Proxy, tls_origin: tuple[BackgroundServer, Path],
+        write_config: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    server, ca_file = tls_origin
+    proxy.hosts["app.internal"] = (server.host, server.port)
+    monkeypatch.setenv("https_proxy", proxy.url)
+    path = write_config(f"ca_file: {ca_file}\napps:\n  internal:\n    url: https://app.internal\n"
+                        f"{SUITE}")
+    run = run_app(load_config(path), "internal")
+    assert [c.host for c in run.certificates] == ["app.internal"]
+    assert set(proxy.seen) == {"CONNECT app.internal:443"}  # no HEAD: the checks had it
+
+
+@pytest.mark.component
+def test_doctor_goes_out_as_the_checks_do_through_the_proxy_trusting_ca_file(
+        proxy: Proxy, tls_origin: tuple[BackgroundServer, Path],
+        write_config: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """Before: doctor ignored ca_file, and called a host the seal verified untrusted."""
+    import os
+
+    from smokeseal.doctor import diagnose
+
+    server, ca_file = tls_origin
+    proxy.hosts["app.internal"] = (server.host, server.port)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    path = write_config(f"ca_file: {ca_file}\napps:\n  internal:\n    url: https://app.internal\n")
+    environ = {**os.environ, "https_proxy": proxy.url}
+    found = [(f.ok, f.message) for f in diagnose(path, f"sqlite:///{tmp_path / 'l.db'}", environ)
+             if f.area == "app internal"]
+    assert found[:2] == [(True, 'canonical host: https://app.internal answers 200 ("Internal")'),
+                         (True, "gate /up answers 200")]
+    assert set(proxy.seen) == {"CONNECT app.internal:443"}

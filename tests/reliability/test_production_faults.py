@@ -98,7 +98,10 @@ def test_a_redirect_to_another_host_fails_naming_where_it_went(
         hostile: Hostile, browser_executable: str) -> None:
     fetched = one(get("/away"), hostile.url)
     assert (fetched.ok, fetched.detail) == (
-        False, f"redirected off the app to {hostile.other_host_url}/landed")
+        False, f"redirected off the app to {hostile.other_host_url}/landed; if "
+               f"{hostile.other_host_url} serves this app, add it: aliases: "
+               f"[{hostile.other_host_url}]; if the check is meant to end there: "
+               f"expect: {{redirect_to: {hostile.other_host_url}}}")
     rendered = one(page("/away", selector="main"), hostile.url, browser_executable)
     assert (rendered.ok, rendered.url) == (False, f"{hostile.other_host_url}/landed")
     assert f"left the app: ended on {hostile.other_host_url}/landed" in rendered.detail

@@ -75,6 +75,19 @@ def _checks(seal: dict[str, Any]) -> Iterator[CheckRecord]:
             yield check
 
 
+def _certificates(seal: dict[str, Any]) -> Iterator[tuple[str, float]]:
+    """The seal's certificates, each host once, as (host, expiry timestamp); records from
+    before them have none, and a damaged entry is left out."""
+    seen: set[str] = set()
+    for raw in seal.get("certificates") or []:
+        if not isinstance(raw, dict):
+            continue
+        host, expires = _label(raw.get("host", "")), _timestamp(raw.get("expires_at"))
+        if host and expires is not None and host not in seen:
+            seen.add(host)
+            yield host, expires
+
+
 class _Families:
     def __init__(self) -> None:
         def gauge(name: str, help_text: str, labels: list[str]) -> GaugeMetricFamily:
@@ -124,11 +137,15 @@ class _Families:
         self.oldest = gauge(
             "smokeseal_outbox_oldest_pending_timestamp_seconds",
             "When the oldest message still pending for the sink was queued.", ["sink"])
+        self.certificate = gauge(
+            "smokeseal_certificate_expiry_timestamp_seconds",
+            "When the leaf certificate of each https host of the app expires, as the latest "
+            "seal read it; minus time() it is the time left.", ["app", "host"])
 
     def all(self) -> list[Metric]:
         return [self.build, self.state, self.green, self.release, self.shipped, self.sealed,
                 self.seal_duration, self.outcomes, self.check_duration, self.check_ok,
-                self.check_flaky, self.outbox, self.oldest]
+                self.check_flaky, self.outbox, self.oldest, self.certificate]
 
     def app(self, name: str, current: Release | None, rolled_back: bool = False) -> None:
         app = _label(name)
@@ -164,6 +181,8 @@ class _Families:
             self.check_flaky.add_metric(labels, 1.0 if check.flaky else 0.0)
         for outcome, count in tally.items():
             self.outcomes.add_metric([app, outcome], count)
+        for host, expires in _certificates(seal):
+            self.certificate.add_metric([app, host], expires)
 
     def messages(self, tallies: Iterable[OutboxTally]) -> None:
         counts = {(sink, status): 0 for sink in SINKS for status in OUTBOX_STATUSES}

@@ -18,8 +18,11 @@ __all__ = [
     "Outcome",
     "Stopwatch",
     "Tally",
+    "canonical_keys",
+    "canonical_move",
     "header_failures",
     "join_url",
+    "leave_fix",
     "listed_total",
     "off_app",
     "shorten",
@@ -200,12 +203,14 @@ def _ends_at(url: str, redirect_to: str) -> bool:
     return got.path == prefix or got.path.startswith(prefix + "/") or not prefix
 
 
-def off_app(url: str, app_urls: Sequence[str], redirect_to: str | None = None) -> str | None:
+def off_app(url: str, app_urls: Sequence[str], redirect_to: str | None = None, *,
+            asked: str | None = None) -> str | None:
     """Why ``url`` is not a place the check may end, or None when it is.
 
     A check may end on the host (and port) of any of ``app_urls`` (the canonical url and its
     aliases; http and https alike), or, with ``redirect_to`` (a URL prefix or a bare host),
-    only where that says.
+    only where that says. Given the URL the check ``asked`` for, the reason ends with the
+    config change that fixes it (see :func:`leave_fix`).
     """
     if redirect_to is not None:
         return None if _ends_at(url, redirect_to) else (
@@ -213,7 +218,66 @@ def off_app(url: str, app_urls: Sequence[str], redirect_to: str | None = None) -
     where = _host_port(url)
     if where is not None and where in {_host_port(u) for u in app_urls}:
         return None
-    return f"left the app: ended on {url}"
+    fix = leave_fix(asked, url, app_urls) if asked is not None else None
+    return f"left the app: ended on {url}" + (f"; {fix}" if fix else "")
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def canonical_move(asked: str, ended: str) -> str | None:
+    """The origin ``ended`` is on when it is ``asked``'s own path and query on another host
+    (``https://example.com/tasks`` ending on ``https://www.example.com/tasks``), else None.
+
+    A host that sends every path to the same path elsewhere (an apex domain to www, plain
+    http to https on another name) is not the app's canonical host: that other one is. A
+    sign-in or an error page elsewhere has a path of its own.
+    """
+    if _host_port(asked) is None or _host_port(ended) in (None, _host_port(asked)):
+        return None
+    was, now = urlsplit(asked), urlsplit(ended)
+    if was.path.rstrip("/") != now.path.rstrip("/") or was.query != now.query:
+        return None
+    return _origin(ended)
+
+
+def leave_fix(asked: str, ended: str, app_urls: Sequence[str]) -> str | None:
+    """The config change for a check that asked for ``asked`` and ended on ``ended``, another
+    host than any of ``app_urls`` (the URL the suite runs on first, then the aliases): the
+    keys to write and their exact values. None where no key helps (not an http(s) URL)."""
+    if not app_urls or urlsplit(ended).scheme not in ("http", "https") \
+            or _host_port(ended) is None:
+        return None
+    base, *rest = app_urls
+    origin = canonical_move(asked, ended)
+    if origin is not None:
+        return (f"{base} sends it to the same path on {origin}, the canonical host: set "
+                f"{canonical_keys(origin, app_urls)}")
+    from smokeseal.checks.signin import is_signin_path
+
+    origin = _origin(ended)
+    if is_signin_path(urlsplit(ended).path):
+        return (f"a sign-in page: the check needs a valid session (cookies: or headers:), "
+                f"or, if it is meant to end there: expect: {{redirect_to: {origin}}}")
+    aliases = [*_aliases(base, rest), origin]
+    return (f"if {origin} serves this app, add it: aliases: [{', '.join(aliases)}]"
+            f"; if the check is meant to end there: expect: {{redirect_to: {origin}}}")
+
+
+def _aliases(base: str, urls: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(u for u in urls if _host_port(u) != _host_port(base)))
+
+
+def canonical_keys(origin: str, app_urls: Sequence[str]) -> str:
+    """``url: https://www.example.com and aliases: [https://example.com]``: the config of
+    an app whose ``app_urls`` (its url first, then its aliases) all redirect to ``origin``,
+    which becomes its url (with the url's path kept) while the url joins the aliases."""
+    base, *rest = app_urls
+    url = origin + urlsplit(base).path.rstrip("/")
+    kept = [u for u in (base, *_aliases(base, rest)) if _host_port(u) != _host_port(url)]
+    return f"url: {url} and aliases: [{', '.join(kept)}]"
 
 
 def slug(text: str) -> str:

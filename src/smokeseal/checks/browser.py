@@ -599,7 +599,8 @@ class Tab:
         requests whose failure does not fail the page."""
         self.visit = Visit(policy=policy or ReadPolicy(),
                            deadline=time.monotonic() + timeout,
-                           access=access or Access(), probe=probe, allow=allow)
+                           access=Access() if access is None else access, probe=probe,
+                           allow=allow)
         return self.visit
 
     async def arm(self, policy: ReadPolicy) -> None:

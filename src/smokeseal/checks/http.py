@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import httpx
 
 from smokeseal.access import Access
+from smokeseal.certificates import CertificateLog
 from smokeseal.checks.base import (
     READ_ONLY_METHODS,
     USER_AGENT,
@@ -23,10 +24,12 @@ from smokeseal.checks.base import (
     Stopwatch,
     header_failures,
     join_url,
+    leave_fix,
     off_app,
     shorten,
     status_failure,
 )
+from smokeseal.checks.signin import signin_failure
 from smokeseal.config import Check, Expect
 
 __all__ = [
@@ -123,10 +126,12 @@ class _Transports(httpx.AsyncBaseTransport):
     """
 
     def __init__(self, ca_file: str | None = None,
-                 proxies: Mapping[str, str] | None = None) -> None:
+                 proxies: Mapping[str, str] | None = None,
+                 certificates: CertificateLog | None = None) -> None:
         self._ca_file = ca_file
         self._proxies = environment_proxies(proxies)
         self._made: dict[tuple[str, str | None], httpx.AsyncHTTPTransport] = {}
+        self._certificates = certificates
 
     def proxy_for(self, url: httpx.URL) -> httpx.URL | None:
         """The proxy ``url`` goes through, as curl and httpx choose it: ``<scheme>_proxy``,
@@ -156,15 +161,22 @@ class _Transports(httpx.AsyncBaseTransport):
                                                  limits=_LIMITS, proxy=proxy)
             self._made[key] = transport
         if proxy is None:
-            return await transport.handle_async_request(request)
+            return self._seen(request, await transport.handle_async_request(request))
         try:
-            return await transport.handle_async_request(request)
+            return self._seen(request, await transport.handle_async_request(request))
         except httpx.ConnectError as exc:
             # A TLS failure is the far end's, through the tunnel: it stays production's.
             if any(isinstance(cause, ssl.SSLError) for cause in _causes(exc)):
                 raise
             raise httpx.ProxyError(f"could not reach the proxy {proxy_address(proxy)} "
                                    f"({describe_http_error(exc)})", request=request) from exc
+
+    def _seen(self, request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        # The connection is open while its answer streams: its leaf's expiry costs no
+        # extra handshake (see smokeseal.certificates).
+        if self._certificates is not None and request.url.scheme == "https":
+            self._certificates.record(request.url, response)
+        return response
 
     async def aclose(self) -> None:
         for transport in self._made.values():
@@ -230,17 +242,19 @@ def browser_proxy(url: str, environ: Mapping[str, str] | None = None) -> dict[st
 
 
 def read_only_client(ca_file: str | None = None,
-                     proxies: Mapping[str, str] | None = None) -> httpx.AsyncClient:
+                     proxies: Mapping[str, str] | None = None,
+                     certificates: CertificateLog | None = None) -> httpx.AsyncClient:
     """A client that follows redirects and can only ever send GET or HEAD; ``ca_file``
     (the config's) is trusted for https in place of ``$SSL_CERT_FILE`` and the defaults.
     Requests go through the proxies of ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` but
-    for the hosts ``NO_PROXY`` names (``proxies`` in their place: a test's)."""
+    for the hosts ``NO_PROXY`` names (``proxies`` in their place: a test's). With
+    ``certificates``, the leaf of every https connection is kept there."""
     return httpx.AsyncClient(
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         event_hooks={"request": [_refuse_writes]},
-        transport=_Transports(ca_file, proxies),
+        transport=_Transports(ca_file, proxies, certificates),
     )
 
 
@@ -274,13 +288,26 @@ async def run_get_check(client: httpx.AsyncClient, check: Check, base_url: str, 
     except WriteRefused as exc:
         return failed(str(exc))
     ms = watch.ms()
+    on_app = (base_url, *app_urls)
     if walk.left_to is not None:
         hops = len(walk.urls) - 1
+        after = f" (after {_redirects(hops)} on the app)" if hops else ""
+        if expect.redirect_to is None and (
+                signin := signin_failure(url, walk.left_to, expect, access)):
+            return CheckResult(check.label, "get", False, signin + after, ms, url=walk.url)
+        fix = None if expect.redirect_to else leave_fix(walk.urls[-1], walk.left_to, on_app)
         detail = (f"redirected off the app to {walk.left_to}"
                   + (f", not to {expect.redirect_to}" if expect.redirect_to else "")
-                  + (f" (after {_redirects(hops)} on the app)" if hops else ""))
+                  + after + (f"; {fix}" if fix else ""))
         return CheckResult(check.label, "get", False, detail, ms, url=walk.url)
     failures = _judge(check, walk, ms)
+    signin = (signin_failure(url, walk.url, expect, access)
+              if len(walk.urls) > 1 and walk.location is None else None)
+    if signin:
+        # First, and in place of the way there, which it names: it explains the rest (a
+        # text the sign-in form lacks).
+        return CheckResult(check.label, "get", False, "; ".join([signin, *failures]), ms,
+                           url=walk.url)
     head = "; ".join(failures) if failures else str(walk.response.status_code)
     return CheckResult(check.label, "get", not failures, head + _where(walk), ms, url=walk.url)
 

@@ -73,6 +73,7 @@ from smokeseal.checks.browser import (
 )
 from smokeseal.checks.http import browser_proxy
 from smokeseal.checks.reads import Read, ReadPolicy
+from smokeseal.checks.signin import signin_failure
 from smokeseal.checks.trace import TRACE_FILE, access_values, start_trace, stop_trace
 from smokeseal.errors import BrowserError
 from smokeseal.evidence import mark_run_folder
@@ -479,17 +480,19 @@ async def _judge(look: _Look, response: Response | None) -> None:
         look.failures += header_failures(expect.header, headers)
     await _settle_assets(look)
     # A script may still have sent the page elsewhere while it was being judged.
-    if (left := off_app(page.url, look.app_urls, expect.redirect_to)) \
+    if (left := off_app(page.url, look.app_urls, expect.redirect_to, asked=look.final_url)) \
             and left not in look.failures:
         look.failures.append(left)
 
 
 def _judge_place_and_status(look: _Look) -> None:
-    if left := off_app(look.page.url, look.app_urls, look.expect.redirect_to):
+    if left := off_app(look.page.url, look.app_urls, look.expect.redirect_to,
+                       asked=look.final_url):
         look.failures.append(left)
     if look.status is None:
         look.failures.append("no response for the page")
-    elif problem := status_failure(look.expect.statuses(), look.status):
+    elif problem := (status_failure(look.expect.statuses(), look.status) or signin_failure(
+            look.final_url, look.page.url, look.expect, look.visit.access)):
         look.failures.append(problem)
 
 

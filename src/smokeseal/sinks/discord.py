@@ -103,6 +103,7 @@ def _seal_embed(release: Release, seal: Seal) -> dict[str, Any]:
                          f"{neutralise(check.first_failure or '', 200)} on the first try")
         if line := check.reads_line:
             lines.append(f"↔ **{neutralise(check.name, 100)}** {neutralise(line, 200)}")
+    lines += [f"⚠ {neutralise(note, 300)}" for note in seal.notes[:5]]
     if seal.rollback:
         lines.append("Rollback commands are in the alert and on the board; smokeseal ran none.")
     description = fit("\n".join(lines), EMBED_DESCRIPTION_LIMIT - 100)

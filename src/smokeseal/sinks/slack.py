@@ -141,6 +141,7 @@ def _seal_text(seal: Seal) -> str:
                          f"{slack_neutralise(check.first_failure or '', 200)} on the first try")
         if line := check.reads_line:
             lines.append(f"↔ *{name}* {slack_neutralise(line, 200)}")
+    lines += [f"⚠ {slack_neutralise(note, 300)}" for note in seal.notes[:5]]
     if seal.rollback:
         lines.append("Rollback commands are in the alert below and on the board; smokeseal "
                      "ran none.")
