@@ -119,6 +119,10 @@ def frames_app(seen: list[tuple[str, str]]) -> ASGIApp:
         other = f"http://localhost:{request.url.port}"
         return HTMLResponse(PAGES[request.url.path].replace("{other}", other))
 
+    async def csp_image(request: Request) -> Response:
+        return HTMLResponse("<h1>Orders</h1><p>Widget</p><img src=/static/pixel.png>",
+                            headers={"content-security-policy": "img-src 'none'"})
+
     async def slow(request: Request) -> Response:
         await asyncio.sleep(5)
         return JSONResponse(["Widget"])
@@ -149,6 +153,7 @@ def frames_app(seen: list[tuple[str, str]]) -> ASGIApp:
         return Response(body, media_type=mime, headers={"x-content-type-options": "nosniff"})
 
     routes = [Route(path, page) for path in PAGES] + [
+        Route("/healthy/csp-image", csp_image),
         Route("/api/orders", lambda r: JSONResponse(["Widget"])),
         Route("/api/orders-500", lambda r: Response("Internal Server Error", 500)),
         Route("/api/nothing", lambda r: JSONResponse({"error": "not found"}, 404)),

@@ -191,6 +191,14 @@ def test_another_hosts_failure_is_a_note(browser_executable: str, frames: Frames
     assert note.startswith(f"third-party GET {frames.other_url}/api/orders-500 "), note
 
 
+def test_what_the_pages_own_policy_blocks_is_a_note(browser_executable: str,
+                                                    frames: Frames) -> None:
+    """An image its CSP refuses: no answer production failed to give."""
+    [result] = check(browser_executable, frames, page("/healthy/csp-image"))
+    assert (result.ok, result.detail) == (True, "200")
+    assert result.notes == [f"GET {frames.url}/static/pixel.png refused by the browser (csp)"]
+
+
 def test_a_fetch_the_page_aborted_itself_is_no_failure(browser_executable: str,
                                                       frames: Frames) -> None:
     [result] = check(browser_executable, frames, page("/orders/aborted"))

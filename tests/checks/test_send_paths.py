@@ -263,7 +263,8 @@ async def sealed(executable: str, standin: StandIn, trust: tuple[str, ...]) -> R
             check = Check(name=name, page=f"/p/{run.tok}/{name}", timeout=10,
                           expect=Expect(text="Shop"))
             run.results[name] = await run_page_check(session, check, standin.url)
-            assert await within(sentinel(standin, run, name)), f"{name}: the page stopped short"
+            assert await within(sentinel(standin, run, name)), \
+                f"{name}: the page stopped short: {run.results[name]}"
             if name == "prefetch":  # the reads that do leave: waited for, not raced
                 await within(reached(standin, run, FIRES[name]))
         await session.settle()

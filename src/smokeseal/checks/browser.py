@@ -967,9 +967,19 @@ class Tab:
             # The page's own document failing is the load's failure, said on its own.
             document = request.is_navigation_request() \
                 and _frame_of(request) == self.page.main_frame
-            if not ours and not document and request.method in READ_ONLY_METHODS \
-                    and not _streams(request) and not _path_is(request.url, "/favicon.ico"):
-                visit.fail(request.method, request.url, f"failed: {failure}")
+            if ours or document or request.method not in READ_ONLY_METHODS \
+                    or _streams(request) or _path_is(request.url, "/favicon.ico"):
+                return
+            # Playwright gives DevTools' blocked reason ("csp", "mixed-content",
+            # "corp-not-same-origin") in place of a network error for such a refusal.
+            if "ERR_BLOCKED_BY" in failure or not failure.startswith("net::"):
+                # The page's own policy (CSP, CORP, ORB) kept the browser from loading an
+                # image, a font, a fetch: what it blocks is no answer production failed to
+                # give. Its own scripts and stylesheets are assets, judged above.
+                visit.request_notes.add(f"{request.method} {shorten(request.url, 100)} "
+                                        f"refused by the browser ({failure})")
+                return
+            visit.fail(request.method, request.url, f"failed: {failure}")
             return
         asset.done = True
         if asset.problem is None and not ours:
