@@ -221,3 +221,44 @@ def test_bad_compare_and_budget_keys_are_one_line_errors(old: str, new: str,
     with pytest.raises(ConfigError) as caught:
         parse_config(CONFIG.replace(old, new))
     assert str(caught.value) == error
+
+
+def compared_seal() -> Seal:
+    seal = Seal(status="green", summary="1/1 passed", checked_at="2026-01-01T00:00:00Z",
+                base_url="https://x", duration_ms=1, checks=[CheckRecord.of(page(500, 1600))])
+    seal.comparison = {
+        "baseline": {"seals": 2, "releases": [1]}, "checks": {},
+        "regressions": [{"check": "tasks @everyone *now*", "metric": "lcp_ms", "value": 1600,
+                         "baseline": 88, "ratio": 18.2, "over_budget": False}],
+        "new_console_errors": [{"check": "tasks", "message": "TypeError: \x1b[31mx"}],
+        "commits": [{"sha": "abc1234", "subject": "one"}], "commits_more": 2,
+        "since": {"id": 1, "version": "v1", "sha": "abc0000"}}
+    return seal
+
+
+def test_discord_and_slack_seal_lines_name_each_regression_inertly() -> None:
+    from smokeseal.sinks.text import render
+
+    seal = compared_seal().to_dict()
+    assert render("discord_seal_line.md.j2", seal=seal).splitlines()[-1] == (
+        "📉 tasks @\u200beveryone \\*now\\*: lcp\\_ms 1600 ms, 18.2× the last green's 88 ms")
+    assert render("slack_seal_line.md.j2", seal=seal).splitlines()[-1] == (
+        "📉 tasks @\u200beveryone ∗now∗: lcpˍms 1600 ms, 18.2× the last green's 88 ms")
+    del seal["comparison"]
+    assert "📉" not in render("discord_seal_line.md.j2", seal=seal)
+
+
+def test_the_terminal_names_regressions_new_errors_and_commits() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.text import Text
+
+    from smokeseal.report import print_seal
+
+    out = StringIO()
+    print_seal(Console(file=out, width=200, color_system=None), compared_seal(), Text("t"))
+    shown = out.getvalue()
+    assert "📉 tasks @everyone *now*: lcp_ms 1600 ms, 18.2× the last green's 88 ms" in shown
+    assert "new console error in tasks: TypeError: [31mx" in shown  # no escape reaches it
+    assert "3 commits since the last green, v1" in shown

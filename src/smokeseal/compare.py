@@ -24,7 +24,7 @@ from smokeseal.checks.base import CheckResult, shorten
 from smokeseal.config import Budget, CompareSettings
 
 __all__ = ["MAX_COMMITS", "METRICS", "PAGE_METRICS", "VITALS", "apply_budgets", "commits_between",
-           "compare", "compare_url", "regression_line", "regressions_phrase"]
+           "compare", "compare_url", "metric_rows", "regression_line", "regressions_phrase"]
 
 #: The figures a regression is judged on, all in ms: a page's speed as the browser
 #: measured it, and the time of any other check. A page check's own time is shown, never
@@ -186,6 +186,55 @@ def regressions_phrase(comparison: Mapping[str, Any] | None) -> str | None:
     shown = ", ".join(shorten(regression_line(r), 120) for r in regressions[:3])
     more = f" (+{len(regressions) - 3} more)" if len(regressions) > 3 else ""
     return f"slower than the last green: {shown}{more}"
+
+
+def metric_rows(comparison: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The comparison as table rows: per check, its time then each vital, with the figure,
+    the baseline's, the change (``+1.2 s``, ``7.0×``) and whether it regressed. A seal's
+    record read back from the ledger is trusted for shape only: what is not a number is
+    left out."""
+    regressed = {(r.get("check"), r.get("metric"))
+                 for r in comparison.get("regressions") or [] if isinstance(r, dict)}
+    rows = []
+    checks = comparison.get("checks") or {}
+    for name, figures in (checks.items() if isinstance(checks, dict) else ()):
+        if not isinstance(figures, dict):
+            continue
+        pairs: list[tuple[str, Any, Any]] = [
+            ("ms", figures.get("ms"), figures.get("baseline_ms"))]
+        vitals, before = figures.get("vitals") or {}, figures.get("baseline_vitals") or {}
+        pairs += [(key, vitals.get(key), before.get(key)) for key in VITALS]
+        for metric, value, base in pairs:
+            if not _number(value):
+                continue
+            rows.append({"check": name, "metric": metric, "value": _shown(metric, value),
+                         "baseline": _shown(metric, base) if _number(base) else "–",
+                         "change": _change(metric, value, base) if _number(base) else "",
+                         "regressed": (name, metric) in regressed})
+    return rows
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _shown(metric: str, value: float) -> str:
+    if metric == "cls":
+        return f"{value:.3f}"
+    if metric == "bytes":
+        return f"{value / 1024:.1f} KiB"
+    if metric == "requests":
+        return f"{value:g}"
+    return f"{value:g} ms"
+
+
+def _change(metric: str, value: float, base: float) -> str:
+    if metric == "cls":
+        return f"{value - base:+.3f}"
+    if metric in ("requests", "bytes"):
+        return f"{value - base:+g}" if metric == "requests" else f"{(value - base) / 1024:+.1f} KiB"
+    ratio = f", {value / base:.1f}×" if base > 0 else ""
+    return f"{value - base:+g} ms{ratio}"
 
 
 def commits_between(checkout: Path, base: str, head: str,
