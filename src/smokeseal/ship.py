@@ -27,7 +27,7 @@ from smokeseal.compare import (
     regressions_phrase,
 )
 from smokeseal.config import App, Config, Gate, VersionSource
-from smokeseal.errors import ShipError, UsageError
+from smokeseal.errors import LedgerError, ShipError, UsageError
 from smokeseal.ledger import Ledger, NewMessage, Release
 from smokeseal.rollback import ReleaseFacts, rollback_commands
 from smokeseal.seal import Seal, clean_text, failed_seal, seal_from_run
@@ -420,9 +420,21 @@ def seal_release(config: Config, ledger: Ledger, release: Release, *, use_browse
 
     run = run_app(config, release.app, use_browser=use_browser, on_result=on_result,
                   expected_sha=sha)
-    comparison = compared(config, ledger, release, run)
+    comparison: dict[str, Any] | None = None
+    unread: str | None = None
+    try:
+        comparison = compared(config, ledger, release, run)
+    except LedgerError as exc:
+        # The comparison is the seal's extra, never its cost: the seal is still recorded
+        # (a ledger that cannot be read will say so again there), and budgets on what was
+        # measured still apply (apply_budgets leaves a check it failed already alone).
+        apply_budgets(run.results, config.budgets_for(release.app), None)
+        unread = f"could not compare with the last green seals: {exc}"
     seal = seal_from_run(run, expected_sha=sha, secrets=secrets_of(config))
-    seal.comparison = comparison
+    if unread is None:
+        seal.comparison = comparison
+    else:
+        seal.warnings.append(scrub(unread, secrets_of(config)))
     if phrase := regressions_phrase(comparison):
         seal.summary = scrub(clean_text(f"{seal.summary}; {phrase}"), secrets_of(config))
     return _record(config, ledger, release, seal)
@@ -517,8 +529,6 @@ def seal_after_ship(config: Config, ledger: Ledger, release: Release, *,
     except Exception as exc:
         warnings.append(f"seal step failed: {exc}")
         failure = exc
-    from smokeseal.errors import LedgerError
-
     if isinstance(failure, LedgerError):
         return None, warnings
     try:
