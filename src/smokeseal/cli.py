@@ -188,9 +188,12 @@ def _smoke_fleet(config: Config, *, as_json: bool, junit: Path | None,
 
         runs = run_fleet(config, use_browser=not no_browser, on_app=done)
     seconds = time.perf_counter() - started
+    from smokeseal.compare import apply_budgets
     from smokeseal.secrets import secrets_of
 
     secrets = secrets_of(config)
+    for name, run in runs.items():
+        apply_budgets(run.results, config.budgets_for(name), None)
     seals = {name: seal_from_run(run, secrets=secrets) for name, run in runs.items()}
     if junit is not None:
         _write_junit(junit, list(seals.items()))
@@ -221,8 +224,11 @@ def _smoke_and_show(config: Config, app_name: str, *, url: str | None = None,
     with Progress(stderr, _check_count(config, app_name), target) as progress:
         run = run_app(config, app_name, url=url, use_browser=not no_browser, on_result=progress,
                       expected_sha=sha)
+    from smokeseal.compare import apply_budgets
     from smokeseal.secrets import secrets_of
 
+    # No ledger here: what a budget says of the figures themselves, not of a regression.
+    apply_budgets(run.results, config.budgets_for(app_name), None)
     seal = seal_from_run(run, expected_sha=sha, secrets=secrets_of(config))
     if junit is not None:
         _write_junit(junit, [(app_name, seal)])

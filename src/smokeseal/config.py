@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -38,7 +39,10 @@ __all__ = [
     "HEALTH_SUITE",
     "App",
     "BasicAuth",
+    "Budget",
     "Check",
+    "Compare",
+    "CompareSettings",
     "Config",
     "Discord",
     "Expect",
@@ -236,6 +240,31 @@ class BasicAuth(_Model):
         return value
 
 
+class Compare(_Model):
+    """How a seal is compared with the app's recent green seals (see
+    :mod:`smokeseal.compare`); unset keys come from the config's top-level ``compare:``,
+    then the defaults."""
+
+    #: How many of the last green seals (on the same canonical URL) the baseline is the
+    #: median of.
+    last: int | None = Field(default=None, ge=1, le=50)
+    #: A figure regresses at this many times its baseline ...
+    ratio: float | None = Field(default=None, gt=1, le=1000)
+    #: ... and at least this many ms more.
+    floor_ms: int | None = Field(default=None, ge=0, le=600_000)
+
+
+class Budget(_Model):
+    """What a check may not exceed: past it, the check fails (a regression alone is a
+    note). Given per app, and per check over the app's, key by key."""
+
+    #: page only: largest contentful paint, and time to the document's first byte, in ms.
+    lcp_ms: PositiveInt | None = None
+    ttfb_ms: PositiveInt | None = None
+    #: A regression (see :class:`Compare`) of this ratio or more fails the check.
+    regress: float | None = Field(default=None, gt=1, le=1000)
+
+
 _PAGE_ONLY = ("selector", "title", "no_writes", "error_shell", "settle_ms", "allow_failing")
 _NOT_FOR_COMMAND = ("status", "selector", "text", "not_text", "title", "header", "no_writes",
                     "redirect_to", "error_shell", "settle_ms", "allow_failing")
@@ -264,6 +293,8 @@ class Check(_Model):
     #: get and page checks: sent to the app's origins only, merged over the app's.
     headers: Headers = Field(default_factory=dict)
     cookies: Cookies = Field(default_factory=dict)
+    #: Over the app's ``budget:``, key by key.
+    budget: Budget | None = None
 
     #: The environment variables whose ``${VAR}`` the config put into this check.
     _variables: tuple[str, ...] = PrivateAttr(default=())
@@ -334,6 +365,11 @@ class Check(_Model):
             for key in ("method", "follow_redirects"):
                 if key in self.model_fields_set:
                     raise ValueError(f"'{key}' applies only to get checks")
+        if kind != "page" and self.budget is not None and (
+                measured := [k for k in ("lcp_ms", "ttfb_ms")
+                             if getattr(self.budget, k) is not None]):
+            raise ValueError(f"budget.{measured[0]} applies only to page checks (only a page "
+                             "is measured by the browser)")
         if kind == "command" and "retries" in self.model_fields_set:
             raise ValueError("'retries' applies to get and page checks (a command check's "
                              "own runner retries; its JUnit flaky results are read)")
@@ -622,6 +658,10 @@ class App(_Model):
     signin_path: list[SigninPath] | None = None
     #: Overrides the config's ``cert_warn_days`` for this app.
     cert_warn_days: CertWarnDays | None = None
+    #: Over the config's ``compare:``, key by key.
+    compare: Compare | None = None
+    #: Every check's budget, unless the check's own ``budget:`` sets the key.
+    budget: Budget | None = None
 
     _deploy_written: str | None = PrivateAttr(default=None)
     _rollback_written: tuple[str, ...] | None = PrivateAttr(default=None)
@@ -684,6 +724,8 @@ class Config(_Model):
     #: A seal notes each https origin of an app whose certificate expires within this many
     #: days (0: never); an app's own ``cert_warn_days`` wins.
     cert_warn_days: CertWarnDays = 14
+    #: How every app's seals are compared with its recent green ones.
+    compare: Compare | None = None
     apps: dict[str, App]
     suites: dict[str, list[Check] | Suite] = Field(default_factory=dict)
 
@@ -742,6 +784,37 @@ class Config(_Model):
         own = self.app(name).cert_warn_days
         return self.cert_warn_days if own is None else own
 
+    def compare_for(self, name: str) -> CompareSettings:
+        """App ``name``'s comparison settings: its own keys, then the config's, then the
+        defaults."""
+        layers = [c for c in (self.app(name).compare, self.compare) if c is not None]
+
+        def pick(key: str, default: float) -> float:
+            return next((getattr(c, key) for c in layers if getattr(c, key) is not None),
+                        default)
+
+        return CompareSettings(int(pick("last", DEFAULT_LAST)),
+                               float(pick("ratio", DEFAULT_RATIO)),
+                               int(pick("floor_ms", DEFAULT_FLOOR_MS)))
+
+    def budgets_for(self, name: str) -> dict[str, Budget]:
+        """The budget of each of app ``name``'s checks that has one, by label: the check's
+        keys over the app's."""
+        app_budget = self.app(name).budget
+        budgets = {}
+        for check in self.suite_for(name):
+            layers = [b for b in (check.budget, app_budget) if b is not None]
+            if not layers:
+                continue
+            merged = {key: next((getattr(b, key) for b in layers
+                                 if getattr(b, key) is not None), None)
+                      for key in Budget.model_fields}
+            if check.kind != "page":  # only a page is measured: the app's vitals keys skip it
+                merged.update(lcp_ms=None, ttfb_ms=None)
+            if any(value is not None for value in merged.values()):
+                budgets[check.label] = Budget(**merged)
+        return budgets
+
     def suite_for(self, name: str) -> tuple[Check, ...]:
         """The checks app ``name`` runs, in order, each with its ``retries`` settled."""
         suite = self.app(name).suite
@@ -756,6 +829,21 @@ class Config(_Model):
 
     def _where(self) -> str:
         return str(self._path) if self._path else "config"
+
+
+#: The defaults of ``compare:`` (see :class:`Compare`).
+DEFAULT_LAST = 5
+DEFAULT_RATIO = 1.5
+DEFAULT_FLOOR_MS = 300
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    """``compare:`` with every key settled (see :meth:`Config.compare_for`)."""
+
+    last: int = DEFAULT_LAST
+    ratio: float = DEFAULT_RATIO
+    floor_ms: int = DEFAULT_FLOOR_MS
 
 
 def _with_retries(check: Check, retries: int) -> Check:
@@ -861,7 +949,7 @@ def _may_be_secret(at: KeyPath) -> bool:
 def _all_field_names() -> set[str]:
     names: set[str] = set()
     for model in (Expect, Check, Suite, VersionSource, Gate, Discord, GithubRelease, Slack,
-                  Webhook, Notify, BasicAuth, App, Config):
+                  Webhook, Notify, BasicAuth, App, Config, Compare, Budget):
         names.update(model.model_fields)
     names.add("json")
     return names

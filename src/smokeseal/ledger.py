@@ -663,6 +663,20 @@ class Ledger:
                 .order_by(ReleaseRow.id.desc()).limit(1))
             return Release._from_row(row) if row else None
 
+    def green_seals(self, app: str, base_url: str, limit: int
+                    ) -> list[tuple[Release, dict[str, Any]]]:
+        """The newest ``limit`` green seals of ``app`` against ``base_url`` (any of its
+        releases, re-seals included), newest first, each with its release (in brief: no
+        notes, no seal) and its record: what a new seal is compared with."""
+        query = (select(*_BRIEF_COLUMNS, SealRow.payload)
+                 .join(ReleaseRow, ReleaseRow.id == SealRow.release_id)
+                 .where(ReleaseRow.app == app, SealRow.status == "green",
+                        SealRow.payload["base_url"].as_string() == base_url)
+                 .order_by(SealRow.id.desc()).limit(limit))
+        with self._read("read the last green seals") as session:
+            return [(Release._from_line(row), dict(row.payload))
+                    for row in session.execute(query)]
+
     def outbox_tallies(self, statuses: Sequence[str] = ("pending", "failed")
                        ) -> list[OutboxTally]:
         """Messages in ``statuses``, counted by sink and status (sorted): one statement,

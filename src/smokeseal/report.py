@@ -7,7 +7,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -74,10 +74,29 @@ def print_seal(console: Console, seal: Seal, title: Text) -> None:
         console.print(Text(line, style="yellow"))
     for note in seal.notes:
         console.print(Text(f"⚠ {terminal_safe(note)}", style="yellow"))
+    print_comparison(console, seal.comparison)
     colour = "green" if seal.green else "red"
     console.print(Text.assemble(f"{seal.emoji} ", (seal.status, f"bold {colour}"), " · ",
                                 terminal_safe(seal.summary), (f" · {seal.duration_ms} ms", "dim")))
     print_rollback(console, seal)
+
+
+def print_comparison(console: Console, comparison: dict[str, Any] | None) -> None:
+    """What changed since the last green: each regression, each new console error, and how
+    many commits there were since (their subjects are on the board)."""
+    from smokeseal.compare import regression_line
+
+    if not comparison:
+        return
+    for regression in comparison.get("regressions") or []:
+        console.print(Text(f"📉 {terminal_safe(regression_line(regression))}", style="yellow"))
+    for error in (comparison.get("new_console_errors") or [])[:5]:
+        console.print(Text(f"new console error in {terminal_safe(error['check'])}: "
+                           f"{terminal_safe(error['message'])}", style="yellow"))
+    commits = len(comparison.get("commits") or []) + int(comparison.get("commits_more") or 0)
+    if since := comparison.get("since"):
+        console.print(Text(f"{commits} commit{'s' * (commits != 1)} since the last green, "
+                           f"{terminal_safe(str(since.get('version')))}", style="dim"))
 
 
 def guard_line(checks: list[CheckRecord]) -> str | None:

@@ -430,6 +430,7 @@ def redact(result: CheckResult, secrets: Sequence[str]) -> CheckResult:
     result.notes = [scrub(note, secrets) for note in result.notes]
     result.blocked_writes = [scrub(attempt, secrets) for attempt in result.blocked_writes]
     result.reads = [scrub(read, secrets) for read in result.reads]
+    result.console_errors = [scrub(error, secrets) for error in result.console_errors]
     if isinstance(revision := getattr(result, "revision", None), str):
         result.revision = scrub(revision, secrets)  # type: ignore[attr-defined]
     if result.evidence is not None:

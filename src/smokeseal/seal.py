@@ -74,6 +74,10 @@ class CheckRecord(_Record):
     notes: list[str] = Field(default_factory=list)
     #: The declared reads the page guard let through (absent from records before them).
     reads: list[str] = Field(default_factory=list)
+    #: page only: what the browser measured, and its console errors folded (absent from
+    #: records before them).
+    vitals: dict[str, int | float] | None = None
+    console_errors: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -88,7 +92,7 @@ class CheckRecord(_Record):
     @classmethod
     def of(cls, result: CheckResult, secrets: Sequence[str] = ()) -> CheckRecord:
         data = result.to_dict()
-        for key in ("blocked_writes", "notes", "reads"):
+        for key in ("blocked_writes", "notes", "reads", "console_errors"):
             items = data.get(key) or []
             if len(items) > MAX_LISTED:
                 data[key] = [*items[:MAX_LISTED], f"+{len(items) - MAX_LISTED} more"]
@@ -141,6 +145,9 @@ class Seal(_Record):
     #: When the leaf certificate of each https origin of the app expires:
     #: ``{"host": "app.example.com", "expires_at": "2026-12-06T12:00:00Z"}``.
     certificates: list[CertificateRecord] = Field(default_factory=list)
+    #: What changed since the last green (see :mod:`smokeseal.compare`): null when the app
+    #: had no green seal to compare with, absent where no ledger was asked (``check``).
+    comparison: dict[str, Any] | None = None
     #: Problems telling the seal (not part of the record); shown to the operator.
     _warnings: list[str] = PrivateAttr(default_factory=list)
 
@@ -165,6 +172,8 @@ class Seal(_Record):
         for key in ("notes", "certificates"):
             if not out.get(key):
                 out.pop(key, None)
+        if "comparison" in self.model_fields_set:
+            out["comparison"] = self.comparison
         out["checks"] = [c.to_dict() for c in self.checks]
         out.setdefault("rollback", [])
         cleaned: dict[str, Any] = clean_text(out)

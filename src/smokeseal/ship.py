@@ -19,14 +19,23 @@ from typing import TYPE_CHECKING, Any
 
 from smokeseal.access import Access, access_for
 from smokeseal.checks.base import CheckResult, join_url
+from smokeseal.compare import (
+    apply_budgets,
+    commits_between,
+    compare,
+    compare_url,
+    regressions_phrase,
+)
 from smokeseal.config import App, Config, Gate, VersionSource
-from smokeseal.errors import ShipError, UsageError
+from smokeseal.errors import LedgerError, ShipError, UsageError
 from smokeseal.ledger import Ledger, NewMessage, Release
 from smokeseal.rollback import ReleaseFacts, rollback_commands
-from smokeseal.seal import Seal, failed_seal, seal_from_run
+from smokeseal.seal import Seal, clean_text, failed_seal, seal_from_run
+from smokeseal.secrets import scrub
 
 if TYPE_CHECKING:
     from smokeseal.checks.version import Revision
+    from smokeseal.runner import RunResult
 
 __all__ = ["GATE_POLL_LIMIT", "GateAnswer", "ShipResult", "deploy", "deploy_and_gate",
            "live_release", "poll_gate", "record_shipped", "resolve_release",
@@ -409,10 +418,56 @@ def seal_release(config: Config, ledger: Ledger, release: Release, *, use_browse
     sha = release.sha if config.app(release.app).version is not None else None
     from smokeseal.secrets import secrets_of
 
-    seal = seal_from_run(run_app(config, release.app, use_browser=use_browser,
-                                 on_result=on_result, expected_sha=sha), expected_sha=sha,
-                         secrets=secrets_of(config))
+    run = run_app(config, release.app, use_browser=use_browser, on_result=on_result,
+                  expected_sha=sha)
+    comparison: dict[str, Any] | None = None
+    unread: str | None = None
+    try:
+        comparison = compared(config, ledger, release, run)
+    except LedgerError as exc:
+        # The comparison is the seal's extra, never its cost: the seal is still recorded
+        # (a ledger that cannot be read will say so again there), and budgets on what was
+        # measured still apply (apply_budgets leaves a check it failed already alone).
+        apply_budgets(run.results, config.budgets_for(release.app), None)
+        unread = f"could not compare with the last green seals: {exc}"
+    seal = seal_from_run(run, expected_sha=sha, secrets=secrets_of(config))
+    if unread is None:
+        seal.comparison = comparison
+    else:
+        seal.warnings.append(scrub(unread, secrets_of(config)))
+    if phrase := regressions_phrase(comparison):
+        seal.summary = scrub(clean_text(f"{seal.summary}; {phrase}"), secrets_of(config))
     return _record(config, ledger, release, seal)
+
+
+def compared(config: Config, ledger: Ledger, release: Release,
+             run: RunResult) -> dict[str, Any] | None:
+    """``run`` compared with the app's last green seals on the URL it ran against, with
+    the commits since the last green release; its budgets applied to its results (a check
+    over one fails)."""
+    settings = config.compare_for(release.app)
+    budgets = config.budgets_for(release.app)
+    greens = ledger.green_seals(release.app, run.base_url, settings.last)
+    comparison = compare(run.results, [payload for _, payload in greens], settings, budgets,
+                         [green.id for green, _ in greens])
+    apply_budgets(run.results, budgets, comparison)
+    if comparison is None:
+        return None
+    last_green = ledger.last_green(release.app, release.id)
+    if last_green is None or last_green.sha == release.sha:
+        return comparison
+    comparison["since"] = {"id": last_green.id, "version": last_green.version,
+                           "sha": last_green.short_sha}
+    found = commits_between(config.base_dir, last_green.sha, release.sha)
+    if found is not None:
+        comparison["commits"], more = found
+        if more:
+            comparison["commits_more"] = more
+    github = config.app(release.app).notify.github_release
+    if github is not None:
+        comparison["commits_url"] = compare_url(github.repo, github.api_url, last_green.sha,
+                                                release.sha)
+    return comparison
 
 
 def _record(config: Config, ledger: Ledger, release: Release,
@@ -474,8 +529,6 @@ def seal_after_ship(config: Config, ledger: Ledger, release: Release, *,
     except Exception as exc:
         warnings.append(f"seal step failed: {exc}")
         failure = exc
-    from smokeseal.errors import LedgerError
-
     if isinstance(failure, LedgerError):
         return None, warnings
     try:

@@ -41,6 +41,7 @@ from smokeseal.board.badge import badge_svg
 from smokeseal.board.health import LedgerProbe
 from smokeseal.board.security import CSP, METRICS_PATH, BoardGuard, Scope, route_path
 from smokeseal.checks.base import listed_total
+from smokeseal.compare import metric_rows, regression_line
 from smokeseal.errors import LedgerError, LedgerTimeout, UsageError
 from smokeseal.ledger import Ledger, Message, Release
 from smokeseal.sinks.text import SECTION_END, SECTION_START
@@ -183,7 +184,8 @@ class Board:
         self.env = Environment(loader=PackageLoader("smokeseal.board", "templates"),
                                autoescape=True, trim_blocks=True, lstrip_blocks=True)
         self.env.filters.update(when=when, duration=duration, tally=_tally)
-        self.env.globals.update(version=__version__, open_board=self.token is None)
+        self.env.globals.update(version=__version__, open_board=self.token is None,
+                                metric_rows=metric_rows, regression_line=regression_line)
         self._apps_cache: tuple[float, list[dict[str, Any]]] | None = None
 
     # --- rendering ----------------------------------------------------------------------

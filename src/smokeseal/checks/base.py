@@ -64,6 +64,11 @@ class CheckResult:
     #: What the page guard let through by the app's ``reads:``, as a :class:`Tally` lists
     #: it: method and path (the origin is the app's), and how often when more than once.
     reads: list[str] = field(default_factory=list)
+    #: page only: what the browser measured (see :mod:`smokeseal.checks.vitals`).
+    vitals: dict[str, int | float] | None = None
+    #: page only: its console errors and uncaught errors, folded (numbers, ids and query
+    #: strings), each once.
+    console_errors: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.skipped:
@@ -102,6 +107,10 @@ class CheckResult:
             out["reads"] = list(self.reads)
         if self.evidence is not None:
             out["evidence"] = self.evidence
+        if self.vitals is not None:
+            out["vitals"] = dict(self.vitals)
+        if self.console_errors:
+            out["console_errors"] = list(self.console_errors)
         return out
 
 

@@ -75,6 +75,7 @@ from smokeseal.checks.http import browser_proxy
 from smokeseal.checks.reads import Read, ReadPolicy
 from smokeseal.checks.signin import signin_failure
 from smokeseal.checks.trace import TRACE_FILE, access_values, start_trace, stop_trace
+from smokeseal.checks.vitals import folded_errors, measure
 from smokeseal.errors import BrowserError
 from smokeseal.evidence import mark_run_folder
 from smokeseal.secrets import scrub
@@ -308,7 +309,12 @@ async def _result(check: Check, look: _Look, ms: int, evidence_dir: Path | None,
             detail += f"; blocked {count} write attempt{'s' * (count > 1)}"
     return CheckResult(check.label, "page", not failures, detail, ms, url=look.final_url,
                        blocked_writes=blocked, evidence=evidence, notes=notes,
-                       reads=visit.reads.listed())
+                       reads=visit.reads.listed(),
+                       vitals=None if look.stuck or look.status is None else await measure(
+                           look.page),
+                       # Scrubbed before folding: a folded secret would no longer match.
+                       console_errors=folded_errors(scrub(error, secrets) for error in (
+                           *visit.page_errors, *visit.console_errors)))
 
 
 #: Tells apart the folders of labels that differ only in their secrets; made afresh by each

@@ -98,9 +98,12 @@ def fence(lines: list[str]) -> str:
 
 
 def render(name: str, **context: Any) -> str:
+    from smokeseal.compare import regression_line
+
     return _templates.get_template(name).render(
         neutralise=neutralise, fence=fence, slack_neutralise=slack_neutralise,
-        slack_fence=slack_fence, slack_escape=slack_escape, **context).strip()
+        slack_fence=slack_fence, slack_escape=slack_escape, regression_line=regression_line,
+        **context).strip()
 
 
 def seal_section(seal: dict[str, Any]) -> str:
