@@ -14,7 +14,13 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -422,6 +428,51 @@ def shipped(config: Config, ledger: Ledger, version: str,
     release = resolve_release(ledger, config, "demo", version=version, sha="3f2a9c1dead",
                               notes=notes)
     return ship(config, ledger, release)
+
+
+# --- one app reached by two names, one redirecting every path to the other -------------
+
+@dataclass
+class TwoNames:
+    #: The name that redirects: http://localhost:PORT.
+    apex: str
+    #: The name that serves: http://127.0.0.1:PORT.
+    www: str
+    log: Recorder
+
+
+def _two_names_app() -> Starlette:
+    async def everything(request: Request) -> Response:
+        if request.url.hostname == "localhost":
+            # Every path, query and all, to the same place on the canonical name.
+            query = f"?{request.url.query}" if request.url.query else ""
+            return RedirectResponse(f"http://127.0.0.1:{request.url.port}{request.url.path}"
+                                    f"{query}", status_code=301)
+        if request.url.path == "/up":
+            return PlainTextResponse("ok")
+        return HTMLResponse("<title>Two Names</title><main><h1>Tasks</h1>"
+                            "<p>every task in its place</p></main>")
+
+    return Starlette(routes=[Route("/{path:path}", everything)])
+
+
+@pytest.fixture(scope="module")
+def _two_names_server() -> Iterator[tuple[BackgroundServer, Recorder]]:
+    log = Recorder()
+    with BackgroundServer(log.wrap(_two_names_app())) as server:
+        yield server, log
+
+
+@pytest.fixture
+def two_names(_two_names_server: tuple[BackgroundServer, Recorder],
+              request: pytest.FixtureRequest) -> Iterator[TwoNames]:
+    """One app on two loopback names: ``localhost`` sends every path (query and all) to the
+    same path on ``127.0.0.1``, as an apex domain sends every path to www. Afterwards it must
+    have received nothing but GET and HEAD."""
+    server, log = _two_names_server
+    log.clear()
+    yield TwoNames(f"http://localhost:{server.port}", f"http://127.0.0.1:{server.port}", log)
+    _read_only_proof(request, list(log.seen), "the two-name app")
 
 
 # --- a production stand-in that breaks the ways real releases break ----------------------

@@ -16,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-__all__ = ["dash", "directory_listing", "forbidden_dotfiles", "gradio", "graphql",
-           "healthz_only", "spa", "sso", "streamlit"]
+__all__ = ["HEALTH_ANSWERS", "dash", "directory_listing", "forbidden_dotfiles", "gradio",
+           "graphql", "health_at", "healthz_only", "home_moved", "signin_on_host", "spa", "sso",
+           "streamlit"]
 
 HTML = "text/html; charset=utf-8"
 # Streamlit's index: the same bytes for every path that is not one of its own (a catch-all).
@@ -185,3 +186,51 @@ def sso(sign_in: str) -> Starlette:
 
     return _app([Route("/up", _bytes(b"ok", "text/plain")),
                  Route("/{path:path}", to_sign_in)])
+
+
+def home_moved(to: str) -> Starlette:
+    """A host that sends its home page alone to ``to``'s (another host) and answers every
+    other path itself: ``/up`` ``ok``, the rest 404."""
+    return _app([Route("/", lambda request: RedirectResponse(f"{to}/", 301)),
+                 Route("/up", _bytes(b"ok", "text/plain")),
+                 Route("/{path:path}", _bytes(b"Not Found", "text/plain", 404))])
+
+
+#: Django's sign-in page, cut down: what a visitor without a session is sent to.
+DJANGO_LOGIN = (b"<!DOCTYPE html><html><head><title>Log in | Ledger</title></head><body>"
+                b"<h1>Log in</h1><form method=post><input name=username>"
+                b"<input name=password type=password><input type=submit value='Log in'>"
+                b"</form></body></html>")
+
+
+def signin_on_host() -> Starlette:
+    """As Django's ``login_required`` does: ``/`` sends a visitor without a session to
+    ``/accounts/login/?next=/`` on the same host, whose form answers 200; ``/up`` answers
+    ``ok``, the rest 404."""
+    return _app([Route("/", lambda request: RedirectResponse("/accounts/login/?next=/", 302)),
+                 Route("/accounts/login/", _bytes(DJANGO_LOGIN)),
+                 Route("/up", _bytes(b"ok", "text/plain")),
+                 Route("/{path:path}", _bytes(b"Not Found", "text/plain", 404))])
+
+
+#: What each framework's own health path answers when the app is up, as its documentation
+#: shows it (the sources are in docs/init.md): the path, the body, the Content-Type.
+HEALTH_ANSWERS = {
+    "Spring Boot Actuator": ("/actuator/health", b'{"status":"UP"}',
+                             "application/vnd.spring-boot.actuator.v3+json"),
+    "Quarkus (SmallRye Health)": ("/q/health", b'{\n    "status": "UP",\n    "checks": [\n'
+                                               b'    ]\n}', "application/json;charset=UTF-8"),
+    "django-health-check": ("/ht/", b"<!DOCTYPE html><html><head><title>System status</title>"
+                                    b"</head><body><table><tr><td>DatabaseBackend</td>"
+                                    b"<td>working</td></tr></table></body></html>", HTML),
+    "Panel (panel serve --liveness)": ("/liveness", b'{"/liveness": true}',
+                                       "application/json; charset=UTF-8"),
+}
+
+
+def health_at(path: str, body: bytes, media_type: str) -> Starlette:
+    """A server-rendered app whose one health path is ``path``, answering ``body``; every
+    other path but ``/`` answers 404."""
+    return _app([Route("/", _bytes(b"<title>Fleet</title><h1>Fleet overview</h1>")),
+                 Route(path, _bytes(body, media_type)),
+                 Route("/{path:path}", _bytes(b"Not Found", "text/plain", 404))])

@@ -5,63 +5,17 @@ ship's own gate, and a check that ends on the other host says which keys to chan
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
 
 from smokeseal.config import Gate, load_config
 from smokeseal.doctor import Finding, diagnose
 from smokeseal.errors import ShipError
 from smokeseal.runner import run_app
-from smokeseal.servers import BackgroundServer
 from smokeseal.ship import wait_for_gate
-from tests.conftest import Recorder, _read_only_proof
-
-
-@dataclass
-class TwoNames:
-    #: The name that redirects: http://localhost:PORT.
-    apex: str
-    #: The name that serves: http://127.0.0.1:PORT.
-    www: str
-    log: Recorder
-
-
-def _app() -> Starlette:
-    async def everything(request: Request) -> Response:
-        if request.url.hostname == "localhost":
-            # Every path, query and all, to the same place on the canonical name.
-            query = f"?{request.url.query}" if request.url.query else ""
-            return RedirectResponse(f"http://127.0.0.1:{request.url.port}{request.url.path}"
-                                    f"{query}", status_code=301)
-        if request.url.path == "/up":
-            return PlainTextResponse("ok")
-        return HTMLResponse("<title>Two Names</title><main><h1>Tasks</h1>"
-                            "<p>every task in its place</p></main>")
-
-    return Starlette(routes=[Route("/{path:path}", everything)])
-
-
-@pytest.fixture(scope="module")
-def _two_names_server() -> Iterator[tuple[BackgroundServer, Recorder]]:
-    log = Recorder()
-    with BackgroundServer(log.wrap(_app())) as server:
-        yield server, log
-
-
-@pytest.fixture
-def two_names(_two_names_server: tuple[BackgroundServer, Recorder],
-              request: pytest.FixtureRequest) -> Iterator[TwoNames]:
-    server, log = _two_names_server
-    log.clear()
-    yield TwoNames(f"http://localhost:{server.port}", f"http://127.0.0.1:{server.port}", log)
-    _read_only_proof(request, list(log.seen), "the two-name app")
+from tests.conftest import TwoNames
 
 
 def _config(url: str, suite: str = "", aliases: str = "") -> str:

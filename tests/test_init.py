@@ -182,6 +182,20 @@ def test_the_first_health_path_that_answers_is_the_gate(serve: Serve) -> None:
 
 
 @pytest.mark.component
+@pytest.mark.parametrize("framework", list(standins.HEALTH_ANSWERS))
+def test_a_frameworks_own_health_path_is_found_and_gated_on(serve: Serve,
+                                                            framework: str) -> None:
+    path, body, media_type = standins.HEALTH_ANSWERS[framework]
+    app = serve(standins.health_at(path, body, media_type))
+    found, text, config = written(app.url)
+    assert found.health == path and config.apps["app"].gate.path == path
+    assert summary(config.suite_for("app")) == [("page", "/", 200), ("get", path, 200),
+                                                *GENERIC_404S]
+    assert f"# ({path} answered 200 when init looked)." in text
+    assert app.recorder.paths().count(path) == 1
+
+
+@pytest.mark.component
 @pytest.mark.parametrize(("h1", "expected"), [
     (b'Say "hi" ${HOME} $$ \\n: {a: b} # no\x01te', 'Say "hi" ${HOME} $$ \\n: {a: b} # no te'),
     (b"<b>Caf\xc3\xa9</b>\n  &lt;script&gt; &#x1F600;", "Caf\u00e9 <script> \U0001f600"),
@@ -225,8 +239,10 @@ def test_a_sign_in_on_another_host_is_named_never_visited_and_never_canonical(
     assert sign_in.recorder.seen == []
     assert config.apps["app"].url == app.url and sign_in.url not in text.split("url:")[1][:60]
     assert found.sign_in == f"{sign_in.url}/login"  # the query (a return_to) left out
-    note = f"/ redirects to {sign_in.url}/login: the app needs a sign-in; see headers/cookies"
+    note = (f"/ redirects to the sign-in page {sign_in.url}/login: the suite needs a session "
+            "of its own, or every check that wants a page is red")
     assert note in [n.text for n in found.notes]
+    assert (found.url, found.aliases) == (app.url, [])  # a path of its own: no canonical host
     host = sign_in.url.split("//")[1].split(":")[0]
     assert f"#   expect: {{redirect_to: {host}}}" in text
     # The home check stays what the app must pass once the suite has a session.

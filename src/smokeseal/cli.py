@@ -565,15 +565,17 @@ def init_command(
 ) -> None:
     """Write a commented smokeseal.yml that fits the app at URL.
 
-    Looks at the app read-only (one GET per path, bounded): its health path, whether every
-    path answers 200, what / shows, a sign-in on another host, and Streamlit, Dash, Gradio
-    or GraphQL (their reads:). Then opens / in the guarded browser: the reads its data
-    needs, and a text it draws once that data loaded, for the home check. Says what it
-    found and what the suite would find. Exit 0 written, 2 bad URL or the file already
-    exists.
+    Looks at the app read-only (one GET per path, bounded, with the checks' own client):
+    the canonical host (when every path is sent to one other host, that one is url: and the
+    given one an alias), its health path, whether every path answers 200, what / shows, a
+    sign-in (and how to give the suite a session), and Streamlit, Dash, Gradio or GraphQL
+    (their reads:). Then opens / in the guarded browser: the reads its data needs, and a
+    text it draws once that data loaded, for the home check. Trusts the replaced config's
+    ca_file, else $SSL_CERT_FILE. Says what it found and what the suite would find. Exit 0
+    written, 2 bad URL or the file already exists.
     """
     from smokeseal.config import find_config_path, normalise_url, parse_config
-    from smokeseal.init import app_name_for, config_text, survey
+    from smokeseal.init import app_name_for, config_text, survey, trust_for
 
     if url is not None:
         try:
@@ -588,9 +590,14 @@ def init_command(
     parse_config(config_text(url, name), source=str(path), environ={})
     found = None
     if url is not None:
+        # The CA file the suite will trust: the replaced config's ca_file, else the
+        # environment's.
+        trust, problem = trust_for(path if path.exists() else None, os.environ)
+        if problem is not None:
+            stderr.print(f"! {problem}", markup=False, highlight=False, soft_wrap=True)
         with stderr.status(f"looking at {url}…") if stderr.is_terminal \
                 else contextlib.nullcontext():
-            found = survey(url, browser=not no_browser)
+            found = survey(url, browser=not no_browser, trust=trust)
     text = config_text(url, name, found)
     try:
         parse_config(text, source=str(path), environ={})

@@ -269,7 +269,7 @@ async def check_apps(config: Config, environ: Mapping[str, str] | None = None
 
 async def _check_app(client: httpx.AsyncClient, name: str, app: App) -> list[Finding]:
     from smokeseal.access import access_for
-    from smokeseal.checks.base import canonical_move, join_url
+    from smokeseal.checks.base import common_move, join_url
     from smokeseal.ship import GATE_POLL_LIMIT, poll_gate
 
     area = f"app {name}"
@@ -288,9 +288,7 @@ async def _check_app(client: httpx.AsyncClient, name: str, app: App) -> list[Fin
     if home.error:
         return [Finding(area, False, f"{app.url} is unreachable: {home.error}",
                         f"check apps.{name}.url, and that production is up")]
-    moves = {canonical_move(look.url, look.left_to) if look.left_to else None
-             for look in looks}
-    moved = next(iter(moves)) if len(moves) == 1 else None
+    moved = common_move((look.url, look.left_to) for look in looks)
     canonical = home
     findings = []
     if moved is not None:

@@ -2,10 +2,14 @@
 
 :func:`survey` looks at the app with GETs only, one per path, all at once and bounded (a
 redirect is followed only on the app's host, a body is read up to a limit, the whole look
-has a deadline): which health path answers, whether every path answers 200 (a catch-all,
-where 404 checks cannot hold), what ``/`` shows, whether ``/`` sends visitors to another
-host to sign in, and whether the app is a Streamlit, Dash, Gradio or GraphQL app, whose
-reads go through POST or a WebSocket. With ``browser``, it then opens the home page in the
+has a deadline), with the checks' own client (``walk_on_app``, the CA file the suite will
+trust, the environment's proxies): which health path answers, whether every path answers 200
+(a catch-all, where 404 checks cannot hold), what ``/`` shows, whether ``/`` sends visitors
+to sign in (on the app's host or another), and whether the app is a Streamlit, Dash, Gradio
+or GraphQL app, whose reads go through POST or a WebSocket. A host that sends every path it
+is asked to the same path on one other host is not the app's: that other host is the
+canonical one, written as ``url`` (the given one under ``aliases``), and is looked at
+instead. With ``browser``, it then opens the home page in the
 guarded browser (:mod:`smokeseal.init_browser`): the reads the page needed, tried on load,
 are the app's ``reads:``, and the home check expects a text the page drew once its data had
 loaded, so that the check is red when the data does not load. :func:`config_text` writes
@@ -21,8 +25,10 @@ import json
 import re
 import secrets
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -31,8 +37,8 @@ if TYPE_CHECKING:
     from smokeseal.init_browser import Drawn
 
 __all__ = ["DOTFILE_STATUSES", "GRAPHQL_PATHS", "HEALTH_PATHS", "INTERNAL_ROUTES",
-           "PROBE_TIMEOUT", "STREAMLIT_SELECTOR", "Content", "Note", "Probe", "Survey",
-           "app_name_for", "config_text", "sanitize", "survey"]
+           "MAX_MOVES", "PROBE_TIMEOUT", "STREAMLIT_SELECTOR", "Content", "Note", "Probe",
+           "Survey", "Trust", "app_name_for", "config_text", "sanitize", "survey", "trust_for"]
 
 #: Routes that no production app should serve publicly; a team adds its own.
 INTERNAL_ROUTES = (("devops hidden", "/devops"), ("env file hidden", "/.env"),
@@ -40,12 +46,19 @@ INTERNAL_ROUTES = (("devops hidden", "/devops"), ("env file hidden", "/.env"),
 #: A web server that refuses dotfiles says 403 (nginx's ``deny``), an app says 404: both
 #: keep the file private.
 DOTFILE_STATUSES = (403, 404)
-#: Health paths, most specific first: the first that answers 200 is the gate.
-HEALTH_PATHS = ("/up", "/health", "/healthz", "/_stcore/health", "/api/health", "/status",
-                "/ping", "/livez", "/readyz", "/healthcheck", "/_health")
+#: Health paths, most specific first: the first that answers 200 is the gate. Rails 7.1+,
+#: Laravel 11+ and kamal-proxy's default (``/up``), then the usual names, then those of
+#: Streamlit, Spring Boot Actuator, Quarkus, django-health-check and Panel (docs/init.md
+#: says what each serves, and where that is documented).
+HEALTH_PATHS = ("/up", "/health", "/healthz", "/_stcore/health", "/actuator/health",
+                "/q/health", "/ht/", "/liveness", "/api/health", "/status", "/ping", "/livez",
+                "/readyz", "/healthcheck", "/_health")
 GRAPHQL_PATHS = ("/graphql", "/api/graphql")
 #: Every probe, every hop and body, ends within this many seconds.
 PROBE_TIMEOUT = 8.0
+#: How many hosts, each sending every path to the next, init follows to the canonical one:
+#: each is one more round of probes (``PROBE_TIMEOUT`` at most).
+MAX_MOVES = 2
 #: Streamlit draws each element of the script in one of these: the page shows something.
 #: Only once its script has finished (``notRunning``): a script that raises draws its error
 #: box after the elements before the raise, which would be seen first.
@@ -97,7 +110,7 @@ def config_text(url: str | None, app: str, found: Survey | None = None) -> str:
     """The config, every key explained; valid as written. With ``found`` (see
     :func:`survey`) it fits the app; without, or when the app was down, it is the generic
     health suite."""
-    shown = url or PLACEHOLDER_URL
+    shown = found.url if found is not None else url or PLACEHOLDER_URL
     looked = found if found is not None and found.down is None else None
     edit = "" if url else "    # TODO: your production URL\n"
     down = "" if found is None or found.down is None else (
@@ -112,13 +125,13 @@ def config_text(url: str | None, app: str, found: Survey | None = None) -> str:
 # PostgreSQL when pipelines run on many machines: postgresql://user@host/dbname
 # database_url: sqlite:///smokeseal.db
 
+{_trust_text(found.trust if found is not None else None)}
 apps:
   {app}:
     # The canonical production URL: the suite tests exactly this host.
-{edit}    url: {json.dumps(shown)}
+{_moves_text(found)}{edit}    url: {json.dumps(shown)}
     # Other hosts that must redirect to (or serve) the same app; doctor checks them.
-    # aliases: ["https://www.example.com"]
-{_reads_text(looked)}\
+{_aliases_text(found)}{_session_text(looked)}{_reads_text(looked)}\
     # The branch you release from (for the revert command printed on red).
     release_branch: main
     # What `smokeseal ship {app}` runs to deploy. Leave it out when your pipeline deploys
@@ -154,6 +167,66 @@ def _comment(text: str) -> str:
     return sanitize(text, 200)
 
 
+def _wrap(text: str, indent: int) -> str:
+    """``text`` (sanitized: one line, printable) as comment lines at ``indent``."""
+    pad = " " * indent
+    return "".join(f"{pad}# {line}\n" for line in textwrap.wrap(text, 92 - indent))
+
+
+def _trust_text(trust: Trust | None) -> str:
+    about = _wrap("CA certificates (PEM) that production's TLS chains to, when a private CA "
+                  "signs it; relative to this file. $SSL_CERT_FILE is trusted when it is not "
+                  "set.", 0)
+    if trust is None:
+        return about + "# ca_file: certs/ca.pem\n"
+    if trust.written is not None:
+        value = json.dumps(trust.written) if trust.verbatim else _quoted(trust.written)
+        return (about + "# Kept from the config this file replaced; init trusted it too.\n"
+                + f"ca_file: {value}\n")
+    return (about + _wrap(f"init trusted $SSL_CERT_FILE ({_comment(trust.path)}), as every "
+                          "run where it is set does.", 0) + "# ca_file: certs/ca.pem\n")
+
+
+def _moves_text(found: Survey | None) -> str:
+    if found is None or not found.moves:
+        return ""
+    said = " ".join(
+        f"{move.asked} redirects every path init asked ({move.paths} paths, / among them) to "
+        f"the same path on {move.to}: that is the canonical host, and {move.asked} an alias."
+        for move in found.moves)
+    return _wrap(said, 4)
+
+
+def _aliases_text(found: Survey | None) -> str:
+    if found is None or not found.aliases:
+        return '    # aliases: ["https://www.example.com"]\n'
+    return f"    aliases: [{', '.join(json.dumps(alias) for alias in found.aliases)}]\n"
+
+
+#: How a suite is given a session, and renews it: docs/apps.md, "Behind a sign-in".
+SESSION_COOKIE = 'cookies: {session: "${SMOKE_SESSION}"}'
+SESSION_TOKEN = 'headers: {Authorization: "Bearer ${SMOKE_TOKEN}"}'
+RENEW = ("sign in again as the smoke user, copy the cookie's new value into SMOKE_SESSION "
+         "(the CI secret); this file does not change")
+
+
+def _session_text(found: Survey | None) -> str:
+    if found is None or found.sign_in is None:
+        return ""
+    return (_wrap(f"/ sends visitors to sign in ({found.sign_in}): the suite needs a session of "
+                  "its own, for a read-only smoke user, sent only to this app's origin. Give "
+                  "it one from the environment, never in this file:", 4)
+            + f"    # {SESSION_COOKIE}\n"
+            + "    #   the app's session cookie, by its name: sessionid (Django),\n"
+            + "    #   _APPNAME_session (Rails), ...\n"
+            + f"    # {SESSION_TOKEN}\n"
+            + "    #   or a token the app (or its edge) accepts: it does not expire with a\n"
+            + "    #   browser session.\n"
+            + _wrap("When it expires, the checks that want a page fail with \"the session in "
+                    f"cookies: is no longer valid\": {RENEW}. See docs/apps.md, \"Behind a "
+                    "sign-in\".", 4))
+
+
 _READS_WHY = {
     "Streamlit": "Streamlit's page reads the app through this WebSocket",
     "Dash": "Dash's callbacks read through POST, on load and on every input",
@@ -187,12 +260,12 @@ def _gate_text(found: Survey | None) -> str:
         return f"{about}\n    # ({found.health} answered 200 when init looked).\n" \
                f"{line.format(found.health)}"
     tried = ", ".join(HEALTH_PATHS)
-    fallback = "/" if found.sign_in is None and found.content is not None else "/up"
+    fallback = "/" if found.content is not None else "/up"
+    until = (": until then the gate waits for / to answer 200." if fallback == "/" else ".")
     return (f"{about}.\n"
-            f"    # TODO: no health path answered 200 when init looked (tried {tried}).\n"
-            "    # Give the app one that answers 200 once it can serve, and gate on it"
-            + (": until\n    # then the gate waits for / to answer 200.\n" if fallback == "/"
-               else ".\n")
+            + _wrap(f"TODO: no health path answered 200 when init looked (tried {tried}). "
+                    f"Give the app one that answers 200 once it can serve, and gate on it"
+                    f"{until}", 4)
             + line.format(fallback))
 
 
@@ -202,23 +275,30 @@ def _home_text(found: Survey | None) -> str:
     if found is None:
         return check.format("")
     if found.sign_in is not None:
-        host = httpx.URL(found.sign_in).host
-        return (f"      # TODO: / redirects to {found.sign_in}: the app needs a\n"
-                "      # sign-in. Give the suite a session with the app's headers: or cookies:\n"
-                "      # (sent only to this app's origin); until then this check is red: the\n"
-                "      # seal cannot see the app. To check only that sign-in is enforced:\n"
-                f"      #   expect: {{redirect_to: {host}}}\n" + check.format(""))
-    unverified = "" if found.unverified is None else _wrapped(
+        # A URL prefix on the app's own host; another host's name alone (an SSO's).
+        target = (found.sign_in if _same_host(found.sign_in, found.url)
+                  else httpx.URL(found.sign_in).host)
+        return (_wrap(f"TODO: / redirects to the sign-in page {found.sign_in}: until the "
+                      "suite has a session (cookies: or headers:, above), this check is red, "
+                      "as the seal cannot see the app. To check only that sign-in is "
+                      "enforced:", 6)
+                + f"      #   expect: {{redirect_to: {target}}}\n" + check.format(""))
+    if found.elsewhere is not None:
+        return (_wrap(f"TODO: / redirects to {found.elsewhere}, another host, but not every "
+                      "path init asked did, so it was not taken for the canonical host. If it "
+                      "serves this app, run `smokeseal init --force` on it; until then this "
+                      "check is red.", 6) + check.format(""))
+    unverified = "" if found.unverified is None else _wrap(
         f"TODO: could not verify that the page's data loads: {_comment(found.unverified)}. "
         "This check cannot tell a broken data channel from a healthy one: expect a text "
-        "the page draws from its data.")
+        "the page draws from its data.", 6)
     if found.content is None:
         return ("      # TODO: expect a text the home page shows (text: \"...\"), so an empty\n"
                 "      # page, a skeleton or a directory listing is red.\n" + unverified
                 + check.format(""))
     content = found.content
-    about = (_wrapped(f"{content.key}: {_comment(content.why)}: a page whose data does not "
-                      "load does not show it.") if content.verified else
+    about = (_wrap(f"{content.key}: {_comment(content.why)}: a page whose data does not "
+                   "load does not show it.", 6) if content.verified else
              f"      # {content.key}: what / showed when init looked ({_comment(content.why)}):\n"
              "      # a skeleton, an empty page or a directory listing does not.\n")
     keys = f", {content.key}: {_quoted(content.value)}"
@@ -227,11 +307,6 @@ def _home_text(found: Survey | None) -> str:
     if content.not_text:
         keys += f", not_text: [{', '.join(map(_quoted, content.not_text))}]"
     return about + unverified + check.format(keys)
-
-
-def _wrapped(text: str) -> str:
-    """A comment in the suite's list, wrapped (``text`` is sanitized: one line, printable)."""
-    return "".join(f"      # {line}\n" for line in textwrap.wrap(text, 86))
 
 
 def _up_text(found: Survey | None) -> str:
@@ -298,18 +373,56 @@ class Content:
     verified: bool = False
 
 
+@dataclass(frozen=True)
+class Trust:
+    """CA certificates init trusts for https, as every run of the suite will: the ``ca_file``
+    of the config init replaces, else ``$SSL_CERT_FILE``."""
+
+    #: The file, for the HTTP client and the browser.
+    path: str
+    #: Where it was named, for the terminal.
+    source: str = "$SSL_CERT_FILE"
+    #: ``ca_file`` as the replaced config wrote it, kept in the new one (None: from the
+    #: environment, which every run reads by itself).
+    written: str | None = None
+    #: ``written`` is as the YAML source had it (with its ``${VAR}`` or ``$$``).
+    verbatim: bool = False
+
+    @property
+    def shown(self) -> str:
+        return self.written if self.written is not None else self.path
+
+
+@dataclass(frozen=True)
+class Move:
+    """A host that sent every path init asked (``paths`` of them) to the same path on
+    another, ``to``: the canonical host."""
+
+    asked: str
+    to: str
+    paths: int
+
+
 @dataclass
 class Survey:
     """What init found at the app, and so what it writes."""
 
+    #: The canonical URL: the one init was given, or where that sends every path.
     url: str
     #: Why the app could not be reached (None when ``/`` answered).
     down: str | None = None
     health: str | None = None
     #: The random path's answer when it was 2xx: every path answers, 404 checks cannot hold.
     catch_all: str | None = None
-    #: Where ``/`` redirects off the app (a sign-in page), query string dropped.
+    #: Where ``/`` sends visitors to sign in, on the app's host or another; query dropped.
     sign_in: str | None = None
+    #: Where ``/`` alone redirects on another host, to its own path: maybe the app's
+    #: canonical host, but not every path went there.
+    elsewhere: str | None = None
+    #: The hosts init was sent on from (the one it was given first): the app's aliases.
+    aliases: list[str] = field(default_factory=list)
+    moves: list[Move] = field(default_factory=list)
+    trust: Trust | None = None
     frameworks: list[str] = field(default_factory=list)
     reads: list[str] = field(default_factory=list)
     #: Why each read is declared, for its comment.
@@ -327,6 +440,44 @@ class Survey:
 
 # --- the look ----------------------------------------------------------------------------
 
+def trust_for(config: Path | None, environ: Mapping[str, str]) -> tuple[Trust | None,
+                                                                       str | None]:
+    """The CA file init trusts, as the suite will: the ``ca_file`` of ``config`` (the file
+    init replaces, when there is one), else ``$SSL_CERT_FILE``. Second, why the config's
+    ``ca_file`` was not used (no such file), or None."""
+    problem = None
+    if config is not None and (named := _config_ca_file(config, environ)) is not None:
+        written, value, verbatim = named
+        path = Path(value) if Path(value).is_absolute() else config.parent / value
+        if path.is_file():
+            return Trust(str(path), "ca_file of the config replaced", written, verbatim), None
+        problem = (f"the replaced config's ca_file {_comment(written)}: no such file "
+                   f"({_comment(str(path))}); not trusted, and not kept")
+    env = environ.get("SSL_CERT_FILE")
+    return (Trust(env) if env else None), problem
+
+
+def _config_ca_file(path: Path, environ: Mapping[str, str]) -> tuple[str, str, bool] | None:
+    """``ca_file`` as the config at ``path`` writes it, its value, and whether the written
+    form is YAML source (a ``${VAR}`` or ``$$`` in it). A ``${VAR}`` that is not set is
+    read as empty: the rest of the file need not be valid for this one key."""
+    from smokeseal.errors import ConfigError
+    from smokeseal.yamlfile import env_references, read_yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        unset = {ref.name: "" for ref in env_references(text, str(path))
+                 if ref.default is None}
+        document = read_yaml(text, str(path), {**unset, **environ})
+    except (OSError, UnicodeDecodeError, ConfigError):
+        return None
+    value = document.data.get("ca_file") if isinstance(document.data, dict) else None
+    if not isinstance(value, str) or not value:
+        return None
+    source = document.written.get(("ca_file",))
+    return (source, value, True) if source is not None else (value, value, False)
+
+
 @dataclass(frozen=True)
 class _Answer:
     status: int | None
@@ -334,14 +485,21 @@ class _Answer:
     body: bytes
     detail: str
     left_to: str | None = None
+    #: The sign-in page (on the app's host) a redirect ended on, query dropped.
+    sign_in: str | None = None
+
+    @property
+    def redirected(self) -> bool:
+        """Sent off the app, or to its sign-in: not an answer of the path asked."""
+        return self.left_to is not None or self.sign_in is not None
 
     @property
     def answered_200(self) -> bool:
-        return self.status == 200 and self.left_to is None
+        return self.status == 200 and not self.redirected
 
     @property
     def is_2xx(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300 and self.left_to is None
+        return self.status is not None and 200 <= self.status < 300 and not self.redirected
 
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
@@ -355,13 +513,14 @@ class _Answer:
             return None
 
 
-async def _get(client: httpx.AsyncClient, url: str, path: str) -> _Answer:
-    from smokeseal.checks.base import join_url
+async def _get(client: httpx.AsyncClient, url: str, app_urls: tuple[str, ...]) -> _Answer:
+    """One GET of ``url`` as a get check makes it: redirects followed on ``app_urls``'
+    hosts only, the body read up to a limit, within :data:`PROBE_TIMEOUT`."""
     from smokeseal.checks.http import WalkStopped, WriteRefused, describe_http_error, walk_on_app
+    from smokeseal.checks.signin import is_signin_path
 
     try:
-        walk = await walk_on_app(client, "GET", join_url(url, path), app_urls=(url,),
-                                 timeout=PROBE_TIMEOUT)
+        walk = await walk_on_app(client, "GET", url, app_urls=app_urls, timeout=PROBE_TIMEOUT)
     except TimeoutError:
         return _Answer(None, "", b"", f"no complete answer within {PROBE_TIMEOUT:g} s")
     except httpx.HTTPError as exc:
@@ -374,6 +533,11 @@ async def _get(client: httpx.AsyncClient, url: str, path: str) -> _Answer:
     if walk.left_to is not None:
         return _Answer(status, content_type, b"", f"redirects to {_shown_url(walk.left_to)}",
                        left_to=walk.left_to)
+    ended = httpx.URL(walk.url).path
+    if ended != httpx.URL(url).path and is_signin_path(ended):
+        shown = _shown_url(walk.url)
+        return _Answer(status, content_type, b"", f"redirects to the sign-in page {shown}",
+                       sign_in=shown)
     return _Answer(status, content_type, body, f"answers {status}")
 
 
@@ -382,32 +546,72 @@ def _shown_url(url: str) -> str:
     return sanitize(str(parsed.copy_with(query=None, fragment=None)), 200)
 
 
-async def _look(url: str) -> tuple[dict[str, _Answer], str]:
+@dataclass
+class _Look:
+    """What every path answered on the app's canonical host, and the hosts before it."""
+
+    url: str
+    answers: dict[str, _Answer]
+    random_path: str
+    moves: list[Move] = field(default_factory=list)
+
+
+async def _look(url: str, ca_file: str | None) -> _Look:
+    """Every path, at once, on ``url``'s host; again on the host it sends every one of them
+    to, if it does (:data:`MAX_MOVES` times at most)."""
+    from smokeseal.checks.base import canonical_url, common_move, join_url
     from smokeseal.checks.http import read_only_client
 
     random_path = f"/smokeseal-probe-{secrets.token_hex(6)}"
-    paths = dict.fromkeys(["/", random_path, *HEALTH_PATHS, "/_dash-layout", "/config",
-                           *(f"{p}?query=%7B__typename%7D" for p in GRAPHQL_PATHS),
-                           *(p for _, p in INTERNAL_ROUTES)])
-    async with read_only_client() as client:
+    paths = list(dict.fromkeys(["/", random_path, *HEALTH_PATHS, "/_dash-layout", "/config",
+                                *(f"{p}?query=%7B__typename%7D" for p in GRAPHQL_PATHS),
+                                *(p for _, p in INTERNAL_ROUTES)]))
+    hosts = [url]
+    moves: list[Move] = []
+    async with read_only_client(ca_file) as client:
         client.timeout = httpx.Timeout(PROBE_TIMEOUT)
-        answers = await asyncio.gather(*(_get(client, url, p) for p in paths))
-    return dict(zip(paths, answers, strict=True)), random_path
+        while True:
+            asked = [join_url(hosts[-1], path) for path in paths]
+            # Redirects are followed on every host seen so far: the written url and aliases.
+            on_app = tuple(reversed(hosts))
+            answers = dict(zip(paths, await asyncio.gather(
+                *(_get(client, u, on_app) for u in asked)), strict=True))
+            # A path that got no answer says nothing of where the host sends it.
+            moved = common_move((u, a.left_to) for u, a in zip(asked, answers.values(),
+                                                                strict=True)
+                                if a.status is not None)
+            if moved is None or len(moves) >= MAX_MOVES or any(
+                    _same_host(moved, host) for host in hosts):
+                return _Look(hosts[-1], answers, random_path, moves)
+            answered = sum(a.status is not None for a in answers.values())
+            moves.append(Move(hosts[-1], moved, answered))
+            hosts.append(canonical_url(moved, hosts[-1]))
 
 
-def survey(url: str, *, browser: bool = False, executable: str | None = None) -> Survey:
+def _same_host(a: str, b: str) -> bool:
+    return httpx.URL(a).netloc == httpx.URL(b).netloc
+
+
+def survey(url: str, *, browser: bool = False, executable: str | None = None,
+           trust: Trust | None = None) -> Survey:
     """Look at the app at ``url`` (GET only) and decide what its config holds; with
     ``browser``, open its home page in the guarded browser (``executable``, else the one
-    :func:`smokeseal.checks.browser.find_browser` finds) to see what it reads and draws."""
-    answers, random_path = asyncio.run(_look(url))
-    found = _decide(url, answers, random_path)
-    home = answers["/"]
+    :func:`smokeseal.checks.browser.find_browser` finds) to see what it reads and draws.
+    ``trust`` is the CA file both trust, as the suite will."""
+    ca_file = trust.path if trust is not None else None
+    look = asyncio.run(_look(url, ca_file))
+    found = _decide(look)
+    found.trust = trust
+    if trust is not None:
+        found.notes.insert(0, Note(None, f"trusted the CA certificates in "
+                                         f"{_comment(trust.shown)} ({trust.source})"))
+    home = look.answers["/"]
     if found.down is None and found.sign_in is None and home.is_2xx \
             and "html" in home.content_type:
         if browser:
-            from smokeseal.init_browser import look
+            from smokeseal.init_browser import look as look_in_browser
 
-            _apply(found, look(url, home.text(), executable))
+            _apply(found, look_in_browser(found.url, home.text(), executable, ca_file))
         else:
             found.unverified = "--no-browser: init looked over HTTP only"
             found.notes.append(Note(False, "--no-browser: looked over HTTP only; the home "
@@ -421,7 +625,7 @@ def _home_note(found: Survey) -> None:
     if found.content is not None:
         found.notes.append(Note(True, f"home: {found.content.key} "
                                       f"{_quoted(found.content.value)} ({found.content.why})"))
-    elif found.sign_in is None and found.down is None:
+    elif found.sign_in is None and found.elsewhere is None and found.down is None:
         found.notes.append(Note(False, "home: no text to expect was found on /; add one "
                                        "(expect text:) so an empty page is red"))
 
@@ -484,8 +688,12 @@ def _needed_why(line: str, attempt: str) -> str:
 
 # --- what it means -----------------------------------------------------------------------
 
-def _decide(url: str, answers: dict[str, _Answer], random_path: str) -> Survey:
-    found = Survey(url, random_path=random_path)
+def _decide(look: _Look) -> Survey:
+    answers, random_path = look.answers, look.random_path
+    url = look.url
+    found = Survey(url, random_path=random_path, moves=look.moves,
+                   aliases=[move.asked for move in look.moves])
+    _moves_notes(found)
     home = answers["/"]
     if home.status is None:
         found.down = home.detail
@@ -493,10 +701,7 @@ def _decide(url: str, answers: dict[str, _Answer], random_path: str) -> Survey:
                                        "the generic suite; run init again with --force once "
                                        "it is up"))
         return found
-    if home.left_to is not None:
-        found.sign_in = _shown_url(home.left_to)
-        found.notes.append(Note(False, f"/ redirects to {found.sign_in}: the app needs a "
-                                       "sign-in; see headers/cookies"))
+    _left(found, home)
     unknown = answers[random_path]
     if unknown.is_2xx:
         found.catch_all = unknown.detail
@@ -509,10 +714,46 @@ def _decide(url: str, answers: dict[str, _Answer], random_path: str) -> Survey:
         Note(False, f"no health path answered 200 (tried {HEALTH_PATHS[0]} and "
                     f"{len(HEALTH_PATHS) - 1} more): the up check is a TODO"))
     _recognise(found, answers)
-    if found.sign_in is None:
+    if found.sign_in is None and found.elsewhere is None:
         found.content = _content(found, answers)
     found.probes = _probes(found, answers)
     return found
+
+
+def _moves_notes(found: Survey) -> None:
+    from smokeseal.checks.base import canonical_keys
+
+    for index, move in enumerate(found.moves, 1):
+        wrote = (f": wrote {canonical_keys(move.to, found.aliases)}"
+                 if index == len(found.moves) else "")
+        found.notes.append(Note(True, f"canonical host: {move.asked} redirects every path "
+                                      f"init asked to the same path on {move.to}{wrote}"))
+
+
+def _left(found: Survey, home: _Answer) -> None:
+    """Where ``/`` sends a visitor instead of answering: a sign-in page (on the app's host
+    or another), or, to its own path on another host, maybe the app's canonical host (only
+    maybe: the other paths stayed)."""
+    from smokeseal.checks.base import canonical_move, join_url
+
+    origin = canonical_move(join_url(found.url, "/"), home.left_to) if home.left_to else None
+    if home.left_to is not None and origin is not None:
+        found.elsewhere = _shown_url(home.left_to)
+        found.notes.append(Note(False, f"/ redirects to {found.elsewhere}, its own path on "
+                                       "another host, but not every path init asked does: "
+                                       f"if {origin} serves this app, run `smokeseal init "
+                                       f"--force {origin}`"))
+        return
+    found.sign_in = _shown_url(home.left_to) if home.left_to is not None else home.sign_in
+    if found.sign_in is None:
+        return
+    found.notes.append(Note(False, f"/ redirects to the sign-in page {found.sign_in}: the "
+                                   "suite needs a session of its own, or every check that "
+                                   "wants a page is red"))
+    found.notes.append(Note(None, f"give it one from the environment: {SESSION_COOKIE} in "
+                                  "smokeseal.yml (or headers: for a token); when it expires, "
+                                  "sign in again as the smoke user and put the new value in "
+                                  "SMOKE_SESSION (docs/apps.md, \"Behind a sign-in\")"))
 
 
 def _health(answers: dict[str, _Answer], catch_all: _Answer | None) -> str | None:
@@ -693,7 +934,7 @@ def _probes(found: Survey, answers: dict[str, _Answer]) -> list[Probe]:
         checks.append((found.health, (200,)))
     if not found.catch_all:
         checks += [(path, _hidden(path)) for _, path in INTERNAL_ROUTES]
-    return [Probe(path, want, answers[path].status if answers[path].left_to is None else None,
+    return [Probe(path, want, None if answers[path].redirected else answers[path].status,
                   answers[path].detail) for path, want in checks]
 
 

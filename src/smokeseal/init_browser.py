@@ -225,9 +225,11 @@ class Drawn:
         return any(sight.scripted or sight.needed for sight in self.sights)
 
 
-def look(url: str, served: str, executable: str | None = None) -> Drawn:
+def look(url: str, served: str, executable: str | None = None,
+         ca_file: str | None = None) -> Drawn:
     """Open ``url`` (the app's home page, whose HTML as served is ``served``) in the guarded
-    browser until it needs no new read, and choose the text it drew with its data."""
+    browser until it needs no new read, and choose the text it drew with its data. The
+    browser trusts ``ca_file`` on ``url``'s host as a run's does (see :mod:`smokeseal.trust`)."""
     drawn = Drawn()
     try:
         executable = executable or find_browser()
@@ -235,7 +237,7 @@ def look(url: str, served: str, executable: str | None = None) -> Drawn:
         drawn.unavailable = str(exc)
         return drawn
     try:
-        asyncio.run(asyncio.wait_for(_look(url, executable, drawn), LOOK_TIMEOUT))
+        asyncio.run(asyncio.wait_for(_look(url, executable, drawn, ca_file), LOOK_TIMEOUT))
     except TimeoutError:
         drawn.stopped = f"the look in the browser did not end within {LOOK_TIMEOUT:g} s"
     except BrowserError as exc:
@@ -250,8 +252,12 @@ def look(url: str, served: str, executable: str | None = None) -> Drawn:
     return drawn
 
 
-async def _look(url: str, executable: str, drawn: Drawn) -> None:
-    async with BrowserSession(executable) as session:
+async def _look(url: str, executable: str, drawn: Drawn, ca_file: str | None) -> None:
+    from smokeseal.trust import browser_trust_args
+
+    # Its handshakes (to see the leaf the host presents) are bounded, and off the loop.
+    args = await asyncio.to_thread(browser_trust_args, ca_file, [url])
+    async with BrowserSession(executable, args=args, ca_file=ca_file) as session:
         declared: dict[str, str] = {}
         while len(drawn.sights) < MAX_VISITS:
             sight = Sight(tuple(declared))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -20,6 +20,8 @@ __all__ = [
     "Tally",
     "canonical_keys",
     "canonical_move",
+    "canonical_url",
+    "common_move",
     "header_failures",
     "join_url",
     "leave_fix",
@@ -252,6 +254,21 @@ def canonical_move(asked: str, ended: str) -> str | None:
     return _origin(ended)
 
 
+def common_move(walks: Iterable[tuple[str, str | None]]) -> str | None:
+    """The canonical host's origin when every one of ``walks`` (the URL asked, and where its
+    redirects would have left the host, None when they did not) was sent to its own path on
+    that one other host (see :func:`canonical_move`); None when any stayed, went elsewhere,
+    or there were none. ``doctor`` and ``init`` both judge a host by it."""
+    moves = {canonical_move(asked, ended) if ended else None for asked, ended in walks}
+    return moves.pop() if len(moves) == 1 else None
+
+
+def canonical_url(origin: str, base: str) -> str:
+    """``base``'s path on ``origin``: the url an app at ``base`` has once ``origin`` is
+    known to be its canonical host."""
+    return origin + urlsplit(base).path.rstrip("/")
+
+
 def leave_fix(asked: str, ended: str, app_urls: Sequence[str]) -> str | None:
     """The config change for a check that asked for ``asked`` and ended on ``ended``, another
     host than any of ``app_urls`` (the URL the suite runs on first, then the aliases): the
@@ -284,7 +301,7 @@ def canonical_keys(origin: str, app_urls: Sequence[str]) -> str:
     an app whose ``app_urls`` (its url first, then its aliases) all redirect to ``origin``,
     which becomes its url (with the url's path kept) while the url joins the aliases."""
     base, *rest = app_urls
-    url = origin + urlsplit(base).path.rstrip("/")
+    url = canonical_url(origin, base)
     kept = [u for u in (base, *_aliases(base, rest)) if _host_port(u) != _host_port(url)]
     return f"url: {url} and aliases: [{', '.join(kept)}]"
 
