@@ -36,6 +36,9 @@ def test_a_data_channel_is_named_by_the_read_that_declares_it(method, url, body,
     ("POST", "https://app.example.com/api/cart", b'{"query": 1}'),
     ("PUT", "https://app.example.com/api/cart", QUERY),
     ("POST", "https://app.example.com/socket.io/?EIO=4&transport=websocket", b"x"),
+    # A page cannot make any path a data channel by dressing its query as one.
+    ("POST", "https://app.example.com/api/account/delete?EIO=4&transport=polling", b"x"),
+    ("POST", "https://app.example.com/api/negotiate", b"x"),
 ])
 def test_writes_a_page_can_do_without_are_not_needed(method, url, body):
     assert needed_read(method, url, body, "application/json") is None

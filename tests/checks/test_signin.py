@@ -106,12 +106,16 @@ def test_the_failure_names_the_key_that_holds_the_session(
     own = _run(write_config, backoffice.url,
                "      - {name: admin, get: /admin/, cookies: {session: old}, retries: 0}\n")
     assert own["admin"].detail == EXPIRED.format("cookies:")
-    # Nothing configured: the page needs a session, none was given. Basic auth is the
-    # proxy's, not a session of the app's.
+    # Nothing configured and no sign-in named: the sign-in page is what a visitor without
+    # a session gets, and the check sees it (the built-in suite on an app behind a sign-in
+    # stays what it was). Basic auth is the proxy's, not a session of the app's.
     none = _run(write_config, backoffice.url, ADMIN,
                 "    basic_auth: {username: smoke, password: pw}\n")["admin"]
-    assert none.detail == ("redirected to the sign-in page /admin/login/: this page needs a "
-                           "session (cookies: or headers:)")
+    assert none.ok, none.detail
+    named = _run(write_config, backoffice.url, ADMIN,
+                 "    signin_path: [/admin/login]\n")["admin"]
+    assert named.detail == ("redirected to the sign-in page /admin/login/: this page needs a "
+                            "session (cookies: or headers:)")
 
 
 @pytest.mark.component
@@ -162,6 +166,13 @@ def test_a_page_check_is_red_once_the_session_in_cookies_expires(
     ("/auth/start", ["/auth/start"], True), ("/auth/start/next", ["/auth/start/"], True),
     ("/auth/starting", ["/auth/start"], False), ("/login", ["/auth/start"], False),
     ("/login", [], False),
+    # Words inside other words are no sign-in.
+    ("/blog/designing-apis", None, False), ("/docs/code-signing", None, False),
+    ("/tasks/assigning", None, False),
+    # Identity providers' own sign-in paths.
+    ("/common/oauth2/v2.0/authorize", None, True), ("/ServiceLogin", None, True),
+    ("/realms/acme/protocol/openid-connect/auth", None, True),
+    ("/v3/signin/identifier", None, True),
 ])
 def test_which_paths_are_a_sign_in(path: str, paths: list[str] | None, signin: bool) -> None:
     from smokeseal.checks.signin import is_signin_path

@@ -247,6 +247,9 @@ SOCKET_GRACE = 3.0
 #: megabytes into every seal.
 MAX_BLOCKED = 50
 MAX_NOTES = 20
+#: The console errors and page errors one visit keeps, and the most of each one.
+MAX_CONSOLE_KEPT = 200
+MAX_CONSOLE_CHARS = 2000
 #: The least a let-through read is given to answer, even past the check's timeout: the
 #: verdict is bounded by the check itself, and a read cut at once would only mislead.
 MIN_READ_TIMEOUT = 1.0
@@ -266,9 +269,11 @@ _SWITCHED_OFF_ERROR = re.compile(
 #: Error", whatwg-fetch's "Network request failed", superagent's "Request has been
 #: terminated"). What a write the guard refused raises in a page that does not catch it.
 _NETWORK_FAILURE = re.compile(
-    r"(Failed to fetch|NetworkError|Network ?Error|Load failed|Network request failed|"
-    r"Request has been terminated|ERR_NETWORK|ERR_BLOCKED_BY_CLIENT|"
-    r"Failed to execute 'send' on 'XMLHttpRequest')", re.IGNORECASE)
+    r"TypeError: (?:Failed to fetch|NetworkError when attempting to fetch resource\.?|"
+    r"Load failed|Network request failed)"
+    r"|NetworkError: Failed to execute 'send' on 'XMLHttpRequest': .*"
+    r"|(?:AxiosError|Error): Network Error|Error: Request has been terminated\b.*",
+    re.DOTALL)
 #: The requests whose failure a page's script sees (and may leave uncaught).
 _SCRIPTED = frozenset({"fetch", "xhr"})
 # The headless shell first: Chromium's build for automation (Playwright's own choice for
@@ -505,7 +510,7 @@ class Visit:
             return (f"page called {found.group(1)}, which smokeseal switches off: it sends "
                     "where the read-only guard cannot see")
         if self.unexplained_aborts and not self.other_failures \
-                and _NETWORK_FAILURE.search(error):
+                and _NETWORK_FAILURE.fullmatch(error):
             write = self._explained_by(error)
             return (f"uncaught page error: {shorten(error)} (raised because the read-only "
                     f"guard refused {shorten(write, 100)})")
@@ -871,12 +876,14 @@ class Tab:
         if note := self.visit.caused_by_guard(text):
             self.visit.notes.append(note)
             return
-        self.visit.page_errors.append(text)
+        if len(self.visit.page_errors) < MAX_CONSOLE_KEPT:
+            self.visit.page_errors.append(text[:MAX_CONSOLE_CHARS])
         self.visit.errored.set()
 
     def _on_console(self, message: Any) -> None:
-        if message.type == "error":
-            self.visit.console_errors.append(_printable(message.text))
+        # Kept up to a bound: a page that logs in a loop must not fill the memory.
+        if message.type == "error" and len(self.visit.console_errors) < MAX_CONSOLE_KEPT:
+            self.visit.console_errors.append(_printable(message.text[:MAX_CONSOLE_CHARS]))
 
     def _on_refused(self, info: str) -> None:
         """The browser refused a script or stylesheet a frame asked for (see

@@ -322,8 +322,13 @@ def _document_refusal(text: str, operation_name: str | None) -> Refusal | None:
 _DATA_POSTS = (
     re.compile(r"/_dash-update-component$"),  # Dash callbacks
     re.compile(r"/(gradio_api/)?queue/join$"),  # Gradio's event queue
-    re.compile(r"/negotiate$"),  # SignalR (Blazor Server) before its socket
 )
+#: Engine.IO's own path (socket.io's, or one a framework mounts it under, as NiceGUI's
+#: ``/_nicegui_ws/socket.io/``): only there is a polling POST taken for it, not on any path
+#: a page puts ``?EIO=`` on.
+_ENGINE_IO = re.compile(r"/(socket|engine)\.io/$")
+#: SignalR's negotiation (Blazor Server), before its socket: its own path and parameter.
+_SIGNALR = re.compile(r"/negotiate$")
 
 
 def needed_read(method: str, url: str, body: bytes | None = None,
@@ -344,7 +349,9 @@ def needed_read(method: str, url: str, body: bytes | None = None,
     if kind != "POST":
         return None
     query = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
-    if "EIO" in query and query.get("transport") == "polling":
+    if "EIO" in query and query.get("transport") == "polling" and _ENGINE_IO.search(path):
+        return f"POST {path}"
+    if "negotiateVersion" in query and _SIGNALR.search(path):
         return f"POST {path}"
     if any(pattern.search(path) for pattern in _DATA_POSTS):
         return f"POST {path}"

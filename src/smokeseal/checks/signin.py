@@ -9,6 +9,7 @@ path it did not ask for fails, and says which key holds the session.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -24,7 +25,12 @@ __all__ = ["DEFAULT_SIGNIN_PATHS", "is_signin_path", "signin_failure"]
 #: one of :data:`_SIGNIN_WORDS` is a sign-in too.
 DEFAULT_SIGNIN_PATHS = ("/login", "/signin", "/accounts/login", "/users/sign_in",
                         "/admin/login")
-_SIGNIN_WORDS = ("login", "signin", "sign_in", "sign-in")
+#: A path naming a sign-in as a word of its own (``/auth/login``, ``/users/sign_in``, not
+#: ``/blog/designing-apis``), or an identity provider's sign-in (OAuth 2 and OpenID Connect
+#: authorisation, SAML, Google's ``ServiceLogin``, Keycloak's ``openid-connect/auth``).
+_SIGNIN_WORDS = re.compile(
+    r"(?<![a-z0-9])(log-?in|sign-?in|sign_in|servicelogin)(?![a-z0-9])"
+    r"|/(oauth2?|saml2?|sso)/|/authorize(/|$)|openid-connect/auth(/|$)")
 
 
 def is_signin_path(path: str, paths: Sequence[str] | None = None) -> bool:
@@ -33,7 +39,7 @@ def is_signin_path(path: str, paths: Sequence[str] | None = None) -> bool:
     if paths is None:
         lowered = path.lower()
         return (_under(lowered, DEFAULT_SIGNIN_PATHS)
-                or any(word in lowered for word in _SIGNIN_WORDS))
+                or _SIGNIN_WORDS.search(lowered) is not None)
     return _under(path, paths)
 
 
@@ -69,6 +75,10 @@ def signin_failure(asked: str, ended: str, expect: Expect,
     else:
         where = f"to the sign-in page {now.path}"
     keys = [f"{key}:" for key in (access.sessions if access is not None else ())]
+    if not keys and not elsewhere and paths is None:
+        # No session given and no sign-in named: the app's own sign-in page is what a
+        # visitor gets (the built-in suite on an app behind a sign-in), not an expiry.
+        return None
     why = (f"the session in {' and '.join(keys)} is no longer valid" if keys
            else "this page needs a session (cookies: or headers:)")
     return f"redirected {where}: {why}"

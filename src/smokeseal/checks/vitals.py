@@ -93,13 +93,18 @@ _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 #: (a word such as "decade" is left alone).
 _HEX = re.compile(r"\b0x[0-9a-f]+\b|\b(?=[0-9a-f]*[0-9])(?=[0-9a-f]*[a-f])[0-9a-f]{6,}\b", re.I)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+#: The most of one console error folded: the folded text keeps 300 characters anyway.
+_FOLD_AT = 600
+#: The most errors looked at: a page that logs in a loop is not folded for ever.
+_FOLD_MOST = 500
 
 
 def fold_console_error(text: str) -> str:
     """One console error as it reads whichever request, id or moment caused it: URLs'
     query strings and fragments, UUIDs, hex ids and numbers folded, whitespace collapsed.
     ``GET https://x/api/items/42?t=1699 500`` and ``…/items/7?t=1700 500`` are one error."""
-    text = _URL_TAIL.sub(r"\1?…", " ".join(text.split()))
+    # Cut first: production writes these, and a long one would make the patterns crawl.
+    text = _URL_TAIL.sub(r"\1?…", " ".join(text[:_FOLD_AT].split()))
     text = _UUID.sub("<uuid>", text)
     text = _HEX.sub("<hex>", text)
     return _NUMBER.sub("N", text)[:300]
@@ -108,5 +113,9 @@ def fold_console_error(text: str) -> str:
 def folded_errors(errors: Iterable[str]) -> list[str]:
     """``errors`` folded, each once, in the order first seen, at most
     :data:`MAX_CONSOLE_ERRORS`."""
-    return list(dict.fromkeys(fold_console_error(error) for error in errors)
-                )[:MAX_CONSOLE_ERRORS]
+    folded: dict[str, None] = {}
+    for count, error in enumerate(errors):
+        if len(folded) >= MAX_CONSOLE_ERRORS or count >= _FOLD_MOST:
+            break
+        folded.setdefault(fold_console_error(error))
+    return list(folded)
