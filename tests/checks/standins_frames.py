@@ -46,6 +46,15 @@ PAGES = {
     "/later/boundary": "<main><h1>Orders</h1><p>Widget</p></main><script>setTimeout(() => "
                        "{ document.body.innerHTML = '<h2>Something went wrong</h2>' }, 800)"
                        "</script>",
+    "/later/interval": "<main><h1>Orders</h1><p>Widget</p></main><script>let n = 0;"
+                       "setInterval(() => { if (++n === 7) document.body.innerHTML = "
+                       "'<h2>Something went wrong</h2>' }, 100)</script>",
+    "/broken/own-failed-to-fetch": "<h1>Orders</h1><p>Widget</p><script>"
+                                   "navigator.sendBeacon('/collect', 'x');"
+                                   "fetch('/collect', {method: 'POST'}).catch(() => {});"
+                                   "setTimeout(() => { throw new Error('Failed to fetch orders: "
+                                   "HTTP 404') }, 200)</script>",
+    "/optional-script": "<h1>Orders</h1><p>Widget</p><script src=/static/optional.js></script>",
     "/later/blank": "<main><h1>Orders</h1><p>Widget</p></main><script>setTimeout(() => "
                     "{ document.body.innerHTML = '' }, 600)</script>",
     # A lazy chunk that a deploy renamed: the content it would draw never comes.

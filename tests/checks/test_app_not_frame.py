@@ -56,10 +56,15 @@ def test_the_apps_own_request_cut_short_fails_the_page(browser_executable: str,
 
 @pytest.mark.parametrize(("path", "why"), [
     ("/later/crash", "uncaught page error: Error: boom after drawing"),
-    ("/later/boundary", "page showed its content, then lost text 'Orders' within 1500 ms; "
-                        "page shows: 'Something went wrong'"),
+    ("/later/boundary", "page showed its content, then lost text 'Orders' within 1500 ms "
+                        "(settle_ms); page shows: 'Something went wrong'"),
+    ("/later/interval", "page showed its content, then lost text 'Orders' within 1500 ms "
+                        "(settle_ms); page shows: 'Something went wrong'"),
     ("/later/blank", "page showed its content, then lost text 'Orders' and all its text "
-                     "within 1500 ms; page shows no text"),
+                     "within 1500 ms (settle_ms); page shows no text"),
+    # The app's own error, beside a write the guard refused: not excused by it.
+    ("/broken/own-failed-to-fetch", "uncaught page error: Error: Failed to fetch orders: "
+                                    "HTTP 404"),
 ])
 def test_a_page_that_breaks_after_drawing_fails(browser_executable: str, frames: Frames,
                                                path: str, why: str) -> None:
@@ -119,13 +124,20 @@ def test_a_refused_data_channel_fails_the_page_with_the_read_that_declares_it(
         browser_executable: str, frames: Frames, path: str, line: str, attempt: str) -> None:
     """The guard refused the page's data channel, so the page showed its frame and no data:
     green before ("200; blocked 1 write attempt"). The failure names the exact line."""
-    [result] = check(browser_executable, frames, page(path))
+    shown, missing = check(browser_executable, frames, page(path),
+                           page(path, text="Widget", timeout=3))
     host = frames.url.split("://", 1)[1]
-    assert not result.ok
-    assert result.detail.startswith(
+    assert not missing.ok
+    assert missing.detail.startswith(
         "the read-only guard refused what the page needs for its data: "
         f"{attempt.format(host=host)}; if it only reads, declare it: reads: [\"{line}\"]"), \
-        result.detail
+        missing.detail
+    # The heading showed all the same: the channel may be one the page does without.
+    assert not shown.ok
+    assert shown.detail.startswith(
+        "the read-only guard refused a data channel of the page's: "
+        f"{attempt.format(host=host)}; if the page does without it, allow_failing: "
+        f"[\"{line}\"]; if it only reads, declare it: reads: [\"{line}\"]"), shown.detail
     assert frames.seen.count(("POST", "/graphql")) == 0
     assert ("WEBSOCKET", "/ws/data") not in frames.seen
 
@@ -176,6 +188,15 @@ def test_a_failure_the_check_allows_is_a_note(browser_executable: str, frames: F
                      page("/orders/500", allow_failing=["GET /api/orders-*"]))
     assert (result.ok, result.notes) == (True, ["GET /api/orders-500 answered 500 (allowed "
                                                 "to fail)"])
+
+
+def test_the_apps_own_script_allowed_to_fail_is_a_note(browser_executable: str,
+                                                       frames: Frames) -> None:
+    strict, allowed = check(browser_executable, frames, page("/optional-script"),
+                            page("/optional-script", allow_failing=["GET /static/optional*"]))
+    assert (strict.ok, strict.detail) == (False, "script /static/optional.js answered 404")
+    assert (allowed.ok, allowed.notes) == (True, ["script /static/optional.js answered 404 "
+                                                  "(allowed to fail)"])
 
 
 def test_a_fetch_answered_4xx_is_a_note(browser_executable: str, frames: Frames) -> None:

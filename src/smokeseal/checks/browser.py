@@ -200,6 +200,18 @@ WATCH_SCRIPT = """(() => {
     pending.delete(id);
     return cancel.call(this, id);
   };
+  // An interval ticks for ever: the page is busy at least once per period.
+  const periods = new Map();
+  const every = window.setInterval, stop = window.clearInterval;
+  window.setInterval = function setInterval(fn, ms, ...rest) {
+    const id = every.call(this, fn, ms, ...rest);
+    periods.set(id, Math.max(Number(ms) || 0, 0));
+    return id;
+  };
+  window.clearInterval = function clearInterval(id) {
+    periods.delete(id);
+    return stop.call(this, id);
+  };
   new MutationObserver(() => { changed = performance.now(); })
     .observe(document, {subtree: true, childList: true, characterData: true});
   const refused = window['__BINDING__'];
@@ -219,7 +231,9 @@ WATCH_SCRIPT = """(() => {
       const now = performance.now();
       let next = Infinity;
       for (const due of pending.values()) next = Math.min(next, due);
-      return {timer: next - now, still: now - changed};
+      let soonest = next - now;
+      for (const period of periods.values()) soonest = Math.min(soonest, period);
+      return {timer: soonest, still: now - changed};
     },
   })});
 })()""".replace("__KEY__", WATCH_KEY).replace("__BINDING__", REFUSED_BINDING)

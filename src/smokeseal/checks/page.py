@@ -217,6 +217,8 @@ class _Look:
     slow_frames: set[Any] = field(default_factory=set)
     #: What the page should show never showed, or went away.
     content_missing: bool = False
+    #: What the page should show was seen (and not lost after).
+    content_seen: bool = False
 
 
 @dataclass
@@ -228,6 +230,8 @@ class _Shown:
     settled: bool = True
     #: The page shows an error shell: the selector need not be waited for.
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The expected text (or any text, where that matters) was seen.
+    text: bool = False
 
 
 async def run_page_check(session: BrowserSession, check: Check, base_url: str,
@@ -376,23 +380,29 @@ async def _visit(look: _Look) -> None:
         look.failures.insert(0, f"uncaught page error: {shorten(errors[0])}{more}")
     if look.content_missing and not look.visit.needed and (hint := _maybe_needed(look.visit)):
         look.failures.append(hint)
-    if needed := _needed_failure(look.visit):
+    if needed := _needed_failure(look.visit, shown=look.content_seen):
         # First: it explains what follows (a page stuck on "Connecting…" with no text).
         look.failures.insert(0, needed)
 
 
-def _needed_failure(visit: Visit) -> str | None:
+def _needed_failure(visit: Visit, shown: bool = False) -> str | None:
     """The refused requests the page needed for its data, each with the ``reads:`` line that
-    would let it through (see :func:`smokeseal.checks.reads.needed_read`)."""
+    would let it through (see :func:`smokeseal.checks.reads.needed_read`). When the page
+    showed its content all the same, the channel may be one it does without (a live
+    notification socket): then ``allow_failing`` is offered first."""
     if not visit.needed:
         return None
     lines = list(visit.needed)
     attempts = ", ".join(shorten(visit.needed[line], 100) for line in lines[:3])
     more = f" (+{len(lines) - 3} more)" if len(lines) > 3 else ""
     declare = ", ".join(f'"{line}"' for line in lines)
+    read = f"if it only reads, declare it: reads: [{declare}]"
+    allow = f"if the page does without it, allow_failing: [{declare}]"
+    if shown:
+        return (f"the read-only guard refused a data channel of the page's: {attempts}{more}; "
+                f"{allow}; {read}")
     return (f"the read-only guard refused what the page needs for its data: {attempts}{more}; "
-            f"if it only reads, declare it: reads: [{declare}]; if its failure is expected, "
-            f"allow_failing: [{declare}]")
+            f"{read}; {allow}")
 
 
 def _maybe_needed(visit: Visit) -> str | None:
@@ -467,11 +477,16 @@ async def _judge(look: _Look, response: Response | None) -> None:
     blank_matters = look.status is not None and 200 <= look.status < 300
     if content:
         await _wait_for_content(look, blank_matters)
+    elif look.visit.needed and not look.failures:
+        # Refused before the wait began: one look tells whether the page showed its
+        # content all the same, which decides what the failure offers first.
+        look.content_seen = await _shows_now(look)
     await _settle(look)
     if content and not look.failures and not _interrupted(look):
         lost = await _watch_after_content(look, blank_matters)
         look.failures += lost
         look.content_missing |= bool(lost)
+        look.content_seen &= not lost
     if content and not look.failures and _has_unwanted(look.expect):
         # An error shell drawn as the page settled.
         look.failures += _unwanted(look, await _rendered_text(look))
@@ -541,6 +556,8 @@ async def _wait_for_content(look: _Look, blank_matters: bool) -> None:
         if isinstance(outcome, list):
             look.failures += outcome
             look.content_missing |= bool(outcome)
+    # Seen or not, whatever cut the waits short: a refused channel is told apart by it.
+    look.content_seen = shown.text and (look.expect.selector is None or shown.visible)
     if errors := [o for o in outcomes if isinstance(o, BaseException)]:
         raise errors[0]
 
@@ -580,7 +597,10 @@ async def _watch_text(look: _Look, shown: _Shown, blank_matters: bool) -> list[s
         missing = wanted is not None and wanted not in text.folded
         # While the selector is awaited, an error shell may still be drawn instead.
         watching = not shown.settled and _has_unwanted(expect)
-        if not (blank or missing or watching) or _interrupted(look):
+        if not (blank or missing or watching):
+            shown.text = True
+            return []
+        if _interrupted(look):
             return []  # an uncaught error, or a request the page needed, decides on its own
         if look.budget.left() <= 0:
             break
@@ -594,6 +614,18 @@ async def _watch_text(look: _Look, shown: _Shown, blank_matters: bool) -> list[s
     if blank:
         failures.append("page shows no visible text")
     return failures
+
+
+async def _shows_now(look: _Look) -> bool:
+    """Whether the page shows, at this moment, what the check expects of it."""
+    expect = look.expect
+    text = await _rendered_text(look)
+    if expect.text is not None and fold(expect.text) not in text.folded:
+        return False
+    if expect.selector is not None:
+        return bool(await look.budget.bound(
+            look.page.locator(expect.selector).first.is_visible()))
+    return bool(text.everything)
 
 
 def _interrupted(look: _Look) -> bool:
@@ -630,16 +662,20 @@ async def _watch_after_content(look: _Look, blank_matters: bool) -> list[str]:
             lost.append("all its text")
         now = time.monotonic()
         gone_since = (gone_since or now) if lost else None
-        over = now >= end
+        # Content that went just as the window ends gets the same grace as any other.
+        over = now >= end and (gone_since is None or now - gone_since >= LOST_MS / 1000
+                               or look.budget.left() <= 0)
         if gone_since is not None and (over or now - gone_since >= LOST_MS / 1000
-                     or await _quiet(look, (end - now) * 1000)):
+                                       or await _quiet(look, max(end - now, 0) * 1000)):
             shows = f"; page shows: {shorten(text.everything, 80)!r}" if text.everything \
                 else "; page shows no text"
             return [f"page showed its content, then lost {' and '.join(lost)} within "
-                    f"{ms:g} ms{shows}"]
-        if over or (not lost and await _quiet(look, (end - now) * 1000)):
+                    f"{ms:g} ms (settle_ms){shows}"]
+        if over or (not lost and now >= end):
             return []
-        await asyncio.sleep(min(POLL, max(end - now, 0)))
+        if not lost and await _quiet(look, (end - now) * 1000):
+            return []
+        await asyncio.sleep(POLL if lost else min(POLL, max(end - now, 0)))
 
 
 async def _quiet(look: _Look, left_ms: float) -> bool:
@@ -787,6 +823,7 @@ def _own_asset_failed(look: _Look) -> bool:
     """One of the app's scripts or stylesheets has failed already (a 404 bundle): the check
     has failed, and content that bundle would have drawn is not worth waiting for."""
     return any(asset.failure is not None and _own(look, asset.url)
+               and not look.visit.allowed("GET", asset.url)
                for asset in look.visit.assets.values())
 
 
@@ -800,7 +837,9 @@ def _asset_failures(look: _Look) -> list[str]:
             problem = f"did not finish loading within {look.budget.seconds:g} s"
         if problem is None:
             continue
-        if own:
+        if own and look.visit.allowed("GET", asset.url):
+            look.notes.append(f"{asset.kind} {_path(asset.url)} {problem} (allowed to fail)")
+        elif own:
             failures.append(f"{asset.kind} {_path(asset.url)} {problem}")
         else:
             look.notes.append(f"third-party {asset.kind} {shorten(asset.url, 100)} {problem}")
