@@ -273,6 +273,21 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+def _on_postgres(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("ledger_url") == "postgresql":
+        return True
+    return bool({"postgres_url", "_postgres_admin"} & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks ``postgres`` every test that asks for a PostgreSQL database, so that
+    ``make test-quick`` can run on SQLite alone; ``make test`` runs them all."""
+    for item in items:
+        if _on_postgres(item):
+            item.add_marker(pytest.mark.postgres)
+
+
 # --- Discord and GitHub stand-ins ---------------------------------------------------------
 
 @dataclass
