@@ -10,8 +10,14 @@ STAMP := $(VENV)/.installed
 # SMOKESEAL_REALAPPS_PYTHON).
 REALAPPS_VENV := tests/realapps/.venv
 REALAPPS_STAMP := $(REALAPPS_VENV)/.installed
+# The suite mostly waits (on Chromium, servers, subprocesses and timeouts), so it runs on more
+# pytest-xdist workers than there are cores. Each worker has its own stand-ins, browser and
+# databases; the real apps' tests share one fleet of apps, so they stay on one worker
+# (tests/conftest.py groups them for --dist loadgroup).
+WORKERS ?= 4
+XDIST := -n $(WORKERS) --dist loadgroup
 
-.PHONY: demo test test-fast lint install browser postgres clean bench realapps
+.PHONY: demo test test-quick test-fast lint install browser postgres clean bench realapps
 
 $(STAMP): pyproject.toml
 	@scripts/ensure-system python
@@ -32,13 +38,18 @@ demo: browser
 	$(BIN)/smokeseal demo
 
 ## Every test tier, with a real Chromium, a real PostgreSQL, real Playwright Test and real
-## Streamlit, Dash, GraphQL and Gradio apps.
+## Streamlit, Dash, GraphQL and Gradio apps; slow tests too.
 test: browser postgres tests/playwright/node_modules realapps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 
-## Unit and component tests only: no browser, no database server.
+## The loop for every change: unit and component tests on SQLite (no database server), the
+## slow ones left to make test.
+test-quick: browser
+	$(BIN)/python -m pytest $(XDIST) -m "(unit or component) and not postgres and not slow"
+
+## Unit and component tests, on SQLite and PostgreSQL.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "unit or component"
+	$(BIN)/python -m pytest $(XDIST) -m "unit or component"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

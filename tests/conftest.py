@@ -279,6 +279,26 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+def _on_postgres(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("ledger_url") == "postgresql":
+        return True
+    return bool({"postgres_url", "_postgres_admin"} & set(getattr(item, "fixturenames", ())))
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks ``postgres`` every test that asks for a PostgreSQL database, so that
+    ``make test-quick`` can run on SQLite alone; ``make test`` runs them all. Puts the tests
+    of the real apps' fleet (tests/realapps/conftest.py, eight servers that take seconds to
+    start) in one xdist group: on one worker, the fleet starts once, not once a worker."""
+    for item in items:
+        if _on_postgres(item):
+            item.add_marker(pytest.mark.postgres)
+        if "realapps" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("realapps"))
+
+
 # --- Discord and GitHub stand-ins ---------------------------------------------------------
 
 @dataclass

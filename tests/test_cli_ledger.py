@@ -28,6 +28,7 @@ def run(workdir: Path, ledger_url: str, *args: str):  # type: ignore[no-untyped-
     return cli("smokeseal", *args, cwd=workdir, env={"SMOKESEAL_DATABASE_URL": ledger_url})
 
 
+@pytest.mark.slow
 def test_the_whole_flow(workdir: Path, ledger_url: str, demo: Demo) -> None:
     notes = workdir / "notes.md"
     notes.write_text("## v1\n- faster tasks\n")

@@ -145,6 +145,7 @@ def test_a_missing_browser_and_an_unreachable_ledger(demo: Demo, closed_port: in
     assert "hunter2" not in found["ledger"].message
 
 
+@pytest.mark.slow  # a whole flow
 @pytest.mark.e2e
 def test_init_then_doctor_is_healthy_and_the_suite_green(demo: Demo, tmp_path: Path,
                                                           browser_executable: str) -> None:

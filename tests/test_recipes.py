@@ -80,6 +80,7 @@ def test_the_github_actions_recipe(project: Path) -> None:
     assert flush_step["if"] == "always()"
 
 
+@pytest.mark.slow  # a whole flow
 def test_the_gitlab_ci_recipe(project: Path) -> None:
     pipeline = yaml.safe_load((RECIPES / "gitlab-ci.yml").read_text())
     job = pipeline["seal"]
@@ -93,6 +94,7 @@ def test_the_gitlab_ci_recipe(project: Path) -> None:
     assert (project / "smokeseal-junit.xml").exists()
 
 
+@pytest.mark.slow  # a whole flow
 def test_the_kamal_post_deploy_hook(project: Path, demo: Demo) -> None:
     hook = RECIPES / "kamal-post-deploy"
     assert os.access(hook, os.X_OK)
@@ -138,6 +140,7 @@ def test_every_recipe_is_listed_in_the_readme() -> None:
         assert f"docs/recipes/{recipe.name}" in readme, recipe.name
 
 
+@pytest.mark.slow  # a whole flow
 def test_the_scheduled_github_workflow_recipe(project: Path, demo: Demo) -> None:
     workflow = yaml.safe_load((RECIPES / "github-scheduled.yml").read_text())
     assert workflow[True]["schedule"] == [{"cron": "*/15 * * * *"}]  # YAML reads "on" as True
@@ -174,6 +177,7 @@ def cron_recipe() -> tuple[dict[str, str], str]:
     return variables, command
 
 
+@pytest.mark.slow  # a whole flow
 def test_the_cron_recipe_alerts_once_per_change(
         project: Path, demo: Demo, discord: Api, ledger_url: str) -> None:
     """The README's cron line, five runs: green, green, red, red, green."""

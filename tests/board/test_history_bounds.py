@@ -53,6 +53,7 @@ def resealed(ledger_url: str) -> Iterator[tuple[Ledger, int]]:
         yield ledger, release.id
 
 
+@pytest.mark.slow  # a soak: 300 seals
 def test_the_api_lists_the_latest_seals_in_brief_and_counts_the_rest(
         resealed: tuple[Ledger, int]) -> None:
     ledger, release_id = resealed
@@ -69,6 +70,7 @@ def test_the_api_lists_the_latest_seals_in_brief_and_counts_the_rest(
     assert len(json.dumps(body)) < 100_000
 
 
+@pytest.mark.slow  # a soak: 300 seals
 def test_the_page_says_how_many_seal_runs_it_does_not_list(
         resealed: tuple[Ledger, int]) -> None:
     ledger, release_id = resealed
@@ -79,6 +81,7 @@ def test_the_page_says_how_many_seal_runs_it_does_not_list(
     assert len(page) < 300_000
 
 
+@pytest.mark.slow  # a soak: 300 seals
 def test_release_show_lists_the_latest_seals_in_brief(
         resealed: tuple[Ledger, int], tmp_path: Path) -> None:
     ledger, release_id = resealed

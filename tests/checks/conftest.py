@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from smokeseal.servers import BackgroundServer
+from tests.checks.pages import SharedBrowser
 from tests.checks.procs import running
 from tests.conftest import Recorder, _read_only_proof
 
@@ -545,6 +546,18 @@ def reader(_reader_server: tuple[BackgroundServer, Reader],
     sneaked = [body for body in reader.graphql_bodies
                if b"mutation" in body or b"subscription" in body]
     assert not sneaked, f"GraphQL writes reached production: {sneaked}"
+
+
+# --- the test session's browser -------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def shared_browser(browser_executable: str) -> Iterator[SharedBrowser]:
+    """One browser for every page test of the session (per xdist worker), its tabs pooled
+    and wiped by smokeseal itself (see :class:`tests.checks.pages.SharedBrowser`). A test
+    that needs a browser of its own says why."""
+    shared = SharedBrowser(browser_executable)
+    yield shared
+    shared.close()
 
 
 # --- a page whose load ends when a test says ------------------------------------------------

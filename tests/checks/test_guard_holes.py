@@ -9,7 +9,7 @@ import pytest
 
 from smokeseal.config import Check, Expect
 from tests.checks.conftest import Reader, Shop
-from tests.checks.pages import one_by_one
+from tests.checks.pages import SharedBrowser, one_by_one
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ def no_write_arrives(shop: Shop, seconds: float = 2) -> None:
 # --- 1. the wipe ----------------------------------------------------------------------------
 
 def test_a_page_that_listens_for_leaving_only_once_wiped_writes_nothing(
-        browser_executable: str, shop: Shop) -> None:
+        shared_browser: SharedBrowser, shop: Shop) -> None:
     """The wipe used to ask the page's own ``sessionStorage.clear()`` after looking for
     leaving-listeners: a page overriding it added one then, and its keepalive fetch and
     beacon reached production as the tab went blank. A page toggling its listener on a timer
@@ -38,7 +38,7 @@ def test_a_page_that_listens_for_leaving_only_once_wiped_writes_nothing(
     checks = [page(path, selector="main") for path in (
         "/leaving/storage-trap", "/leaving/toggling", "/leaving/toggling",
         "/leaving/pageswap", "/bundle")]
-    results, _ = one_by_one(browser_executable, shop.url, *checks)
+    results = shared_browser.one_by_one(shop.url, *checks)
     assert [r.ok for r in results] == [True] * len(checks), [r.detail for r in results]
     assert results[-1].blocked_writes == []  # nothing of the pages before
     no_write_arrives(shop)
@@ -46,6 +46,7 @@ def test_a_page_that_listens_for_leaving_only_once_wiped_writes_nothing(
 
 def test_a_wiped_tab_is_still_reused_and_a_new_visitor(browser_executable: str,
                                                        shop: Shop) -> None:
+    # A browser of its own: it counts the tabs.
     results, tabs = one_by_one(browser_executable, shop.url, page("/bundle", selector="main"),
                                page("/spa"), page("/bundle", selector="main"))
     assert [r.ok for r in results] == [True] * 3, [r.detail for r in results]
@@ -58,6 +59,7 @@ def test_a_popup_never_opens(browser_executable: str, shop: Shop) -> None:
     """``window.open`` gave the page a second page that had the route but not the socket
     rule: its worker's WebSocket reached production, and the popup outlived the wipe, its
     blocked POST listed on the next check. Now the browser opens no popup."""
+    # A browser of its own: it counts the tabs.
     results, tabs = one_by_one(browser_executable, shop.url, page("/popup", selector="main"),
                                page("/bundle", selector="main"))
     assert [(r.ok, r.detail) for r in results] == [(True, "200"), (True, "200")]
@@ -73,6 +75,7 @@ def test_a_popup_a_browser_lets_open_is_closed_unloaded(
     reused."""
     import smokeseal.checks.browser as browser
 
+    # A browser of its own, launched letting popups open.
     monkeypatch.setattr(browser, "LAUNCH_ARGS", tuple(
         arg for arg in browser.LAUNCH_ARGS if arg != "--block-new-web-contents"))
     monkeypatch.setattr(browser, "IGNORED_DEFAULT_ARGS", ())
@@ -92,13 +95,13 @@ def test_a_popup_a_browser_lets_open_is_closed_unloaded(
 
 @pytest.mark.sends_writes  # the socket does reach the stand-in: the check must say so
 @pytest.mark.parametrize("path", ["/framed/worker-socket", "/framed/worker-socket/other"])
-def test_a_frames_worker_socket_is_never_listed_as_refused(browser_executable: str,
+def test_a_frames_worker_socket_is_never_listed_as_refused(shared_browser: SharedBrowser,
                                                            shop: Shop, path: str) -> None:
     """The socket rule on the page's target covers the page's own workers only: a frame's
     worker (same origin or not, in process or not) connects. It used to be listed as
     blocked, the check green; now it is named as a write that reached production, and the
     check fails."""
-    results, _ = one_by_one(browser_executable, shop.url, page(path, selector="main"))
+    results = shared_browser.one_by_one(shop.url, page(path, selector="main"))
     [result] = results
     socket = "ws://127.0.0.1:" + shop.url.rsplit(":", 1)[1] + "/ws/frame-worker"
     assert not result.ok
@@ -108,12 +111,11 @@ def test_a_frames_worker_socket_is_never_listed_as_refused(browser_executable: s
     assert ("WEBSOCKET", "/ws/frame-worker") in shop.seen
 
 
-def test_a_page_workers_refused_socket_is_still_listed_as_blocked(browser_executable: str,
-                                                                  shop: Shop) -> None:
+def test_a_page_workers_refused_socket_is_still_listed_as_blocked(
+        shared_browser: SharedBrowser, shop: Shop) -> None:
     """The control: the page's own worker's socket is refused, so listed, the check green."""
-    results, _ = one_by_one(browser_executable, shop.url,
-                            page("/worker/writes/data", text="Shop",
-                                 allow_failing=["WEBSOCKET /ws/worker"]))
+    results = shared_browser.one_by_one(shop.url, page("/worker/writes/data", text="Shop",
+                                                       allow_failing=["WEBSOCKET /ws/worker"]))
     [result] = results
     assert (result.ok, result.detail) == (True, "200; blocked 1 write attempt")
     assert ("WEBSOCKET", "/ws/worker") not in shop.seen
@@ -123,12 +125,12 @@ def test_a_page_workers_refused_socket_is_still_listed_as_blocked(browser_execut
 
 @pytest.mark.sends_writes  # the undeclared socket reaches the stand-in: the check must say so
 def test_an_undeclared_worker_socket_fails_a_check_that_declares_sockets(
-        browser_executable: str, reader: Reader) -> None:
+        shared_browser: SharedBrowser, reader: Reader) -> None:
     """A declared WEBSOCKET read takes the socket rule off (it cannot spare one URL): a
     worker's socket to any path connected and was only noted, the check green. Now one to
     the declared path is a read, and one elsewhere is a write that reached production."""
-    results, _ = one_by_one(browser_executable, reader.url, page("/socket/workers", text="Shop"),
-                            reads=("WEBSOCKET /ws",))
+    results = shared_browser.one_by_one(reader.url, page("/socket/workers", text="Shop"),
+                                        reads=("WEBSOCKET /ws",))
     [result] = results
     admin = reader.url.replace("http", "ws") + "/ws-admin"
     assert not result.ok

@@ -4,7 +4,6 @@ proves afterwards that nothing but GET, HEAD and the declared reads reached it."
 
 from __future__ import annotations
 
-import asyncio
 import io
 import time
 import xml.etree.ElementTree as ET
@@ -16,15 +15,13 @@ from rich.console import Console
 from rich.text import Text
 
 from smokeseal.checks.base import CheckResult
-from smokeseal.checks.browser import BrowserSession
-from smokeseal.checks.page import run_page_check
-from smokeseal.checks.reads import parse_read
 from smokeseal.config import Check, Expect, load_config
 from smokeseal.ledger import Ledger
 from smokeseal.report import print_seal, write_junit
 from smokeseal.seal import Seal
 from smokeseal.ship import resolve_release, ship
 from tests.checks.conftest import GREETING, SOCKET_TEXT, Reader
+from tests.checks.pages import SharedBrowser
 from tests.conftest import Api, notify_yaml
 
 pytestmark = pytest.mark.integration
@@ -38,19 +35,15 @@ def check(path: str, text: str | None = None, reads: tuple[str, ...] = (),
                  expect=Expect(text=text, allow_failing=list(allow_failing)))
 
 
-def run(browser_executable: str, base_url: str, page_check: Check, app_reads: tuple[str, ...] = (),
-        app_urls: tuple[str, ...] = ()) -> CheckResult:
-    async def go() -> CheckResult:
-        async with BrowserSession(browser_executable) as session:
-            return await run_page_check(session, page_check, base_url, app_urls=app_urls,
-                                        reads=[parse_read(r) for r in app_reads])
-
-    return asyncio.run(asyncio.wait_for(go(), 40))
+def run(browser: SharedBrowser, base_url: str, page_check: Check,
+        app_reads: tuple[str, ...] = (), app_urls: tuple[str, ...] = ()) -> CheckResult:
+    [result] = browser.check(base_url, page_check, app_urls=app_urls, reads=app_reads)
+    return result
 
 
-def test_a_dash_page_is_green_with_its_callback_declared(browser_executable: str,
+def test_a_dash_page_is_green_with_its_callback_declared(shared_browser: SharedBrowser,
                                                         reader: Reader) -> None:
-    result = run(browser_executable, reader.url, check("/dash", "Callback answered"),
+    result = run(shared_browser, reader.url, check("/dash", "Callback answered"),
                  app_reads=(DASH,))
     assert (result.ok, result.detail) == (True, "200")
     assert result.reads == ["POST /_dash-update-component ×3"]
@@ -58,16 +51,16 @@ def test_a_dash_page_is_green_with_its_callback_declared(browser_executable: str
     assert reader.seen.count(("POST", "/_dash-update-component")) == 3
 
 
-def test_a_checks_own_reads_are_added_to_its_apps(browser_executable: str,
+def test_a_checks_own_reads_are_added_to_its_apps(shared_browser: SharedBrowser,
                                                  reader: Reader) -> None:
-    result = run(browser_executable, reader.url,
+    result = run(shared_browser, reader.url,
                  check("/dash", "Callback answered", reads=(DASH,)), app_reads=("PUT /x",))
     assert (result.ok, result.reads) == (True, ["POST /_dash-update-component ×3"])
 
 
 def test_a_dash_page_is_red_without_its_read_and_the_blocked_posts_are_listed(
-        browser_executable: str, reader: Reader) -> None:
-    result = run(browser_executable, reader.url, check("/dash", "Callback answered", timeout=2))
+        shared_browser: SharedBrowser, reader: Reader) -> None:
+    result = run(shared_browser, reader.url, check("/dash", "Callback answered", timeout=2))
     assert not result.ok
     # The refused callback is named first, with the line that declares it: it is why the
     # page shows no data.
@@ -80,9 +73,9 @@ def test_a_dash_page_is_red_without_its_read_and_the_blocked_posts_are_listed(
     assert ("POST", "/_dash-update-component") not in reader.seen
 
 
-def test_a_graphql_query_passes_and_reaches_the_app(browser_executable: str,
+def test_a_graphql_query_passes_and_reaches_the_app(shared_browser: SharedBrowser,
                                                    reader: Reader) -> None:
-    result = run(browser_executable, reader.url,
+    result = run(shared_browser, reader.url,
                  check("/graphql-query", f"{GREETING} (twice: true)"),
                  app_reads=("GRAPHQL /graphql",))
     assert (result.ok, result.detail) == (True, "200")
@@ -91,9 +84,9 @@ def test_a_graphql_query_passes_and_reaches_the_app(browser_executable: str,
     assert b"query Greeting" in reader.graphql_bodies[0]
 
 
-def test_no_graphql_write_reaches_the_app_however_it_is_sent(browser_executable: str,
+def test_no_graphql_write_reaches_the_app_however_it_is_sent(shared_browser: SharedBrowser,
                                                             reader: Reader) -> None:
-    result = run(browser_executable, reader.url, check("/graphql-writes", "Tried every write"),
+    result = run(shared_browser, reader.url, check("/graphql-writes", "Tried every write"),
                  app_reads=("GRAPHQL /graphql",))
     assert result.ok, result.detail
     assert reader.graphql_bodies == []
@@ -118,9 +111,9 @@ def test_no_graphql_write_reaches_the_app_however_it_is_sent(browser_executable:
     ])
 
 
-def test_a_declared_socket_connects_and_others_stay_refused(browser_executable: str,
+def test_a_declared_socket_connects_and_others_stay_refused(shared_browser: SharedBrowser,
                                                            reader: Reader) -> None:
-    result = run(browser_executable, reader.url,
+    result = run(shared_browser, reader.url,
                  check("/socket", SOCKET_TEXT, allow_failing=("WEBSOCKET /ws-admin",)),
                  app_reads=("WEBSOCKET /ws",))
     assert (result.ok, result.detail) == (True, "200; blocked 2 write attempts")
@@ -136,36 +129,37 @@ def test_a_declared_socket_connects_and_others_stay_refused(browser_executable: 
     assert [s for s in reader.seen if s[0] == "WEBSOCKET"] == [("WEBSOCKET", "/ws")]
 
 
-def test_a_socket_is_refused_without_its_read(browser_executable: str, reader: Reader) -> None:
-    result = run(browser_executable, reader.url, check("/socket", SOCKET_TEXT, timeout=2))
+def test_a_socket_is_refused_without_its_read(shared_browser: SharedBrowser,
+                                              reader: Reader) -> None:
+    result = run(shared_browser, reader.url, check("/socket", SOCKET_TEXT, timeout=2))
     assert not result.ok
     assert 'reads: ["WEBSOCKET /ws", "WEBSOCKET /ws-admin"]' in result.detail, result.detail
     assert f"WEBSOCKET {reader.url.replace('http', 'ws')}/ws" in result.blocked_writes
     assert not [s for s in reader.seen if s[0] == "WEBSOCKET"]
 
 
-def test_a_read_path_on_another_origin_stays_blocked(browser_executable: str,
+def test_a_read_path_on_another_origin_stays_blocked(shared_browser: SharedBrowser,
                                                     reader: Reader) -> None:
-    result = run(browser_executable, reader.url, check("/third-party-read", "Shop"),
+    result = run(shared_browser, reader.url, check("/third-party-read", "Shop"),
                  app_reads=(DASH,))
     assert result.ok, result.detail
     assert result.blocked_writes == [f"POST {reader.other_url}/_dash-update-component"]
     assert result.reads == []
 
 
-def test_an_aliases_origin_is_the_apps_own(browser_executable: str, reader: Reader) -> None:
+def test_an_aliases_origin_is_the_apps_own(shared_browser: SharedBrowser, reader: Reader) -> None:
     """The same page with the other host named as an alias: its read passes."""
-    result = run(browser_executable, reader.url, check("/third-party-read", "Shop"),
+    result = run(shared_browser, reader.url, check("/third-party-read", "Shop"),
                  app_reads=(DASH,), app_urls=(reader.other_url,))
     assert (result.ok, result.blocked_writes) == (True, [])
     assert result.reads == ["POST /_dash-update-component"]
 
 
-def test_a_read_answered_with_a_redirect_is_not_followed(browser_executable: str,
+def test_a_read_answered_with_a_redirect_is_not_followed(shared_browser: SharedBrowser,
                                                         reader: Reader) -> None:
     """The 307 would have the browser repeat the POST to /api/orders, a path Playwright's
     routes never see: the guard refuses the redirect, and /api/orders is never asked."""
-    result = run(browser_executable, reader.url, check("/redirected-read", "refused"),
+    result = run(shared_browser, reader.url, check("/redirected-read", "refused"),
                  app_reads=(DASH,))
     assert result.ok, result.detail
     assert ("POST", "/_dash-update-component") in reader.seen
@@ -176,9 +170,9 @@ def test_a_read_answered_with_a_redirect_is_not_followed(browser_executable: str
     assert result.reads == ["POST /_dash-update-component"]
 
 
-def test_a_repeated_write_is_listed_once_with_its_count(browser_executable: str,
+def test_a_repeated_write_is_listed_once_with_its_count(shared_browser: SharedBrowser,
                                                        reader: Reader) -> None:
-    result = run(browser_executable, reader.url, check("/beacons", "Shop"))
+    result = run(shared_browser, reader.url, check("/beacons", "Shop"))
     assert (result.ok, result.detail) == (True, "200; blocked 7 write attempts")
     assert result.blocked_writes == [f"POST {reader.url}/api/beacon ×7"]
 
@@ -214,10 +208,10 @@ def test_a_shipped_release_shows_its_reads_everywhere(
 
 
 def test_a_read_that_gets_no_answer_fails_the_page_that_hides_it(
-        browser_executable: str, reader: Reader, closed_port: int) -> None:
+        shared_browser: SharedBrowser, reader: Reader, closed_port: int) -> None:
     # The page catches the failed read and draws as if all were well: the read tells.
     alias = f"http://127.0.0.1:{closed_port}"
-    result = run(browser_executable, reader.url, check(f"/hidden-read?to={alias}", "All good"),
+    result = run(shared_browser, reader.url, check(f"/hidden-read?to={alias}", "All good"),
                  app_reads=(DASH,), app_urls=(reader.url, alias))
     assert not result.ok
     assert result.detail.startswith(f"read {DASH} got no answer: "), result.detail

@@ -23,7 +23,7 @@ from smokeseal.config import Check, Expect, load_config
 from smokeseal.runner import run_app
 from smokeseal.servers import BackgroundServer
 from tests.checks.conftest import Shop
-from tests.checks.pages import one_by_one
+from tests.checks.pages import SharedBrowser, one_by_one
 
 pytestmark = pytest.mark.integration
 
@@ -38,9 +38,9 @@ def page(path: str, timeout: float = 5, **expect: object) -> Check:
                  expect=Expect(**expect))  # type: ignore[arg-type]
 
 
-def run_pages(browser_executable: str, base_url: str, *checks: Check, evidence: Path,
-              trace: bool = True) -> tuple[list[CheckResult], int]:
-    return one_by_one(browser_executable, base_url, *checks, evidence=evidence, trace=trace)
+def run_pages(browser: SharedBrowser, base_url: str, *checks: Check, evidence: Path,
+              trace: bool = True) -> list[CheckResult]:
+    return browser.one_by_one(base_url, *checks, evidence=evidence, trace=trace)
 
 
 def entries(path: Path) -> dict[str, bytes]:
@@ -58,10 +58,10 @@ def network_urls(kept: dict[str, bytes]) -> list[str]:
 
 
 def test_a_failed_page_check_keeps_a_trace_beside_its_screenshot(
-        browser_executable: str, shop: Shop, tmp_path: Path) -> None:
+        shared_browser: SharedBrowser, shop: Shop, tmp_path: Path) -> None:
     url = f"{shop.url}/bundle"
-    [result], _ = run_pages(browser_executable, shop.url, page("/bundle", text="Sold out"),
-                            evidence=tmp_path)
+    [result] = run_pages(shared_browser, shop.url, page("/bundle", text="Sold out"),
+                         evidence=tmp_path)
     assert not result.ok and result.evidence
     folder = Path(result.evidence)
     assert {p.name for p in folder.iterdir()} == {"console.txt", "screenshot.png", "trace.zip"}
@@ -88,11 +88,12 @@ def viewer() -> Path:
 
 
 def test_playwrights_trace_viewer_opens_the_kept_trace(
-        browser_executable: str, shop: Shop, tmp_path: Path, viewer: Path) -> None:
+        shared_browser: SharedBrowser, browser_executable: str, shop: Shop, tmp_path: Path,
+        viewer: Path) -> None:
     """The viewer ``npx playwright show-trace`` serves, loading the kept (rewritten) zip in a
     real browser, lists the navigation to the page and its network requests."""
-    [result], _ = run_pages(browser_executable, shop.url, page("/bundle", text="Sold out"),
-                            evidence=tmp_path)
+    [result] = run_pages(shared_browser, shop.url, page("/bundle", text="Sold out"),
+                         evidence=tmp_path)
     assert result.evidence
     kept = Path(result.evidence) / "trace.zip"
     app = Starlette(routes=[Route("/trace.zip", lambda request: FileResponse(kept)),
@@ -119,18 +120,18 @@ def test_playwrights_trace_viewer_opens_the_kept_trace(
     assert "Could not load trace" not in shown
 
 
-def test_a_passing_check_keeps_no_trace(browser_executable: str, shop: Shop,
+def test_a_passing_check_keeps_no_trace(shared_browser: SharedBrowser, shop: Shop,
                                         tmp_path: Path) -> None:
-    [result], _ = run_pages(browser_executable, shop.url, page("/bundle", selector="main"),
-                            evidence=tmp_path)
+    [result] = run_pages(shared_browser, shop.url, page("/bundle", selector="main"),
+                         evidence=tmp_path)
     assert result.ok and result.evidence is None
     assert list(tmp_path.iterdir()) == []
 
 
-def test_trace_off_keeps_the_screenshot_and_no_trace(browser_executable: str, shop: Shop,
-                                                     tmp_path: Path) -> None:
-    [result], _ = run_pages(browser_executable, shop.url, page("/bundle", text="Sold out"),
-                            evidence=tmp_path, trace=False)
+def test_trace_off_keeps_the_screenshot_and_no_trace(shared_browser: SharedBrowser,
+                                                     shop: Shop, tmp_path: Path) -> None:
+    [result] = run_pages(shared_browser, shop.url, page("/bundle", text="Sold out"),
+                         evidence=tmp_path, trace=False)
     assert not result.ok and result.evidence
     assert {p.name for p in Path(result.evidence).iterdir()} == {"console.txt",
                                                                  "screenshot.png"}
@@ -141,7 +142,8 @@ def test_a_tab_reused_after_a_failure_traces_only_its_own_check(
     """Playwright keeps a context's network log across trace chunks: the second check's
     trace must hold neither the first page's requests nor its body."""
     first, second = page("/bundle", text="Sold out"), page("/landed", text="Sold out")
-    results, tabs = run_pages(browser_executable, shop.url, first, second, evidence=tmp_path)
+    # A browser of its own: it counts the tabs.
+    results, tabs = one_by_one(browser_executable, shop.url, first, second, evidence=tmp_path)
     assert tabs == 1  # the tab was wiped and reused
     assert [r.ok for r in results] == [False, False]
     assert all(r.evidence for r in results)

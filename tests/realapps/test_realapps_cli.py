@@ -51,6 +51,7 @@ def smokeseal(*args: str, config: Path, browser: str) -> subprocess.CompletedPro
     return done
 
 
+@pytest.mark.slow
 def test_prod_smoke_all_seals_every_real_app_green_run_after_run(
         realapps: Fleet, tmp_path: Path, browser_executable: str) -> None:
     config = fleet_config(realapps, tmp_path)

@@ -21,6 +21,7 @@ RELEASES = 5
 SEALS = 20
 
 
+@pytest.mark.slow  # a soak
 def test_twenty_seals_across_five_releases_with_a_racing_flush(
         demo: Demo, discord: Api, ledger_url: str, write_config: Callable[..., Path],
         secrets_env: dict[str, str]) -> None:

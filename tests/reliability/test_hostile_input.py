@@ -161,6 +161,7 @@ _DOCS = st.recursive(
     max_leaves=25)
 
 
+@pytest.mark.slow  # 400 examples
 @pytest.mark.unit
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document=st.dictionaries(st.sampled_from(["apps", "suites", "ledger", "board", "x"]),

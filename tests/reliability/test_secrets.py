@@ -24,6 +24,7 @@ BOARD_TOKEN = "board-T0ken-n3ver-logged"
 METRICS_TOKEN = "metrics-T0ken-n3ver-logged"
 
 
+@pytest.mark.slow  # a day of trouble
 def test_no_token_appears_anywhere_after_a_day_of_trouble(
         demo: Demo, discord: Api, github: Api, slack: Api, webhook: Api, tmp_path: Path,
         browser_executable: str, write_config: Callable[..., Path]) -> None:

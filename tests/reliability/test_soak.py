@@ -15,7 +15,7 @@ from smokeseal.outbox import deliver_quietly
 from smokeseal.ship import record_shipped, seal_release
 from tests.conftest import Api, Demo, notify_yaml
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SEALS = 500
 WARM_UP = 100
