@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import json
 
@@ -14,9 +13,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 from starlette.websockets import WebSocket
 
+from tests.checks.conftest import _CutShort
 from tests.conftest import Recorder
 
 APP_JS = "document.documentElement.dataset.js = 'ran'"
@@ -109,18 +109,6 @@ PAGES = {
                           "x.onerror = () => { const e = new Error('Network Error'); "
                           "e.name = 'AxiosError'; reject(e) }; x.send('v=1') })</script>",
 }
-
-
-class _CutShort:
-    """An answer whose connection ends before its declared length."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", b"1000")]})
-        # uvicorn refuses the short body and drops the connection: the point of it.
-        with contextlib.suppress(RuntimeError):
-            await send({"type": "http.response.body", "body": b"[\"Wid"})
 
 
 def frames_app(seen: list[tuple[str, str]]) -> ASGIApp:
