@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import threading
@@ -14,7 +15,13 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import (
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -559,3 +566,26 @@ def serve(request: pytest.FixtureRequest) -> Iterator[Callable[[ASGIApp], Served
     for server, recorder in started:
         server.stop()
         _read_only_proof(request, recorder.seen, f"the stand-in on {server.url}")
+
+
+def meeting_point(expected: int, bound: float) -> tuple[Starlette, list[int]]:
+    """A stand-in whose ``/slow`` answers once ``expected`` requests wait on it at once (or
+    after ``bound`` seconds), and the most that ever waited together: proof that things ran
+    side by side, with no fixed delay for a slow start to outlast. ``/up`` answers at once."""
+    waiting, peak = [0], [0]
+    all_here = asyncio.Event()
+
+    async def slow(request: Request) -> Response:
+        waiting[0] += 1
+        peak[0] = max(peak[0], waiting[0])
+        if waiting[0] >= expected:
+            all_here.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(all_here.wait(), bound)
+        finally:
+            waiting[0] -= 1
+        return HTMLResponse("<title>Slow</title><main>Answered together</main>")
+
+    return Starlette(routes=[Route("/slow", slow),
+                             Route("/up", lambda request: PlainTextResponse("ok"))]), peak
