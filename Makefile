@@ -14,7 +14,7 @@ REALAPPS_STAMP := $(REALAPPS_VENV)/.installed
 # databases; the real apps' tests share one fleet of apps, so they stay on one worker
 # (tests/conftest.py groups them for --dist loadgroup).
 # make test-quick is busier computing than waiting: two workers are faster there.
-WORKERS ?= 4
+WORKERS ?= 3
 QUICK_WORKERS ?= 2
 
 .PHONY: demo test test-quick test-fast lint install browser postgres clean bench realapps

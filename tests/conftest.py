@@ -280,6 +280,10 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+#: pytest-timeout's limit for a ``slow`` test (pyproject's ``timeout`` is every other one's).
+SLOW_TIMEOUT = 360
+
+
 def _on_postgres(item: pytest.Item) -> bool:
     callspec = getattr(item, "callspec", None)
     if callspec is not None and callspec.params.get("ledger_url") == "postgresql":
@@ -292,12 +296,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Marks ``postgres`` every test that asks for a PostgreSQL database, so that
     ``make test-quick`` can run on SQLite alone; ``make test`` runs them all. Puts the tests
     of the real apps' fleet (tests/realapps/conftest.py, eight servers that take seconds to
-    start) in one xdist group: on one worker, the fleet starts once, not once a worker."""
+    start) in one xdist group: on one worker, the fleet starts once, not once a worker. Gives
+    ``slow`` tests a longer hang guard."""
     for item in items:
         if _on_postgres(item):
             item.add_marker(pytest.mark.postgres)
         if "realapps" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("realapps"))
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            # A soak takes a minute or two on a busy machine: the hang guard is not its bound.
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT))
 
 
 # --- Discord and GitHub stand-ins ---------------------------------------------------------
