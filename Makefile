@@ -14,8 +14,9 @@ REALAPPS_STAMP := $(REALAPPS_VENV)/.installed
 # pytest-xdist workers than there are cores. Each worker has its own stand-ins, browser and
 # databases; the real apps' tests share one fleet of apps, so they stay on one worker
 # (tests/conftest.py groups them for --dist loadgroup).
-WORKERS ?= 4
-XDIST := -n $(WORKERS) --dist loadgroup
+# make test-quick is busier computing than waiting: two workers are faster there.
+WORKERS ?= 3
+QUICK_WORKERS ?= 2
 
 .PHONY: demo test test-quick test-fast lint install browser postgres clean bench realapps
 
@@ -40,16 +41,17 @@ demo: browser
 ## Every test tier, with a real Chromium, a real PostgreSQL, real Playwright Test and real
 ## Streamlit, Dash, GraphQL and Gradio apps; slow tests too.
 test: browser postgres tests/playwright/node_modules realapps
-	$(BIN)/python -m pytest $(XDIST)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup
 
 ## The loop for every change: unit and component tests on SQLite (no database server), the
 ## slow ones left to make test.
 test-quick: browser
-	$(BIN)/python -m pytest $(XDIST) -m "(unit or component) and not postgres and not slow"
+	$(BIN)/python -m pytest -n $(QUICK_WORKERS) --dist loadgroup \
+		-m "(unit or component) and not postgres and not slow"
 
 ## Unit and component tests, on SQLite and PostgreSQL.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest $(XDIST) -m "unit or component"
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup -m "unit or component"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import threading
@@ -279,6 +280,10 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+#: pytest-timeout's limit for a ``slow`` test (pyproject's ``timeout`` is every other one's).
+SLOW_TIMEOUT = 360
+
+
 def _on_postgres(item: pytest.Item) -> bool:
     callspec = getattr(item, "callspec", None)
     if callspec is not None and callspec.params.get("ledger_url") == "postgresql":
@@ -291,12 +296,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Marks ``postgres`` every test that asks for a PostgreSQL database, so that
     ``make test-quick`` can run on SQLite alone; ``make test`` runs them all. Puts the tests
     of the real apps' fleet (tests/realapps/conftest.py, eight servers that take seconds to
-    start) in one xdist group: on one worker, the fleet starts once, not once a worker."""
+    start) in one xdist group: on one worker, the fleet starts once, not once a worker. Gives
+    ``slow`` tests a longer hang guard."""
     for item in items:
         if _on_postgres(item):
             item.add_marker(pytest.mark.postgres)
         if "realapps" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("realapps"))
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            # A soak takes a minute or two on a busy machine: the hang guard is not its bound.
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT))
 
 
 # --- Discord and GitHub stand-ins ---------------------------------------------------------
@@ -613,3 +622,26 @@ def serve(request: pytest.FixtureRequest) -> Iterator[Callable[[ASGIApp], Served
     for server, recorder in started:
         server.stop()
         _read_only_proof(request, recorder.seen, f"the stand-in on {server.url}")
+
+
+def meeting_point(expected: int, bound: float) -> tuple[Starlette, list[int]]:
+    """A stand-in whose ``/slow`` answers once ``expected`` requests wait on it at once (or
+    after ``bound`` seconds), and the most that ever waited together: proof that things ran
+    side by side, with no fixed delay for a slow start to outlast. ``/up`` answers at once."""
+    waiting, peak = [0], [0]
+    all_here = asyncio.Event()
+
+    async def slow(request: Request) -> Response:
+        waiting[0] += 1
+        peak[0] = max(peak[0], waiting[0])
+        if waiting[0] >= expected:
+            all_here.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(all_here.wait(), bound)
+        finally:
+            waiting[0] -= 1
+        return HTMLResponse("<title>Slow</title><main>Answered together</main>")
+
+    return Starlette(routes=[Route("/slow", slow),
+                             Route("/up", lambda request: PlainTextResponse("ok"))]), peak

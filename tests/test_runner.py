@@ -1,21 +1,15 @@
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from smokeseal.config import Check, Expect, parse_config
 from smokeseal.runner import run_app, run_suite
 from smokeseal.seal import seal_from_run
-from tests.conftest import Demo, Edge, Served
+from tests.conftest import Demo, Edge, Served, meeting_point
 
 pytestmark = pytest.mark.integration
 
@@ -60,32 +54,11 @@ def test_each_fault_fails_exactly_its_check(browser_executable: str, demo: Demo,
         assert f"{name}: {detail}" in seal.summary
 
 
-def _meeting_point(expected: int, bound: float) -> tuple[Starlette, list[int]]:
-    """A stand-in whose ``/slow`` answers once ``expected`` requests wait on it at once (or
-    after ``bound`` seconds), and the most that ever waited together."""
-    waiting, peak = [0], [0]
-    all_here = asyncio.Event()
-
-    async def slow(request: Request) -> Response:
-        waiting[0] += 1
-        peak[0] = max(peak[0], waiting[0])
-        if waiting[0] >= expected:
-            all_here.set()
-        try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(all_here.wait(), bound)
-        finally:
-            waiting[0] -= 1
-        return HTMLResponse("<title>Slow</title><main>Answered together</main>")
-
-    return Starlette(routes=[Route("/slow", slow)]), peak
-
-
 def test_checks_run_side_by_side(browser_executable: str,
                                  serve: Callable[[ASGIApp], Served]) -> None:
     # Each answer waits for all six checks to be waiting on the server (an event, bounded),
     # not for a fixed delay: however long the browser takes to start, the GETs still wait.
-    app, peak = _meeting_point(6, bound=20)
+    app, peak = meeting_point(6, bound=20)
     served = serve(app)
     checks = [Check(name=f"get {i}", get=f"/slow?n={i}", timeout=30) for i in range(3)] + \
              [Check(name=f"page {i}", page=f"/slow?n={i}", timeout=30,

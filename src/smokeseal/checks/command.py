@@ -386,6 +386,11 @@ async def _stop_group(process: asyncio.subprocess.Process) -> bool:
         _signal_group(pgid, signal.SIGKILL)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(process.wait(), 3.0)
+    # A killed grandchild is gone only once the kernel has torn it down, which a busy
+    # machine puts off: the caller is told "stopped" once nothing of the group runs.
+    deadline = asyncio.get_running_loop().time() + 3.0
+    while _group_running(pgid) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
     return True
 
 
