@@ -362,13 +362,14 @@ def test_a_shared_worker_can_neither_write_nor_break_the_check(
     DELETE and POST reaches nobody (the stand-in's proof: only GETs arrived), and a page
     that starts a harmless one passes, the attempt noted."""
     import smokeseal.browser.launch as browser
+    import smokeseal.browser.tab as tab
 
     # A browser of its own: launched without the flag, its tabs opened without the script.
     if without == "the flag":
         monkeypatch.setattr(browser, "LAUNCH_ARGS", tuple(
             arg for arg in browser.LAUNCH_ARGS if arg != "--disable-shared-workers"))
     elif without == "the init script":
-        monkeypatch.setattr(browser, "INIT_SCRIPT", "")
+        monkeypatch.setattr(tab, "INIT_SCRIPT", "")
     harmless, writer = check_pages(browser_executable, shop.url, page("/shared-worker"),
                                    page("/shared-worker/writes", no_writes=True))
     for result in (harmless, writer):

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 from playwright.async_api import Browser, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
-from smokeseal.browser.launch import IGNORED_DEFAULT_ARGS, find_browser, launch_args
+from smokeseal.browser import launch
+from smokeseal.browser.launch import find_browser, launch_args
 from smokeseal.browser.tab import Tab
 from smokeseal.browser.visit import CLOSE_TIMEOUT, DEFAULT_TIMEOUT, first_line
 from smokeseal.errors import BrowserError
@@ -127,7 +128,7 @@ class BrowserSession:
         try:
             return await self._playwright.chromium.launch(
                 executable_path=executable, args=launch_args(self.args), headless=True,
-                ignore_default_args=list(IGNORED_DEFAULT_ARGS), timeout=30_000
+                ignore_default_args=list(launch.IGNORED_DEFAULT_ARGS), timeout=30_000
             )
         except PlaywrightError as exc:
             raise BrowserError(f"could not launch {executable}: {first_line(exc)}") from exc
