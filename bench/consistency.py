@@ -23,7 +23,7 @@ from pathlib import Path
 
 import smokeseal._startup  # noqa: F401  the console scripts' start-up settings, here too
 from smokeseal import __version__
-from smokeseal.checks.browser import find_browser
+from smokeseal.browser.launch import find_browser
 from smokeseal.config import load_config
 from smokeseal.demo import DemoState, create_app, demo_config_yaml
 from smokeseal.runner import run_app

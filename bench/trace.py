@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from smokeseal.checks.browser import BrowserSession, find_browser
+from smokeseal.browser.launch import find_browser
+from smokeseal.browser.session import BrowserSession
 from smokeseal.checks.page import run_page_check
 from smokeseal.config import Check, Expect
 from smokeseal.demo import DemoState, create_app

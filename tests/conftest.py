@@ -112,7 +112,7 @@ def demo(_demo_server: tuple[BackgroundServer, DemoState],
 @pytest.fixture(scope="session")
 def browser_executable() -> str:
     """A real Chromium; CI must have one, so there it is a failure, not a skip."""
-    from smokeseal.checks.browser import find_browser
+    from smokeseal.browser.launch import find_browser
     from smokeseal.errors import BrowserError
 
     try:

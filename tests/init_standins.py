@@ -32,8 +32,8 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-__all__ = ["CANVAS_PAGE", "DRAWN", "READS", "SPIN_PAGE", "DataApp", "canvas_app",
-           "engineio_app", "graphql_app", "spin_app", "websocket_app"]
+__all__ = ["CANVAS_PAGE", "DRAWN", "HEADLINES", "READS", "SPIN_PAGE", "DataApp", "canvas_app",
+           "engineio_app", "graphql_app", "headline_app", "spin_app", "websocket_app"]
 
 
 @dataclass
@@ -208,6 +208,32 @@ def canvas_app() -> tuple[DataApp, Starlette]:
 
     return app, Starlette(routes=[Route("/", _page(app)), _health(),
                                   Route("/api/tides", tides)])
+
+
+#: What :func:`headline_app` draws as its ``<h1>``, a different one on every load.
+HEADLINES = ("Storm over the harbour", "Ferries back on time", "Market opens early",
+             "Lighthouse repainted")
+#: A front page that fetches its news (GET) and draws a headline that changes on every load
+#: above a section title that does not.
+HEADLINE_PAGE = ("<!doctype html><title>Gazette</title><main id=app>Loading…</main><script>"
+                 "fetch('/api/news').then(r => r.json()).then(news => { app.innerHTML = '';"
+                 "const h1 = document.createElement('h1'); h1.textContent = news.headline;"
+                 "const h2 = document.createElement('h2'); h2.textContent = news.section;"
+                 "app.append(h1, h2) })</script>")
+
+
+def headline_app() -> tuple[DataApp, Starlette]:
+    app = DataApp(HEADLINE_PAGE)
+    loads = iter(range(1_000_000))
+
+    async def news(request: Request) -> Response:
+        if app.broken:
+            return JSONResponse({"error": "down"}, status_code=500)
+        return JSONResponse({"headline": HEADLINES[next(loads) % len(HEADLINES)],
+                             "section": "Harbour news"})
+
+    return app, Starlette(routes=[Route("/", _page(app)), _health(),
+                                  Route("/api/news", news)])
 
 
 def spin_app() -> tuple[DataApp, Starlette]:

@@ -28,7 +28,7 @@ class Running:
 
 STANDINS = {"websocket": standins.websocket_app, "graphql": standins.graphql_app,
             "engineio": standins.engineio_app, "canvas": standins.canvas_app,
-            "spin": standins.spin_app}
+            "spin": standins.spin_app, "headline": standins.headline_app}
 
 
 @pytest.fixture
@@ -112,6 +112,21 @@ def test_init_names_on_the_terminal_the_read_the_page_needed(
     text, said = init(running.url, tmp_path, browser_executable)
     assert "✓ / needed POST /socket.io/ on load" in said
     assert "#   POST /socket.io/: / reads its data through Engine.IO long-polling" in text
+
+
+@pytest.mark.e2e
+def test_a_headline_that_changes_on_every_load_is_never_the_text_init_writes(
+        data_app: Callable[[str], Running], tmp_path: Path, browser_executable: str) -> None:
+    """The page is visited again before a line is chosen: a line shown on one load only
+    (a rotating headline, drawn as the page's first heading) would make the check flap."""
+    running = data_app("headline")
+    text, _ = init(running.url, tmp_path, browser_executable)
+    assert home(parse_written(text)).expect.text == "Harbour news"
+    for _ in range(3):
+        assert (green := seal(tmp_path, browser_executable))["status"] == "green", green
+    running.app.broken = True
+    red = seal(tmp_path, browser_executable)
+    assert red["status"] == "red" and failed(red) == ["home renders"], red
 
 
 # --- what init cannot verify, it says --------------------------------------------------------
@@ -209,6 +224,17 @@ def test_a_line_the_page_showed_without_its_data_then_swapped_away_is_still_fram
                   Block("Tomorrow: sunny, 21 °C", "Tomorrow: sunny, 21 °C", 0),
                   Block("Use via API", "Use via API", 0))
     assert choose(final, frame, SERVED) == final.blocks[0]
+
+
+@pytest.mark.unit
+def test_a_line_the_visit_made_again_did_not_show_is_never_chosen() -> None:
+    final = sight("Storm over the harbour Harbour news",
+                  Block("Storm over the harbour", "Storm over the harbour", 1),
+                  Block("Harbour news", "Harbour news", 2))
+    again = sight("Ferries back on time Harbour news")
+    assert choose(final, None, SERVED) == final.blocks[0]
+    assert choose(final, None, SERVED, again) == final.blocks[1]
+    assert choose(final, None, SERVED, sight("Loading…")) is None
 
 
 @pytest.mark.unit

@@ -121,7 +121,7 @@ def _maybe_prelaunch(args: list[str]) -> None:
     except Exception:  # a guess never fails the run
         wanted = False
     if wanted:
-        from smokeseal.checks.browser_thread import prelaunch
+        from smokeseal.browser.thread import prelaunch
 
         prelaunch()
 

@@ -103,7 +103,7 @@ def _missing_finding(ref: EnvRef, path: Path) -> Finding:
 
 
 def check_browser(config: Config, environ: Mapping[str, str]) -> list[Finding]:
-    from smokeseal.checks.browser import find_browser
+    from smokeseal.browser.launch import find_browser
 
     needs = any(check.kind == "page" for name in config.apps for check in
                 config.suite_for(name))

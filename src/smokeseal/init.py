@@ -596,7 +596,7 @@ def survey(url: str, *, browser: bool = False, executable: str | None = None,
            trust: Trust | None = None) -> Survey:
     """Look at the app at ``url`` (GET only) and decide what its config holds; with
     ``browser``, open its home page in the guarded browser (``executable``, else the one
-    :func:`smokeseal.checks.browser.find_browser` finds) to see what it reads and draws.
+    :func:`smokeseal.browser.launch.find_browser` finds) to see what it reads and draws.
     ``trust`` is the CA file both trust, as the suite will."""
     ca_file = trust.path if trust is not None else None
     look = asyncio.run(_look(url, ca_file))

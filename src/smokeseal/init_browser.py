@@ -4,7 +4,7 @@ draws once that data came.
 What a server serves is often a frame: a ``<title>``, a static heading, "Loading…", drawn
 whatever happens next. The page's data comes later, over requests its script makes, which
 no GET of init's sees. So init opens the page in smokeseal's own guarded browser
-(:class:`~smokeseal.checks.browser.BrowserSession`), as a page check does, lets it settle,
+(:class:`~smokeseal.browser.session.BrowserSession`), as a page check does, lets it settle,
 and reads two things:
 
 * **What it needed.** The guard refuses every request that is not GET or HEAD and keeps the
@@ -16,6 +16,9 @@ and reads two things:
   first, that the served HTML does not hold, that the first visit (its data channels
   refused) never drew while it was watched, and that is no loading or error message. A
   page whose data does not load does not show it, so a check expecting it is red then.
+  The page is then visited once more as a check will visit it, and only a line shown on
+  both visits is chosen: a headline that changes on every load (a quote of the day, a
+  rotating banner) would make the check it wrote flap.
 
 Read-only as a page check is: the first visit sends only GET and HEAD; later ones add only
 the reads the first found, as the guard lets them through (to the app's origin, a GraphQL
@@ -38,15 +41,11 @@ from typing import Any, TypeVar
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page, Request
 
+from smokeseal.browser.launch import find_browser
+from smokeseal.browser.session import BrowserSession
+from smokeseal.browser.tab import Tab
+from smokeseal.browser.visit import BROWSER_GONE, Visit, describe_error
 from smokeseal.checks.base import off_app
-from smokeseal.checks.browser import (
-    BROWSER_GONE,
-    BrowserSession,
-    Tab,
-    Visit,
-    describe_error,
-    find_browser,
-)
 from smokeseal.checks.http import browser_proxy
 from smokeseal.checks.page import VISIBLE_TEXT
 from smokeseal.checks.reads import ReadPolicy, parse_read
@@ -163,6 +162,9 @@ class Drawn:
     """What the look found, for :mod:`smokeseal.init` to write."""
 
     sights: list[Sight] = field(default_factory=list)
+    #: The visit made again, as the config's check will make it, once no new read was
+    #: needed: a line shown then too is no line of one load only.
+    again: Sight | None = None
     #: Why no browser could look (none found, or it would not start).
     unavailable: str | None = None
     #: Why the look ended early (a time limit, the browser failing).
@@ -248,7 +250,9 @@ def look(url: str, served: str, executable: str | None = None,
     last = drawn.last
     if last is not None and last.failure is None and not drawn.exhausted:
         frame = drawn.sights[0] if len(drawn.sights) > 1 else None
-        drawn.chosen = choose(last, frame, served)
+        again = drawn.again if drawn.again is not None and drawn.again.failure is None \
+            else None
+        drawn.chosen = choose(last, frame, served, again)
     return drawn
 
 
@@ -265,7 +269,12 @@ async def _look(url: str, executable: str, drawn: Drawn, ca_file: str | None) ->
             await _visit(session, url, sight)
             new = {line: attempt for line, attempt in sight.needed.items()
                    if line not in declared}
-            if not new or sight.failure is not None:
+            if sight.failure is not None:
+                return
+            if not new:
+                # Once more, as the check will visit it: what it chooses must show twice.
+                drawn.again = Sight(tuple(declared))
+                await _visit(session, url, drawn.again)
                 return
             declared.update(new)
 
@@ -398,22 +407,25 @@ async def _settle(page: Page, visit: Visit, traffic: _Traffic, sight: Sight) -> 
     sight.ever = "\n".join(line for line in seen if line)
 
 
-def choose(final: Sight, frame: Sight | None, served: str) -> Block | None:
+def choose(final: Sight, frame: Sight | None, served: str,
+           again: Sight | None = None) -> Block | None:
     """The block of ``final`` a check should expect: drawn with the page's data, so absent
     when it does not load. It is visible as a page check reads the page (case and
-    whitespace folded); not in the served HTML (its text, scripts and attributes); never
-    shown by ``frame``, the visit with the page's data channels refused, while it was
-    watched; no loading or error message. Preferred: no digits (a count changes), a heading
-    (a higher one first), a label, a short line, one shown as written (no
-    ``text-transform``), the first."""
+    whitespace folded), on ``again`` too (the same visit made once more) when given; not in
+    the served HTML (its text, scripts and attributes); never shown by ``frame``, the visit
+    with the page's data channels refused, while it was watched; no loading or error
+    message. Preferred: no digits (a count changes), a heading (a higher one first), a
+    label, a short line, one shown as written (no ``text-transform``), the first."""
     shown = _fold(final.text)
+    shown_again = _fold(again.text) if again is not None else shown
     unwanted = _served_texts(served) + (
         [_fold(frame.text), _fold(frame.ever)] if frame is not None else [])
     best: tuple[tuple[int, ...], Block] | None = None
     for order, block in enumerate(final.blocks):
         text = _cut(block.text)
         folded = _fold(text)
-        if len(text) < 3 or not re.search(r"[^\W\d_]{2}", text) or folded not in shown \
+        if len(text) < 3 or not re.search(r"[^\W\d_]{2}", text) \
+                or folded not in shown or folded not in shown_again \
                 or any(folded in other for other in unwanted) or _NOT_DATA.search(text):
             continue
         rank = block.heading or (7 if block.label else 8)

@@ -20,8 +20,8 @@ from smokeseal.config import Check, Config, VersionSource, normalise_url
 from smokeseal.errors import UsageError
 
 if TYPE_CHECKING:
+    from smokeseal.browser.thread import BrowserThread
     from smokeseal.certificates import Certificate, CertificateLog
-    from smokeseal.checks.browser_thread import BrowserThread
 
 __all__ = ["APP_CONCURRENCY", "GRACE", "PAGE_CONCURRENCY", "RunResult", "Shared", "Target",
            "evidence_folder", "redact", "run_app", "run_fleet", "run_fleet_async", "run_suite",
@@ -217,9 +217,9 @@ async def run_target(
 def _launch(executable: str | None, ca_file: str | None = None,
             app_urls: Sequence[str] = ()) -> BrowserThread:
     """The browser, starting in the background (or started already, see
-    :func:`~smokeseal.checks.browser_thread.prelaunch`): HTTP checks do not wait for it.
+    :func:`~smokeseal.browser.thread.prelaunch`): HTTP checks do not wait for it.
     With ``ca_file``, it trusts that CA on ``app_urls`` (see :mod:`smokeseal.trust`)."""
-    from smokeseal.checks.browser_thread import BrowserThread, take_prelaunched
+    from smokeseal.browser.thread import BrowserThread, take_prelaunched
     from smokeseal.trust import browser_trust_args
 
     args = browser_trust_args(ca_file, app_urls)
@@ -228,7 +228,7 @@ def _launch(executable: str | None, ca_file: str | None = None,
 
 
 def _default_timeout(kind: str) -> float:
-    # The check modules' DEFAULT_TIMEOUTs, repeated: importing checks.browser to read one
+    # The check modules' DEFAULT_TIMEOUTs, repeated: importing the browser package to read one
     # would load Playwright for an HTTP-only suite.
     return {"get": 10.0, "page": 15.0, "command": 300.0}.get(kind, 10.0)
 
@@ -310,7 +310,7 @@ async def _run_checks(target: Target, shared: Shared, *, use_browser: bool,
         return None
 
     async def _page(check: Check, browser: BrowserThread) -> list[CheckResult]:
-        from smokeseal.checks.browser import describe_error
+        from smokeseal.browser.visit import describe_error
         from smokeseal.checks.page import run_page_check
 
         try:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from smokeseal.checks.browser import LAUNCH_ARGS
+from smokeseal.browser.launch import LAUNCH_ARGS
 from smokeseal.ledger import Ledger
 from tests.board.conftest import HOSTILE_VERSION, Story, tell_the_story
 

@@ -8,9 +8,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from smokeseal.browser.session import BrowserSession
+from smokeseal.browser.thread import BrowserThread
+from smokeseal.browser.visit import DEFAULT_TIMEOUT
 from smokeseal.checks.base import CheckResult
-from smokeseal.checks.browser import DEFAULT_TIMEOUT, BrowserSession
-from smokeseal.checks.browser_thread import BrowserThread
 from smokeseal.checks.page import run_page_check
 from smokeseal.checks.reads import parse_read
 from smokeseal.config import Check

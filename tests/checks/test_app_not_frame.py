@@ -9,8 +9,8 @@ import asyncio
 
 import pytest
 
+from smokeseal.browser.session import BrowserSession
 from smokeseal.checks.base import CheckResult
-from smokeseal.checks.browser import BrowserSession
 from smokeseal.checks.page import fold, run_page_check
 from smokeseal.checks.reads import parse_read
 from smokeseal.config import Check, Expect

@@ -8,13 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from smokeseal.browser.launch import find_browser
+from smokeseal.browser.session import BrowserSession
+from smokeseal.browser.visit import DEFAULT_TIMEOUT, SHARED_WORKER_NOTE
 from smokeseal.checks.base import CheckResult
-from smokeseal.checks.browser import (
-    DEFAULT_TIMEOUT,
-    SHARED_WORKER_NOTE,
-    BrowserSession,
-    find_browser,
-)
 from smokeseal.checks.page import run_page_check
 from smokeseal.config import Check, Expect
 from smokeseal.errors import BrowserError
@@ -209,7 +206,7 @@ def test_the_visitor_page_does_notice_a_returning_browser(browser_executable: st
     """The control for the test above: without a wipe, the same tab is a returning visitor."""
     from playwright.async_api import async_playwright
 
-    from smokeseal.checks.browser import LAUNCH_ARGS
+    from smokeseal.browser.launch import LAUNCH_ARGS
 
     # A browser of its own, driven without smokeseal: the point is a tab nobody wiped.
     async def go() -> str:
@@ -364,14 +361,15 @@ def test_a_shared_worker_can_neither_write_nor_break_the_check(
     init script each keep it out on their own (belt and braces). The worker that would
     DELETE and POST reaches nobody (the stand-in's proof: only GETs arrived), and a page
     that starts a harmless one passes, the attempt noted."""
-    import smokeseal.checks.browser as browser
+    import smokeseal.browser.launch as browser
+    import smokeseal.browser.tab as tab
 
     # A browser of its own: launched without the flag, its tabs opened without the script.
     if without == "the flag":
         monkeypatch.setattr(browser, "LAUNCH_ARGS", tuple(
             arg for arg in browser.LAUNCH_ARGS if arg != "--disable-shared-workers"))
     elif without == "the init script":
-        monkeypatch.setattr(browser, "INIT_SCRIPT", "")
+        monkeypatch.setattr(tab, "INIT_SCRIPT", "")
     harmless, writer = check_pages(browser_executable, shop.url, page("/shared-worker"),
                                    page("/shared-worker/writes", no_writes=True))
     for result in (harmless, writer):
@@ -724,7 +722,7 @@ def test_an_embed_that_never_yields_is_not_the_page_hanging(
         browser_executable: str, shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
     """With each site in its own renderer (the full Chromium's default), a stuck third-party
     frame is skipped, and the page, rendering on, passes."""
-    import smokeseal.checks.browser as browser
+    import smokeseal.browser.launch as browser
 
     # A browser of its own, launched with a renderer per site.
     monkeypatch.setattr(browser, "LAUNCH_ARGS", (*browser.LAUNCH_ARGS, "--site-per-process"))

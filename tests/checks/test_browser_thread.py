@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from smokeseal.checks.browser_thread import BrowserThread, prelaunch, take_prelaunched
+from smokeseal.browser.thread import BrowserThread, prelaunch, take_prelaunched
 from smokeseal.checks.page import run_page_check
 from smokeseal.config import Check, Expect
 from smokeseal.errors import BrowserError

@@ -73,7 +73,7 @@ def test_a_popup_a_browser_lets_open_is_closed_unloaded(
     """Should the browser open one anyway (both ways of blocking them taken back here), the
     popup is closed at once, its document refused by the route, noted, and the tab is not
     reused."""
-    import smokeseal.checks.browser as browser
+    import smokeseal.browser.launch as browser
 
     # A browser of its own, launched letting popups open.
     monkeypatch.setattr(browser, "LAUNCH_ARGS", tuple(

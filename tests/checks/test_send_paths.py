@@ -35,8 +35,9 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route as Endpoint
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from smokeseal.browser.launch import SEND_PATH_FEATURES, launch_args
+from smokeseal.browser.session import BrowserSession
 from smokeseal.checks.base import CheckResult
-from smokeseal.checks.browser import SEND_PATH_FEATURES, BrowserSession, launch_args
 from smokeseal.checks.page import run_page_check
 from smokeseal.config import Check, Expect
 from smokeseal.servers import BackgroundServer

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from smokeseal.checks.browser import BROWSER_GONE
+from smokeseal.browser.visit import BROWSER_GONE
 from smokeseal.config import Config
 from smokeseal.ledger import Ledger
 from smokeseal.outbox import deliver

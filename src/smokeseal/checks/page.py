@@ -46,6 +46,21 @@ from playwright.async_api import Page, Response
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from smokeseal.access import Access
+from smokeseal.browser.session import BrowserSession
+from smokeseal.browser.tab import WATCH_KEY
+from smokeseal.browser.visit import (
+    BROWSER_GONE,
+    DEFAULT_TIMEOUT,
+    FRAME_TIMEOUT,
+    MAX_NOTES,
+    POLL,
+    SCREENSHOT_TIMEOUT,
+    STEP_GRACE,
+    Visit,
+    describe_error,
+    html_answer,
+    is_web_page,
+)
 from smokeseal.checks.base import (
     CheckResult,
     Stopwatch,
@@ -55,21 +70,6 @@ from smokeseal.checks.base import (
     shorten,
     slug,
     status_failure,
-)
-from smokeseal.checks.browser import (
-    BROWSER_GONE,
-    DEFAULT_TIMEOUT,
-    FRAME_TIMEOUT,
-    MAX_NOTES,
-    POLL,
-    SCREENSHOT_TIMEOUT,
-    STEP_GRACE,
-    WATCH_KEY,
-    BrowserSession,
-    Visit,
-    describe_error,
-    html_answer,
-    is_web_page,
 )
 from smokeseal.checks.http import browser_proxy
 from smokeseal.checks.reads import Read, ReadPolicy
@@ -138,7 +138,7 @@ VISIBLE_TEXT = """() => {
   read(document);
   return parts.join('\\n');
 }""".replace("__KEY__", WATCH_KEY)
-#: Whether the page is quiet (see :data:`smokeseal.checks.browser.WATCH_SCRIPT`): the time to
+#: Whether the page is quiet (see :data:`smokeseal.browser.tab.WATCH_SCRIPT`): the time to
 #: its next timer and since its content last changed, in ms.
 _QUIET = f"() => window['{WATCH_KEY}'] ? window['{WATCH_KEY}'].quiet() : null"
 #: The least a Playwright wait is given, seconds, even when the check's timeout is all but

@@ -2,7 +2,7 @@
 
 Dash asks for its callbacks by ``POST /_dash-update-component``, a GraphQL client queries by
 ``POST /graphql``, Streamlit talks over a WebSocket on ``/_stcore/stream``. The page guard
-(:mod:`smokeseal.checks.browser`) lets such a request through only when it goes to the
+(:mod:`smokeseal.browser.guard`) lets such a request through only when it goes to the
 app's own origin and its path matches a declared read; a ``GRAPHQL`` read only when the
 operation is a query (:func:`graphql_refusal`). Everything let through is listed on the
 check.

@@ -24,7 +24,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from smokeseal.checks.browser import BrowserSession
+    from smokeseal.browser.session import BrowserSession
 
 __all__ = ["BrowserThread", "prelaunch", "take_prelaunched"]
 
@@ -32,9 +32,9 @@ T = TypeVar("T")
 
 
 class BrowserThread:
-    """One :class:`~smokeseal.checks.browser.BrowserSession`, launched and used on its thread.
+    """One :class:`~smokeseal.browser.session.BrowserSession`, launched and used on its thread.
 
-    ``executable`` None means :func:`~smokeseal.checks.browser.find_browser`, asked on the
+    ``executable`` None means :func:`~smokeseal.browser.launch.find_browser`, asked on the
     thread. Failures to find or launch come out of :meth:`ready` and :meth:`run` as
     :class:`~smokeseal.errors.BrowserError`.
     """
@@ -73,7 +73,7 @@ class BrowserThread:
     async def _open(self) -> BrowserSession:
         self._launching = asyncio.current_task()
         try:
-            from smokeseal.checks.browser import BrowserSession
+            from smokeseal.browser.session import BrowserSession
         finally:
             self._imported.set()
         return await BrowserSession(self.executable, args=self.args,
